@@ -26,3 +26,20 @@ public class RuntimeSpecJsonTests
         Assert.Equal(10, spec.Linux.Resources.Pids!.Limit);
     }
 }
+
+public class DigestTests
+{
+    [Theory]
+    [InlineData("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", true)]
+    [InlineData("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", false)]
+    [InlineData("sha256:../../etc/passwd", false)]
+    [InlineData("md5:d41d8cd98f00b204e9800998ecf8427e", false)]
+    [InlineData("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", false)]
+    public void ParsesOnlyWellFormedDigests(string text, bool valid)
+        => Assert.Equal(valid, Berth.Oci.Content.Digest.TryParse(text, out _));
+
+    [Fact]
+    public void HashesTheEmptyBlob()
+        => Assert.Equal("sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            Berth.Oci.Content.Digest.Sha256([]).ToString());
+}
