@@ -1,0 +1,427 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+
+namespace Berth.Bench;
+
+/// <summary>Every scenario, in the order they run.</summary>
+public static class Scenarios
+{
+    public static IReadOnlyList<Scenario> All { get; } =
+    [
+        new RuntimeScenario(), new RunRmScenario(), new ContainersScenario(), new NetworkStartScenario(), new PortThroughputScenario(),
+        new ImportScenario(), new CommitScenario(), new BuildScenario(), new PushPullScenario(), new RegistryThroughputScenario(),
+    ];
+}
+
+/// <summary>OCI runtime: create → start → wait → delete of a busybox bundle running `true`.</summary>
+public sealed class RuntimeScenario : Scenario
+{
+    public override string Key => "runtime";
+    public override IReadOnlyList<MetricSpec> Metrics { get; } =
+        [new("runtime", "runtime create→start→wait→delete", "ms", Goal: Goal.FractionOf("runc", 3))];
+    protected override (int Quick, int Full) Samples => (30, 150);
+
+    public override IEnumerable<Contender> Contenders(BenchContext context)
+    {
+        foreach (var runtime in context.Runtimes)
+        {
+            if (context.Skipped.TryGetValue(runtime.Name, out var skipped)) { yield return Contender.Unavailable(runtime.Name, skipped); continue; }
+            if (runtime.NotBuilt) { yield return Contender.NotBuilt(runtime.Name); continue; }
+            if (runtime.Unavailable is not null) { yield return Contender.Unavailable(runtime.Name, runtime.Unavailable, runtime.IsBerth); continue; }
+            string? bundle = null;
+            yield return new Contender
+            {
+                System = runtime.Name,
+                IsBerth = runtime.IsBerth,
+                Setup = () => bundle = Bundle.Create(context.Workspace.Dir("bundles", runtime.Name), context.BusyboxRootfs, $"/{context.Workspace.Tag}/{runtime.Name}"),
+                Measure = i => [runtime.CreateStartWaitDelete(bundle!, context.Id(runtime.Name, i))],
+            };
+        }
+    }
+}
+
+/// <summary>`run --rm IMAGE true` end to end through each engine's CLI.</summary>
+public sealed class RunRmScenario : Scenario
+{
+    public override string Key => "run-rm";
+    public override IReadOnlyList<MetricSpec> Metrics { get; } = [new("run-rm", "run --rm true", "ms", Goal: Goal.FractionOf("docker", 10))];
+    protected override (int Quick, int Full) Samples => (10, 40);
+
+    public override IEnumerable<Contender> Contenders(BenchContext context) => context.PerEngine(engine => new Contender
+    {
+        System = engine.Name,
+        IsBerth = engine.IsBerth,
+        Measure = _ => [engine.Time(["run", "--rm", "--network", "none", .. engine.ContainerFlags, Engine.Busybox, "true"])],
+    });
+}
+
+/// <summary>50 detached containers: the engine's daemons' RSS, and the PSS its per-container processes
+/// (containerd-shim, conmon, Berth's shim) add, divided by the count.</summary>
+public sealed class ContainersScenario : Scenario
+{
+    public override string Key => "containers";
+    public override IReadOnlyList<MetricSpec> Metrics { get; } =
+    [
+        new("containers-start", "50 detached containers: start, per container", "ms"),
+        new("containers-daemon-rss", "50 detached containers: daemon RSS", "MB"),
+        new("containers-pss", "50 detached containers: PSS per container (shim/conmon)", "MB", Goal: Goal.AtMostValue(1.5, "MB")),
+    ];
+    protected override (int Quick, int Full) Samples => (1, 2);
+    public override bool WarmUp => false;
+
+    public override IEnumerable<Contender> Contenders(BenchContext context) => context.PerEngine(engine => new Contender
+    {
+        System = engine.Name,
+        IsBerth = engine.IsBerth,
+        Measure = i =>
+        {
+            var count = context.Mode == Mode.Check ? 3 : 50;
+            try
+            {
+                var clock = Stopwatch.StartNew();
+                for (var n = 0; n < count; n++)
+                    engine.Do(["run", "-d", "--network", "none", "--name", context.Id($"idle{n}", i), .. engine.ContainerFlags, Engine.Busybox, "sleep", "3600"]);
+                var start = clock.Elapsed.TotalMilliseconds / count;
+                var shims = engine.ShimPids().ToList();
+                // podman has no daemon: its daemon RSS is a true 0, not a missing number.
+                return [start, Procfs.RssMegaBytes(engine.DaemonPids()), shims.Count == 0 ? double.NaN : Procfs.PssMegaBytes(shims) / count];
+            }
+            finally { engine.RemoveAllContainers(); }
+        },
+    });
+}
+
+/// <summary>A user-defined bridge network of the engine's own (never docker0 or 172.17.0.0/16).</summary>
+internal static class BenchNetwork
+{
+    private static int _next;
+
+    /// <summary>Creates the network and returns its name; the subnet is a 10.213.x.0/24 no host route uses.</summary>
+    public static string Create(Engine engine, BenchContext context)
+    {
+        var routes = Shell.Run(["ip", "-4", "route"], check: false).Stdout;
+        var offset = Environment.ProcessId % 200 + Interlocked.Increment(ref _next) * 7;
+        for (var attempt = 0; attempt < 250; attempt++)
+        {
+            var octet = (offset + attempt) % 250 + 1;
+            var prefix = $"10.213.{octet}.";
+            if (routes.Contains(prefix, StringComparison.Ordinal)) continue;
+            var name = $"{context.Workspace.Tag}-{engine.Name}-{_next}";
+            var bridge = $"bb{Environment.ProcessId % 1000000}{engine.Name[0]}{_next}";
+            var result = engine.Try("network", "create", "--driver", "bridge", "--subnet", prefix + "0/24", "--label", context.Workspace.Tag,
+                "-o", "com.docker.network.bridge.name=" + bridge, name);
+            if (result.ExitCode == 0) return name;
+            var failure = Shell.Failure(["network create"], result);
+            if (failure is NotBuiltException || !result.Stderr.Contains("overlap", StringComparison.OrdinalIgnoreCase)) throw failure;
+        }
+        throw new BenchException("no free 10.213.x.0/24 subnet");
+    }
+
+    public static string? Unsupported(Engine engine) =>
+        engine.Name == "podman" ? "netavark would add rules to the host's shared iptables tables" : null;
+}
+
+/// <summary>`run --rm` on a bridge network with a published port: network setup on top of run-rm.</summary>
+public sealed class NetworkStartScenario : Scenario
+{
+    public override string Key => "network";
+    public override IReadOnlyList<MetricSpec> Metrics { get; } =
+        [new("network-start", "run --rm with a bridge network and a published port", "ms", Goal: Goal.FractionOf("docker", 5))];
+    protected override (int Quick, int Full) Samples => (8, 30);
+
+    public override IEnumerable<Contender> Contenders(BenchContext context) => context.PerEngine(engine =>
+    {
+        string? network = null;
+        return new Contender
+        {
+            System = engine.Name,
+            IsBerth = engine.IsBerth,
+            Setup = () => network = BenchNetwork.Create(engine, context),
+            Measure = _ => [engine.Time(["run", "--rm", "--network", network!, "-p", "127.0.0.1::8080", .. engine.ContainerFlags, Engine.Busybox, "true"])],
+            Teardown = () => { if (network is not null) { engine.RemoveAllContainers(); engine.Try("network", "rm", network); } },
+        };
+    }, BenchNetwork.Unsupported);
+}
+
+/// <summary>Bytes from a container to the host through a port published on 127.0.0.1.</summary>
+public sealed class PortThroughputScenario : Scenario
+{
+    public override string Key => "throughput";
+    public override IReadOnlyList<MetricSpec> Metrics { get; } =
+        [new("port-throughput", "throughput through a published port", "MB/s", HigherIsBetter: true, Goal: Goal.AtLeastAs("docker"))];
+    protected override (int Quick, int Full) Samples => (3, 10);
+
+    public override IEnumerable<Contender> Contenders(BenchContext context) => context.PerEngine(engine =>
+    {
+        string? network = null;
+        var port = 0;
+        long bytes = context.Mode == Mode.Check ? 1 << 20 : 256L << 20;
+        return new Contender
+        {
+            System = engine.Name,
+            IsBerth = engine.IsBerth,
+            Setup = () =>
+            {
+                network = BenchNetwork.Create(engine, context);
+                port = FreePort();
+                // One connection at a time: nc sends the bytes and exits, the loop listens again.
+                engine.Do(["run", "-d", "--network", network, "-p", $"127.0.0.1:{port}:8080", "--name", context.Id("server", 0), .. engine.ContainerFlags,
+                    Engine.Busybox, "sh", "-c", $"while :; do head -c {bytes} /dev/zero | nc -l -p 8080; done"]);
+            },
+            Measure = _ => [Receive(port, bytes)],
+            Teardown = () => { if (network is not null) { engine.RemoveAllContainers(); engine.Try("network", "rm", network); } },
+        };
+    }, BenchNetwork.Unsupported);
+
+    /// <summary>MB/s of one connection reading <paramref name="bytes"/>; a connection the server was not
+    /// ready for (closed with nothing) is retried.</summary>
+    private static double Receive(int port, long bytes)
+    {
+        var buffer = new byte[1 << 16];
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            using var client = new TcpClient();
+            client.ReceiveTimeout = 10000;
+            var clock = Stopwatch.StartNew();
+            try { client.Connect(IPAddress.Loopback, port); }
+            catch (SocketException) { Thread.Sleep(100); continue; }
+            var stream = client.GetStream();
+            long received = 0;
+            int read;
+            while (received < bytes && (read = stream.Read(buffer, 0, buffer.Length)) > 0) received += read;
+            if (received >= bytes) return received / (1024.0 * 1024.0) / clock.Elapsed.TotalSeconds;
+            if (received > 0) throw new BenchException($"connection closed after {received} of {bytes} bytes");
+            Thread.Sleep(100); // the server's nc is not listening yet; it has no readiness signal to wait on
+        }
+        throw new BenchException($"nothing received on 127.0.0.1:{port}");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>`import` of the Debian minbase rootfs tarball.</summary>
+public sealed class ImportScenario : Scenario
+{
+    public override string Key => "import";
+    public override IReadOnlyList<MetricSpec> Metrics { get; } = [new("import", "import of the Debian base", "ms", Goal: Goal.FractionOf("docker", 2))];
+    protected override (int Quick, int Full) Samples => (2, 5);
+    public override bool WarmUp => false;
+
+    public override IEnumerable<Contender> Contenders(BenchContext context) => context.PerEngine(engine => new Contender
+    {
+        System = engine.Name,
+        IsBerth = engine.IsBerth,
+        Setup = () => _ = context.BaseTar,
+        Measure = i =>
+        {
+            var image = $"localhost/bench-import:{context.Id("i", i)}";
+            try { return [engine.Time("import", context.BaseTar, image)]; }
+            finally { engine.Try("rmi", image); }
+        },
+    });
+}
+
+/// <summary>`commit` of a container that changed 10 000 files.</summary>
+public sealed class CommitScenario : Scenario
+{
+    public override string Key => "commit";
+    public override IReadOnlyList<MetricSpec> Metrics { get; } = [new("commit", "commit of 10 000 changed files", "ms", Goal: Goal.FractionOf("docker", 2))];
+    protected override (int Quick, int Full) Samples => (2, 5);
+    public override bool WarmUp => false;
+
+    public override IEnumerable<Contender> Contenders(BenchContext context) => context.PerEngine(engine => new Contender
+    {
+        System = engine.Name,
+        IsBerth = engine.IsBerth,
+        Measure = i =>
+        {
+            var files = context.Mode == Mode.Check ? 100 : 10000;
+            var name = context.Id("commit", i);
+            var image = $"localhost/bench-commit:{name}";
+            try
+            {
+                engine.Do(["run", "--name", name, "--network", "none", .. engine.ContainerFlags, Engine.Busybox, "sh", "-c",
+                    $"mkdir /changed && cd /changed && i=0; while [ $i -lt {files} ]; do echo $i > f$i; i=$((i+1)); done"]);
+                return [engine.Time("commit", name, image)];
+            }
+            finally
+            {
+                engine.Try("rm", "-f", name);
+                engine.Try("rmi", image);
+            }
+        },
+    });
+}
+
+/// <summary>A six-step Dockerfile on the Debian base, built with no cache and then fully cached.</summary>
+public sealed class BuildScenario : Scenario
+{
+    public override string Key => "build";
+    public override IReadOnlyList<MetricSpec> Metrics { get; } =
+    [
+        new("build-cold", "build, cold (6 steps)", "ms", Goal: Goal.FractionOf("docker", 2)),
+        new("build-cached", "build, fully cached", "ms", Goal: Goal.AtMostValue(30, "ms")),
+    ];
+    protected override (int Quick, int Full) Samples => (2, 5);
+
+    public override IEnumerable<Contender> Contenders(BenchContext context) => context.PerEngine(engine =>
+    {
+        var directory = context.Workspace.Dir("build-context", engine.Name);
+        const string Image = "localhost/bench-build:latest";
+        string[] Build(bool cache) => ["build", .. cache ? Array.Empty<string>() : ["--no-cache"], "--network", "none", .. engine.ContainerFlags, "-t", Image, directory];
+        return new Contender
+        {
+            System = engine.Name,
+            IsBerth = engine.IsBerth,
+            Setup = () =>
+            {
+                context.EnsureBase(engine);
+                File.WriteAllText(Path.Combine(directory, "data.txt"), string.Concat(Enumerable.Range(0, 1000).Select(n => $"line {n}\n")));
+                File.WriteAllText(Path.Combine(directory, "Dockerfile"), $"""
+                    FROM {context.BaseImage}
+                    ENV BENCH=1
+                    WORKDIR /app
+                    COPY data.txt /app/data.txt
+                    RUN echo built > /app/built.txt
+                    RUN mkdir -p /app/files && cd /app/files && i=0 && while [ $i -lt 200 ]; do echo $i > f$i; i=$((i+1)); done
+                    CMD ["cat", "/app/built.txt"]
+
+                    """);
+            },
+            Measure = _ => [engine.Time(Build(cache: false)), engine.Time(Build(cache: true))],
+            Teardown = () =>
+            {
+                engine.Try("rmi", "-f", Image);
+                engine.Try("image", "prune", "-f");
+            },
+        };
+    });
+}
+
+/// <summary>push and pull of the Debian base through a local registry (Debian's docker-registry, fresh
+/// storage for each sample so every push uploads and every pull downloads).</summary>
+public sealed class PushPullScenario : Scenario
+{
+    public override string Key => "push-pull";
+    public override IReadOnlyList<MetricSpec> Metrics { get; } =
+    [
+        new("push", "push of the Debian base to a local registry", "ms", Goal: Goal.FractionOf("docker", 2)),
+        new("pull", "pull of the Debian base from a local registry", "ms", Goal: Goal.FractionOf("docker", 2)),
+    ];
+    protected override (int Quick, int Full) Samples => (2, 5);
+    public override bool WarmUp => false;
+
+    public override IEnumerable<Contender> Contenders(BenchContext context)
+    {
+        var distribution = "/usr/bin/docker-registry";
+        var berthRegistry = Path.Combine(context.Bin, "berth-registry");
+        // The peers push to distribution; under --check (no peers) Berth uses its own registry.
+        var (binary, name, isBerth) = context.Mode != Mode.Check && File.Exists(distribution)
+            ? (distribution, "distribution", false) : (berthRegistry, "berth-registry", true);
+        return context.PerEngine(engine =>
+        {
+            var registry = new Registry(name + "-for-" + engine.Name, isBerth, binary, context.Workspace);
+            string[] tls = engine.Name == "podman" ? ["--tls-verify=false"] : [];
+            return new Contender
+            {
+                System = engine.Name,
+                IsBerth = engine.IsBerth,
+                Setup = () =>
+                {
+                    if (registry.NotBuilt) throw new NotBuiltException("berth-registry");
+                    if (registry.Unavailable is not null) throw new BenchException(registry.Unavailable);
+                    context.EnsureBase(engine);
+                },
+                Measure = _ =>
+                {
+                    registry.StartFresh();
+                    var remote = $"{registry.Address}/bench/base:latest";
+                    engine.Do("tag", context.BaseImage, remote);
+                    var push = engine.Time(["push", .. tls, remote]);
+                    // Remove every local name of the image, so the pull really downloads the layer.
+                    engine.Do("rmi", remote, context.BaseImage);
+                    var pull = engine.Time(["pull", .. tls, remote]);
+                    engine.Do("tag", remote, context.BaseImage);
+                    engine.Do("rmi", remote);
+                    return [push, pull];
+                },
+                Teardown = registry.Dispose,
+            };
+        });
+    }
+}
+
+/// <summary>Requests per second a registry answers: GET of a small blob, 16 clients at once.</summary>
+public sealed class RegistryThroughputScenario : Scenario
+{
+    public override string Key => "registry";
+    public override IReadOnlyList<MetricSpec> Metrics { get; } =
+        [new("registry-throughput", "registry blob GETs, 16 concurrent clients", "req/s", HigherIsBetter: true, Goal: Goal.AtLeastAs("distribution"))];
+    protected override (int Quick, int Full) Samples => (3, 6);
+
+    public override IEnumerable<Contender> Contenders(BenchContext context)
+    {
+        var candidates = new[] { ("berth-registry", true, Path.Combine(context.Bin, "berth-registry")), ("distribution", false, "/usr/bin/docker-registry") };
+        foreach (var (name, isBerth, binary) in candidates)
+        {
+            if (!isBerth && context.Skipped.TryGetValue(name, out var skipped)) { yield return Contender.Unavailable(name, skipped); continue; }
+            var registry = new Registry(name, isBerth, binary, context.Workspace);
+            if (registry.NotBuilt) { yield return Contender.NotBuilt(name); continue; }
+            if (registry.Unavailable is not null) { yield return Contender.Unavailable(name, registry.Unavailable, isBerth); continue; }
+            string? blobUrl = null;
+            var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { Timeout = TimeSpan.FromSeconds(10) };
+            var seconds = context.Mode switch { Mode.Check => 0.5, Mode.Quick => 2.0, _ => 5.0 };
+            yield return new Contender
+            {
+                System = name,
+                IsBerth = isBerth,
+                Setup = () =>
+                {
+                    registry.StartFresh();
+                    blobUrl = Upload(http, registry.Address, RandomNumberGenerator.GetBytes(4096));
+                },
+                Measure = _ => [Load(http, blobUrl!, seconds)],
+                Teardown = () => { http.Dispose(); registry.Dispose(); },
+            };
+        }
+    }
+
+    /// <summary>Uploads a blob in one chunk (POST, then PUT with the digest) and returns its URL.</summary>
+    private static string Upload(HttpClient http, string address, byte[] blob)
+    {
+        var digest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(blob));
+        var start = http.PostAsync($"http://{address}/v2/bench/blob/blobs/uploads/", null).GetAwaiter().GetResult();
+        if (start.StatusCode != HttpStatusCode.Accepted || start.Headers.Location is null) throw new BenchException($"upload start: HTTP {(int)start.StatusCode}");
+        var location = start.Headers.Location.IsAbsoluteUri ? start.Headers.Location.ToString() : $"http://{address}{start.Headers.Location}";
+        var put = http.PutAsync(location + (location.Contains('?') ? "&" : "?") + "digest=" + digest, new ByteArrayContent(blob)).GetAwaiter().GetResult();
+        if (put.StatusCode != HttpStatusCode.Created) throw new BenchException($"upload: HTTP {(int)put.StatusCode}");
+        return $"http://{address}/v2/bench/blob/blobs/{digest}";
+    }
+
+    private static double Load(HttpClient http, string url, double seconds)
+    {
+        var until = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+        var clock = Stopwatch.StartNew();
+        long done = 0;
+        var workers = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        {
+            while (Stopwatch.GetTimestamp() < until)
+            {
+                using var response = await http.GetAsync(url, HttpCompletionOption.ResponseContentRead).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode) throw new BenchException($"GET blob: HTTP {(int)response.StatusCode}");
+                Interlocked.Increment(ref done);
+            }
+        })).ToArray();
+        try { Task.WaitAll(workers); }
+        catch (AggregateException e) { throw e.InnerException is BenchException b ? b : new BenchException(e.InnerException?.Message ?? e.Message); }
+        return done / clock.Elapsed.TotalSeconds;
+    }
+}

@@ -1,0 +1,75 @@
+using System.Diagnostics;
+
+namespace Berth.Bench;
+
+/// <summary>A command failed; the message is one line naming the command and its error.</summary>
+public class BenchException(string message) : Exception(message);
+
+/// <summary>Berth's side of a scenario is not there yet: shown as "n/a: not built yet".</summary>
+public sealed class NotBuiltException(string what) : BenchException($"{what}: not built yet");
+
+public sealed record CommandResult(int ExitCode, string Stdout, string Stderr, double Milliseconds);
+
+/// <summary>Runs commands with a deadline and captured output.</summary>
+public static class Shell
+{
+    /// <summary>Cancelled on Ctrl-C or SIGTERM; every wait gives up then, so cleanup can run.</summary>
+    public static CancellationToken Stopping { get; set; }
+
+    public static CommandResult Run(IReadOnlyList<string> command, TimeSpan? timeout = null, IReadOnlyDictionary<string, string>? environment = null,
+        bool check = true, string? workingDirectory = null)
+    {
+        var psi = new ProcessStartInfo(command[0])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
+        };
+        foreach (var argument in command.Skip(1)) psi.ArgumentList.Add(argument);
+        if (environment is not null) foreach (var (key, value) in environment) psi.Environment[key] = value;
+
+        var clock = Stopwatch.StartNew();
+        Process process;
+        try { process = Process.Start(psi)!; }
+        catch (System.ComponentModel.Win32Exception e) { throw new BenchException($"{command[0]}: {e.Message}"); }
+        using (process)
+        {
+            process.StandardInput.Close();
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Stopping);
+            deadline.CancelAfter(timeout ?? TimeSpan.FromMinutes(5));
+            try { process.WaitForExitAsync(deadline.Token).GetAwaiter().GetResult(); }
+            catch (OperationCanceledException)
+            {
+                try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+                throw new BenchException($"{Describe(command)}: {(Stopping.IsCancellationRequested ? "interrupted" : "timed out")}");
+            }
+            var elapsed = clock.Elapsed.TotalMilliseconds;
+            // A daemon the command started may hold the pipes open: don't wait for them past the exit.
+            Task.WaitAll([stdout, stderr], TimeSpan.FromSeconds(5));
+            var result = new CommandResult(process.ExitCode, stdout.IsCompleted ? stdout.Result : "", stderr.IsCompleted ? stderr.Result : "", elapsed);
+            if (check && result.ExitCode != 0) throw Failure(command, result);
+            return result;
+        }
+    }
+
+    /// <summary>The exception for a failed command: "not built yet" becomes <see cref="NotBuiltException"/>.</summary>
+    public static BenchException Failure(IReadOnlyList<string> command, CommandResult result)
+    {
+        var output = result.Stderr + "\n" + result.Stdout;
+        if (output.Contains("not built yet", StringComparison.OrdinalIgnoreCase)) return new NotBuiltException(Path.GetFileName(command[0]));
+        var line = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? $"exit code {result.ExitCode}";
+        return new BenchException($"{Describe(command)}: {Shorten(line)}");
+    }
+
+    public static string Describe(IReadOnlyList<string> command) =>
+        Path.GetFileName(command[0]) + " " + string.Join(' ', command.Skip(1).Where(a => !a.StartsWith('/') && !a.StartsWith("--root", StringComparison.Ordinal)).Take(3));
+
+    public static string Shorten(string text, int length = 140) => text.Length <= length ? text : text[..length] + "…";
+
+    public static bool Exists(string file) => File.Exists(file) || (!file.Contains('/') && Which(file) is not null);
+
+    public static string? Which(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin").Split(':')
+        .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
+}
