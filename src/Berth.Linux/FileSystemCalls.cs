@@ -1,0 +1,100 @@
+using System.Runtime.InteropServices;
+
+namespace Berth.Linux;
+
+/// <summary>What is at a path, without following a final symlink.</summary>
+public enum FileKind { None, Directory, File, Symlink }
+
+/// <summary>The file-system work of container setup: making mount points, device nodes and links, reading
+/// and writing small files under /proc and /sys, the working directory and the umask.</summary>
+public interface IFileSystemCalls
+{
+    /// <summary>What is at the path; with <paramref name="followSymlinks"/>, what a final symlink points to.</summary>
+    FileKind GetFileKind(string path, bool followSymlinks = false);
+    /// <summary>Creates the directory and its missing parents.</summary>
+    void CreateDirectory(string path);
+    /// <summary>Creates an empty file when nothing is at the path (a mount point for a file bind).</summary>
+    void CreateEmptyFile(string path);
+    void Remove(string path);
+    void CreateSymlink(string target, string linkPath);
+    /// <summary>mknod(2); <paramref name="mode"/> carries the file type (S_IFCHR, S_IFBLK, S_IFIFO) and permissions.</summary>
+    void MakeNode(string path, uint mode, ulong device);
+    void ChangeOwner(string path, uint uid, uint gid);
+    string ReadText(string path);
+    /// <summary>Writes to an existing file (a /proc or /sys knob) without truncating or creating it.</summary>
+    void WriteText(string path, string text);
+    void ChangeDirectory(string path);
+    /// <summary>Sets the umask and returns the previous one.</summary>
+    uint SetUmask(uint mask);
+}
+
+public partial interface ISyscalls : IFileSystemCalls;
+
+public static class DeviceNumbers
+{
+    /// <summary>glibc's makedev: the kernel's 64-bit dev_t encoding of major and minor.</summary>
+    public static ulong Make(ulong major, ulong minor)
+        => ((major & 0xfffff000UL) << 32) | ((major & 0xfffUL) << 8) | ((minor & 0xffffff00UL) << 12) | (minor & 0xffUL);
+
+    public const uint CharDevice = 0x2000, BlockDevice = 0x6000, Fifo = 0x1000; // S_IFCHR, S_IFBLK, S_IFIFO
+}
+
+public sealed partial class LinuxSyscalls
+{
+    public FileKind GetFileKind(string path, bool followSymlinks = false)
+    {
+        if (followSymlinks) return Directory.Exists(path) ? FileKind.Directory : File.Exists(path) ? FileKind.File : FileKind.None;
+        var info = new FileInfo(path);
+        if (info.LinkTarget is not null) return FileKind.Symlink;
+        if (Directory.Exists(path)) return FileKind.Directory;
+        return info.Exists ? FileKind.File : FileKind.None;
+    }
+
+    public void CreateDirectory(string path) => Directory.CreateDirectory(path);
+
+    public void CreateEmptyFile(string path)
+    {
+        if (GetFileKind(path) != FileKind.None) return;
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using var _ = new FileStream(path, FileMode.CreateNew, FileAccess.Write);
+    }
+
+    public void Remove(string path)
+    {
+        if (GetFileKind(path) == FileKind.Directory) Directory.Delete(path);
+        else File.Delete(path);
+    }
+
+    public void CreateSymlink(string target, string linkPath) => Errno.Check(NativeSymlink(target, linkPath), "symlink", linkPath);
+
+    public void MakeNode(string path, uint mode, ulong device) => Errno.Check(NativeMknod(path, mode, device), "mknod", path);
+
+    public void ChangeOwner(string path, uint uid, uint gid) => Errno.Check(NativeLchown(path, uid, gid), "lchown", path);
+
+    public string ReadText(string path) => File.ReadAllText(path);
+
+    public void WriteText(string path, string text)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 0);
+        stream.Write(System.Text.Encoding.UTF8.GetBytes(text));
+    }
+
+    public void ChangeDirectory(string path) => Errno.Check(NativeChdir(path), "chdir", path);
+
+    public uint SetUmask(uint mask) => NativeUmask(mask);
+
+    [LibraryImport("libc", EntryPoint = "symlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int NativeSymlink(string target, string linkPath);
+
+    [LibraryImport("libc", EntryPoint = "mknod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int NativeMknod(string path, uint mode, ulong device);
+
+    [LibraryImport("libc", EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int NativeLchown(string path, uint uid, uint gid);
+
+    [LibraryImport("libc", EntryPoint = "chdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int NativeChdir(string path);
+
+    [LibraryImport("libc", EntryPoint = "umask")]
+    private static partial uint NativeUmask(uint mask);
+}
