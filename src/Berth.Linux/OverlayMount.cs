@@ -20,6 +20,8 @@ public interface IFilesystemMountCalls
     SafeFileHandle FsMount(SafeFileHandle context, uint attributes = 0);
     /// <summary>open_tree(OPEN_TREE_CLONE [| AT_RECURSIVE]): a detached copy of a mount tree, for a bind mount.</summary>
     SafeFileHandle OpenTreeClone(string path, bool recursive);
+    /// <summary>mount_setattr(MOUNT_ATTR_RDONLY) on a detached mount (from open_tree or fsmount).</summary>
+    void MakeReadOnly(SafeFileHandle mount, bool recursive);
     /// <summary>move_mount of a detached mount (fd) onto a path.</summary>
     void MoveMountTo(SafeFileHandle mount, string target);
     /// <summary>umount2(2) with flags (MNT_DETACH = 2); returns errno (0 on success).</summary>
@@ -73,6 +75,19 @@ public sealed partial class LinuxSyscalls
 
     public SafeFileHandle OpenTreeClone(string path, bool recursive)
         => new((IntPtr)Errno.Check(syscall_open_tree(SYS_open_tree, OpenFlags.AT_FDCWD, path, OPEN_TREE_CLONE | (uint)OpenFlags.O_CLOEXEC | (recursive ? AT_RECURSIVE : 0)), "open_tree", path), ownsHandle: true);
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MountAttr { public ulong Set, Clear, Propagation, UsernsFd; }
+    private const long SYS_mount_setattr = 442;
+
+    [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial long syscall_mount_setattr(long number, SafeFileHandle fd, string path, uint flags, MountAttr* attr, nuint size);
+
+    public unsafe void MakeReadOnly(SafeFileHandle mount, bool recursive)
+    {
+        var attr = new MountAttr { Set = 1 }; // MOUNT_ATTR_RDONLY
+        Errno.Check(syscall_mount_setattr(SYS_mount_setattr, mount, "", (uint)OpenFlags.AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, (nuint)sizeof(MountAttr)), "mount_setattr");
+    }
 
     public void MoveMountTo(SafeFileHandle mount, string target)
         => Errno.Check(syscall_move_mount(SYS_move_mount, mount, "", OpenFlags.AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH), "move_mount", target);

@@ -141,13 +141,13 @@ public sealed class ContentStoreTests : IDisposable
     [Fact]
     public void AWriterKilledWithSigkillIsDetectedAndRemoved()
     {
-        // Another process holds the ingest's data file locked as a live writer does (flock, what FileShare.None takes),
+        // A process with no children (bash builtins only, so the lock dies with it) holds the ingest's data file locked as a live writer does (flock, what FileShare.None takes),
         // writes into it, and is killed with SIGKILL mid-write.
         var dir = Path.Combine(temp.Path, "content", "ingest", "killed");
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "ref"), "pull-killed");
         var data = Path.Combine(dir, "data");
-        var psi = new ProcessStartInfo("bash", ["-c", $"exec 3>>'{data}'; flock -x 3; head -c 4096 /dev/zero >&3; echo locked; while :; do head -c 65536 /dev/zero >&3; done"])
+        var psi = new ProcessStartInfo("bash", ["-c", $"exec 3>>'{data}'; flock -x 3; printf '%4096s' x >&3; echo locked; while :; do printf '%65536s' x >&3; done"])
             { RedirectStandardOutput = true };
         using var writer = Process.Start(psi)!;
         try
