@@ -14,6 +14,8 @@ public sealed class ImageConfig
 {
     [JsonPropertyName("created"), JsonConverter(typeof(Rfc3339TimeConverter))] public DateTimeOffset? Created { get; set; }
     [JsonPropertyName("author")] public string? Author { get; set; }
+    /// <summary>Docker's image comment (the message of import and commit).</summary>
+    [JsonPropertyName("comment")] public string? Comment { get; set; }
     [JsonPropertyName("architecture")] public string Architecture { get; set; } = "";
     [JsonPropertyName("os")] public string Os { get; set; } = "";
     [JsonPropertyName("os.version")] public string? OsVersion { get; set; }
@@ -89,6 +91,9 @@ public sealed class HistoryEntry
 /// <summary>ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)).</summary>
 public static class ChainIds
 {
+    /// <summary>The diffID of an empty layer tar (1024 zero bytes): Docker records such a layer as an empty_layer history entry.</summary>
+    public static readonly Digest EmptyTar = Digest.Parse("sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef");
+
     public static Digest Next(Digest parentChainId, Digest diffId)
         => parentChainId.IsEmpty ? diffId : Digest.Sha256(System.Text.Encoding.ASCII.GetBytes($"{parentChainId} {diffId}"));
 
