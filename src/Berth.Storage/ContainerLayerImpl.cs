@@ -159,8 +159,9 @@ internal static class TreeChanges
                     if (!skip)
                     {
                         if (st.IsDirectory) changedDirs.Add(path);
-                        if (kind != ChangeKind.Modified && relative.Length > 0 && changedDirs.Add(relative))
-                            changes.Add(new Change(ChangeKind.Modified, relative));
+                        // the directories above a change are reported as changed (as Docker's naive differ does), ancestors too
+                        for (var parent = relative; parent.Length > 0 && changedDirs.Add(parent); parent = parent[..parent.LastIndexOf('/')])
+                            changes.Add(new Change(ChangeKind.Modified, parent));
                         changes.Add(new Change(kind, path));
                     }
                     if (child is not null) Walk(child, path);
