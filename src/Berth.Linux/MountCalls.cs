@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Berth.Linux;
 
@@ -62,6 +63,14 @@ public interface IMountCalls
     /// <summary>mount_setattr(2) (Linux 5.12+): changes MOUNT_ATTR_* bits of the mount at <paramref name="path"/>,
     /// and of every mount below it when <paramref name="recursive"/> (what "rro", "rnosuid"… ask for).</summary>
     void SetMountAttributes(string path, bool recursive, MountAttributes set, MountAttributes clear);
+
+    /// <summary>
+    /// Pins a mount destination: opens <paramref name="path"/> (a path under <paramref name="root"/>, already
+    /// resolved by <see cref="PathInRoot"/>) with O_PATH and openat2 RESOLVE_IN_ROOT, so that mounting on
+    /// <c>/proc/self/fd/N</c> lands exactly there even if a component is swapped for a symlink meanwhile
+    /// (the race of CVE-2021-30465). A double may return an invalid handle: the caller then uses the path.
+    /// </summary>
+    SafeFileHandle OpenMountTarget(string root, string path);
 }
 
 /// <summary>mount_setattr(2) attribute bits (MOUNT_ATTR_*).</summary>
@@ -113,6 +122,13 @@ public sealed partial class LinuxSyscalls
         var attr = stackalloc ulong[4] { (ulong)set, (ulong)clear, 0, 0 }; // struct mount_attr
         Errno.Check(NativeMountSetattr(SyscallNumbers.MountSetattr, AtFdCwd, path, recursive ? AtRecursive : 0, attr, 32),
             "mount_setattr", path);
+    }
+
+    public SafeFileHandle OpenMountTarget(string root, string path)
+    {
+        using var rootHandle = OpenAt(null, root, OpenFlags.O_PATH | OpenFlags.O_DIRECTORY);
+        var relative = Path.GetRelativePath(root, path);
+        return OpenAt2(rootHandle, relative, OpenFlags.O_PATH, OpenFlags.RESOLVE_IN_ROOT | OpenFlags.RESOLVE_NO_MAGICLINKS);
     }
 
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

@@ -94,6 +94,17 @@ public class PathInRootTests : IDisposable
     public void Root_with_trailing_slash_works()
         => Assert.Equal(Root + "/a", PathInRoot.Resolve(Root + "/", "/a"));
 
+    [Fact]
+    public void Pinned_mount_target_is_opened_inside_the_root_even_if_a_component_became_a_symlink_to_the_host()
+    {
+        Directory.CreateDirectory(Root + "/etc");
+        // The race: PathInRoot resolved /vol/etc to <root>/vol/etc, then /vol was swapped for a link to "/".
+        Link("/vol", "/");
+        using var pin = LinuxSyscalls.Instance.OpenMountTarget(Root, Root + "/vol/etc");
+        Assert.False(pin.IsInvalid);
+        Assert.Equal(Root + "/etc", new FileInfo("/proc/self/fd/" + pin.DangerousGetHandle()).LinkTarget);
+    }
+
     [Theory]
     [InlineData("/a/../..", true)]
     [InlineData("/..", true)]

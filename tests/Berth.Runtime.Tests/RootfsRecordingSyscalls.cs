@@ -11,6 +11,8 @@ public sealed class RootfsRecordingSyscalls(string sandbox)
     : IMountCalls, IFileSystemCalls, IUtsCalls, ICapabilityCalls, ICredentialCalls, IResourceLimitCalls
 {
     public List<string> Calls { get; } = [];
+    /// <summary>Destinations pinned with <see cref="OpenMountTarget"/>, in order.</summary>
+    public List<string> Pins { get; } = [];
     public Dictionary<string, string> Files { get; } = new();
     public HashSet<string> Directories { get; } = [];
     /// <summary>Returns an errno to fail a mount with (target, flags), or null to let it succeed.</summary>
@@ -63,6 +65,13 @@ public sealed class RootfsRecordingSyscalls(string sandbox)
 
     public void SetMountAttributes(string path, bool recursive, MountAttributes set, MountAttributes clear)
         => Calls.Add($"mount_setattr {path} {(recursive ? "AT_RECURSIVE" : "0")} set={set} clear={clear}");
+
+    /// <summary>An invalid handle: RootfsSetup then mounts on the resolved path, which the tests assert.</summary>
+    public Microsoft.Win32.SafeHandles.SafeFileHandle OpenMountTarget(string root, string path)
+    {
+        Pins.Add(path);
+        return new Microsoft.Win32.SafeHandles.SafeFileHandle(new IntPtr(-1), ownsHandle: false);
+    }
 
     public FileKind GetFileKind(string path, bool followSymlinks = false)
     {

@@ -93,6 +93,18 @@ public class RootfsSetupTests : IDisposable
     }
 
     [Fact]
+    public void Every_mount_step_on_a_spec_destination_is_pinned_inside_the_rootfs()
+    {
+        var source = bundle.Combine("data");
+        Directory.CreateDirectory(source);
+        Prepare(NewSpec(
+            new Mount { Destination = "/proc", Type = "proc" },
+            new Mount { Destination = "/data", Type = "bind", Source = source, Options = ["rbind", "ro", "rprivate"] }));
+        // proc: the mount; bind: the mount, the remount (re-pinned: a new handle names the new mount), propagation.
+        Assert.Equal([Rootfs + "/proc", Rootfs + "/data", Rootfs + "/data", Rootfs + "/data"], sys.Pins);
+    }
+
+    [Fact]
     public void Read_only_bind_is_a_bind_then_a_remount_then_propagation()
     {
         var source = bundle.Combine("data");

@@ -198,11 +198,17 @@ public static class RootfsSetup
             try
             {
                 if (m.Type == "bind" || options.IsBind) MountBind(field, m, options, destination);
-                else if (m.Type == "cgroup") MountCgroup(field, options, destination);
+                else if (m.Type == "cgroup") MountCgroup(options, destination);
                 else MountFileSystem(field, m, options, destination);
-                foreach (var propagation in options.Propagation) sys.Mount(null, destination, null, propagation, null);
-                if (options.RecursiveSet != MountAttributes.None || options.RecursiveClear != MountAttributes.None)
-                    sys.SetMountAttributes(destination, true, options.RecursiveSet, options.RecursiveClear);
+                if (options.Propagation.Count > 0 || options.RecursiveSet != MountAttributes.None || options.RecursiveClear != MountAttributes.None)
+                {
+                    AtPinned(destination, target =>
+                    {
+                        foreach (var propagation in options.Propagation) sys.Mount(null, target, null, propagation, null);
+                        if (options.RecursiveSet != MountAttributes.None || options.RecursiveClear != MountAttributes.None)
+                            sys.SetMountAttributes(target, true, options.RecursiveSet, options.RecursiveClear);
+                    });
+                }
             }
             catch (SyscallException e)
             {
@@ -216,10 +222,19 @@ public static class RootfsSetup
             var kind = sys.GetFileKind(source, followSymlinks: true);
             if (kind == FileKind.None) throw new RootfsException($"{field}.source: {source} does not exist");
             CreateMountPoint(destination, kind == FileKind.Directory);
-            sys.Mount(source, destination, "bind", MountFlags.Bind | (options.Flags & MountFlags.Recursive), null);
+            AtPinned(destination, target => sys.Mount(source, target, "bind", MountFlags.Bind | (options.Flags & MountFlags.Recursive), null));
             // A bind takes no other flags: they need a remount of the new mount.
             var extra = options.Flags & ~(MountFlags.Bind | MountFlags.Recursive | MountFlags.Remount);
-            if (extra != MountFlags.None) Remount(destination, extra | MountFlags.Bind, options.ClearedFlags);
+            if (extra != MountFlags.None) AtPinned(destination, target => Remount(target, extra | MountFlags.Bind, options.ClearedFlags));
+        }
+
+        /// <summary>Runs <paramref name="action"/> on a name of <paramref name="destination"/> that no later
+        /// symlink swap can redirect (/proc/self/fd/N of an O_PATH handle opened inside the rootfs). Opened
+        /// afresh for each step: after a mount, a new handle names the new mount, the old one what is below.</summary>
+        private void AtPinned(string destination, Action<string> action)
+        {
+            using var pin = sys.OpenMountTarget(rootfs, destination);
+            action(pin.IsInvalid ? destination : "/proc/self/fd/" + pin.DangerousGetHandle());
         }
 
         /// <summary>Remounts with <paramref name="flags"/>; when the kernel refuses (locked flags in a user
@@ -249,18 +264,24 @@ public static class RootfsSetup
                 throw new RootfsException($"{field}.destination: {m.Destination} is not a directory");
             CreateMountPoint(destination, directory: true);
             if (options.Extensions.Contains("tmpcopyup")) warn($"{field}: tmpcopyup is not supported; the tmpfs starts empty");
-            try
+            var boundHostInstance = false;
+            AtPinned(destination, target =>
             {
-                sys.Mount(m.Source ?? m.Type, destination, m.Type, options.Flags, options.Data);
-            }
-            catch (SyscallException e) when (e.ErrorNumber == Errno.EPERM && m.Type is "sysfs" or "mqueue")
-            {
-                // In a user namespace without its own network (sysfs) or ipc (mqueue) namespace the kernel
-                // refuses a new instance: bind the host's instead, as runc does.
-                var hostPath = m.Type == "sysfs" ? "/sys" : "/dev/mqueue";
-                sys.Mount(hostPath, destination, "bind", MountFlags.Bind | MountFlags.Recursive, null);
-                Remount(destination, (options.Flags & ~MountFlags.Remount) | MountFlags.Bind, options.ClearedFlags);
-            }
+                try
+                {
+                    sys.Mount(m.Source ?? m.Type, target, m.Type, options.Flags, options.Data);
+                }
+                catch (SyscallException e) when (e.ErrorNumber == Errno.EPERM && m.Type is "sysfs" or "mqueue")
+                {
+                    // In a user namespace without its own network (sysfs) or ipc (mqueue) namespace the kernel
+                    // refuses a new instance: bind the host's instead, as runc does.
+                    var hostPath = m.Type == "sysfs" ? "/sys" : "/dev/mqueue";
+                    sys.Mount(hostPath, target, "bind", MountFlags.Bind | MountFlags.Recursive, null);
+                    boundHostInstance = true;
+                }
+            });
+            if (boundHostInstance)
+                AtPinned(destination, target => Remount(target, (options.Flags & ~MountFlags.Remount) | MountFlags.Bind, options.ClearedFlags));
         }
 
         private void CreateMountPoint(string path, bool directory)
@@ -270,7 +291,7 @@ public static class RootfsSetup
             sys.CreateEmptyFile(path);
         }
 
-        private void MountCgroup(string field, MountOptions options, string destination)
+        private void MountCgroup(MountOptions options, string destination)
         {
             CreateMountPoint(destination, directory: true);
             var entries = MountInfo.Parse(mountInfo ??= sys.ReadText("/proc/self/mountinfo"));
@@ -280,18 +301,25 @@ public static class RootfsSetup
             var flags = options.Flags & ~MountFlags.Remount;
             if (unifiedRoot is not null)
             {
-                try { sys.Mount("cgroup2", destination, "cgroup2", flags, null); }
-                catch (SyscallException e) when (e.ErrorNumber is Errno.EPERM or Errno.EBUSY)
+                var boundHostCgroup = false;
+                AtPinned(destination, target =>
                 {
-                    var path = ownCgroups.FirstOrDefault(c => c.HierarchyId == 0)?.Path ?? "/";
-                    sys.Mount(HostCgroupDir(unifiedRoot, path), destination, "bind", MountFlags.Bind | MountFlags.Recursive, null);
-                    if (flags != MountFlags.None) Remount(destination, flags | MountFlags.Bind, options.ClearedFlags);
-                }
+                    try { sys.Mount("cgroup2", target, "cgroup2", flags, null); }
+                    catch (SyscallException e) when (e.ErrorNumber is Errno.EPERM or Errno.EBUSY)
+                    {
+                        var path = ownCgroups.FirstOrDefault(c => c.HierarchyId == 0)?.Path ?? "/";
+                        sys.Mount(HostCgroupDir(unifiedRoot, path), target, "bind", MountFlags.Bind | MountFlags.Recursive, null);
+                        boundHostCgroup = true;
+                    }
+                });
+                if (boundHostCgroup && flags != MountFlags.None)
+                    AtPinned(destination, target => Remount(target, flags | MountFlags.Bind, options.ClearedFlags));
                 return;
             }
 
             // cgroup v1: a tmpfs holding one directory per hierarchy, each showing only this container's cgroup.
-            sys.Mount("tmpfs", destination, "tmpfs", MountFlags.NoSuid | MountFlags.NoDev | MountFlags.NoExec, "mode=755");
+            // Everything below is inside that fresh tmpfs, which nothing else can reach yet.
+            AtPinned(destination, target => sys.Mount("tmpfs", target, "tmpfs", MountFlags.NoSuid | MountFlags.NoDev | MountFlags.NoExec, "mode=755"));
             foreach (var hierarchy in entries.Where(e => e.FileSystemType == "cgroup"))
             {
                 var controllers = hierarchy.SuperOptions.Split(',').Where(CgroupMembership.IsControllerOption).ToArray();
@@ -317,8 +345,7 @@ public static class RootfsSetup
                 }
             }
             if ((flags & MountFlags.ReadOnly) != 0)
-                Remount(destination, MountFlags.Bind | MountFlags.ReadOnly | MountFlags.NoSuid | MountFlags.NoDev | MountFlags.NoExec, MountFlags.None);
-            _ = field;
+                AtPinned(destination, target => Remount(target, MountFlags.Bind | MountFlags.ReadOnly | MountFlags.NoSuid | MountFlags.NoDev | MountFlags.NoExec, MountFlags.None));
         }
 
         /// <summary>The host directory of cgroup <paramref name="cgroupPath"/> within a hierarchy's mount.</summary>
