@@ -126,6 +126,7 @@ internal abstract class Snapshotter : ISnapshotter
     {
         var problems = new List<string>();
         var removed = new List<string>();
+        var handled = new HashSet<string>(StringComparer.Ordinal);
         lock (gate)
         {
             var metas = AllMeta().ToList();
@@ -149,9 +150,11 @@ internal abstract class Snapshotter : ISnapshotter
                     problems.Add($"snapshot {meta.Key} was left by an interrupted unpack");
                     if (!dryRun) { File.Delete(MetaPath(meta.Key)); DeleteStorage(meta.Id); removed.Add(meta.Key); }
                     metas.Remove(meta);
+                    handled.Add(meta.Id);
                 }
             }
             var ids = metas.Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
+            ids.UnionWith(handled); // reported once, with their storage and links
             foreach (var dir in Directory.EnumerateDirectories(SnapshotsDirectory))
             {
                 var id = Path.GetFileName(dir);
