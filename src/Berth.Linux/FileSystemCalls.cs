@@ -26,6 +26,11 @@ public interface IFileSystemCalls
     void ChangeDirectory(string path);
     /// <summary>Sets the umask and returns the previous one.</summary>
     uint SetUmask(uint mask);
+
+    /// <summary>Copies the contents of directory <paramref name="from"/> into the existing directory
+    /// <paramref name="to"/>: subdirectories, files, symlinks and special files, with modes and owners;
+    /// <paramref name="to"/> itself takes the mode and owner of <paramref name="from"/> (a tmpfs "tmpcopyup").</summary>
+    void CopyTree(string from, string to);
 }
 
 public partial interface ISyscalls : IFileSystemCalls;
@@ -82,6 +87,39 @@ public sealed partial class LinuxSyscalls
     public void ChangeDirectory(string path) => Errno.Check(NativeChdir(path), "chdir", path);
 
     public uint SetUmask(uint mask) => NativeUmask(mask);
+
+    public void CopyTree(string from, string to)
+    {
+        // "/." so that a /proc/self/fd/N magic link is followed to the directory it stands for.
+        if (!Lstat(null, from.TrimEnd('/') + "/.", out var root)) throw new SyscallException("statx", Errno.ENOENT, from);
+        foreach (var entry in Directory.EnumerateFileSystemEntries(from)) CopyEntry(entry, Path.Combine(to, Path.GetFileName(entry)));
+        ApplyModeAndOwner(to, root);
+    }
+
+    private void CopyEntry(string source, string target)
+    {
+        if (!Lstat(null, source, out var status)) return; // gone meanwhile
+        if (status.IsSymlink)
+        {
+            CreateSymlink(new FileInfo(source).LinkTarget!, target);
+            ChangeOwner(target, (uint)status.Uid, (uint)status.Gid);
+            return;
+        }
+        if (status.IsDirectory)
+        {
+            Directory.CreateDirectory(target);
+            foreach (var entry in Directory.EnumerateFileSystemEntries(source)) CopyEntry(entry, Path.Combine(target, Path.GetFileName(entry)));
+        }
+        else if (status.IsRegular) File.Copy(source, target);
+        else MakeNode(target, (uint)status.Mode, DeviceNumbers.Make(status.DeviceMajor, status.DeviceMinor));
+        ApplyModeAndOwner(target, status);
+    }
+
+    private void ApplyModeAndOwner(string path, FileStatus status)
+    {
+        ChangeOwner(path, (uint)status.Uid, (uint)status.Gid); // before chmod: chown clears setuid bits
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, (UnixFileMode)(status.Mode & 0xFFF));
+    }
 
     [LibraryImport("libc", EntryPoint = "symlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int NativeSymlink(string target, string linkPath);

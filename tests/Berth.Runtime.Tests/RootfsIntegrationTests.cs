@@ -185,6 +185,23 @@ public class RootfsIntegrationTests
     }
 
     [RootFact]
+    public void Tmpcopyup_tmpfs_starts_with_the_image_contents()
+    {
+        using var probe = new RootfsProbeHarness("cat /etc/passwd | head -1", "ls -ld /etc | cut -c1-10", "readlink /etc/link", "grep ' /etc ' /proc/self/mounts", "touch /etc/new && echo etc=writable");
+        File.CreateSymbolicLink(probe.Rootfs + "/etc/link", "passwd");
+        probe.Spec.Root!.Readonly = true;
+        probe.Spec.Mounts!.Add(new Mount { Destination = "/etc", Type = "tmpfs", Source = "tmpfs", Options = ["tmpcopyup", "size=1m"] });
+        var result = probe.Run();
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("root:x:0:0:root:/root:/bin/sh\n", result.Stdout);
+        Assert.Contains("drwxr-xr-x\n", result.Stdout);
+        Assert.Contains("passwd\n", result.Stdout);
+        Assert.Contains("tmpfs /etc tmpfs", result.Stdout);
+        Assert.Contains("etc=writable\n", result.Stdout);
+        Assert.False(File.Exists(probe.Rootfs + "/etc/new")); // written to the tmpfs, not the image
+    }
+
+    [RootFact]
     public void No_pivot_chroots_into_the_rootfs()
     {
         using var probe = new RootfsProbeHarness("ls /bin/busybox && echo root=ok", "cat /proc/self/mountinfo | wc -l");

@@ -145,6 +145,8 @@ public sealed class RootfsRecordingSyscalls(string sandbox)
         return mask;
     }
 
+    public void CopyTree(string from, string to) => Calls.Add($"copytree {from} {to}");
+
     public void SetHostname(string name) => Calls.Add($"sethostname {name}");
     public void SetDomainname(string name) => Calls.Add($"setdomainname {name}");
 

@@ -277,6 +277,26 @@ public class RootfsSetupTests : IDisposable
     }
 
     [Fact]
+    public void Read_only_dev_is_mounted_writable_and_made_read_only_after_the_root_change()
+    {
+        Prepare(NewSpec(new Mount { Destination = "/dev", Type = "tmpfs", Source = "tmpfs", Options = ["nosuid", "ro", "mode=755"] }));
+        Assert.Contains($"mount tmpfs {Rootfs}/dev tmpfs NoSuid mode=755", sys.Calls);
+        var pivot = sys.Calls.IndexOf("pivot_root . .");
+        var nodes = sys.Calls.FindIndex(c => c.StartsWith("mknod", StringComparison.Ordinal));
+        var remount = sys.Calls.IndexOf("mount - /dev - ReadOnly, NoSuid, Remount, Bind -");
+        Assert.True(nodes < pivot && pivot < remount, string.Join("\n", sys.Calls));
+    }
+
+    [Fact]
+    public void Tmpcopyup_copies_the_covered_directory_into_the_new_tmpfs()
+    {
+        Prepare(NewSpec(new Mount { Destination = "/etc", Type = "tmpfs", Source = "tmpfs", Options = ["tmpcopyup", "size=1m"] }));
+        var mount = sys.Calls.IndexOf($"mount tmpfs {Rootfs}/etc tmpfs None size=1m");
+        Assert.Equal($"copytree {Rootfs}/etc {Rootfs}/etc", sys.Calls[mount + 1]);
+        Assert.Equal(3, sys.Pins.Count(p => p == Rootfs + "/etc")); // the covered directory, the mount, the copy
+    }
+
+    [Fact]
     public void No_pivot_moves_the_rootfs_onto_slash_and_chroots()
     {
         Prepare(NewSpec(), new RootfsOptions(NoPivot: true, Warn: warnings.Add));

@@ -127,6 +127,7 @@ public static class RootfsSetup
     {
         private readonly List<Mount> mounts = spec.Mounts ?? [];
         private string? mountInfo;
+        private MountFlags? devReadonlyFlags;
 
         public void Run(RootfsOptions options)
         {
@@ -153,6 +154,8 @@ public static class RootfsSetup
 
             if (options.NoPivot) ChangeRootByMove(); else PivotRoot();
 
+            if (devReadonlyFlags is { } devFlags)
+                Call("mounts (/dev)", () => Remount("/dev", devFlags | MountFlags.Bind | MountFlags.ReadOnly, MountFlags.None));
             WriteSysctls();
             foreach (var path in spec.Linux?.ReadonlyPaths ?? []) MakeReadonly(path);
             foreach (var path in spec.Linux?.MaskedPaths ?? []) Mask(path);
@@ -263,13 +266,22 @@ public static class RootfsSetup
             if (kind == FileKind.File && m.Type is "proc" or "sysfs")
                 throw new RootfsException($"{field}.destination: {m.Destination} is not a directory");
             CreateMountPoint(destination, directory: true);
-            if (options.Extensions.Contains("tmpcopyup")) warn($"{field}: tmpcopyup is not supported; the tmpfs starts empty");
+            // tmpcopyup: the tmpfs starts with what the image has at the destination. A handle on the
+            // directory taken before the mount still reaches the covered contents afterwards.
+            using var covered = options.Extensions.Contains("tmpcopyup") && m.Type == "tmpfs" ? sys.OpenMountTarget(rootfs, destination) : null;
+            var flags = options.Flags;
+            if (Path.TrimEndingDirectorySeparator(m.Destination) == "/dev" && (flags & MountFlags.ReadOnly) != 0)
+            {
+                // Devices and links still have to be made in it: read-only comes after the root change.
+                flags &= ~MountFlags.ReadOnly;
+                devReadonlyFlags = flags & ~MountFlags.Remount;
+            }
             var boundHostInstance = false;
             AtPinned(destination, target =>
             {
                 try
                 {
-                    sys.Mount(m.Source ?? m.Type, target, m.Type, options.Flags, options.Data);
+                    sys.Mount(m.Source ?? m.Type, target, m.Type, flags, options.Data);
                 }
                 catch (SyscallException e) when (e.ErrorNumber == Errno.EPERM && m.Type is "sysfs" or "mqueue")
                 {
@@ -282,6 +294,15 @@ public static class RootfsSetup
             });
             if (boundHostInstance)
                 AtPinned(destination, target => Remount(target, (options.Flags & ~MountFlags.Remount) | MountFlags.Bind, options.ClearedFlags));
+            if (covered is not null)
+            {
+                var from = covered.IsInvalid ? destination : "/proc/self/fd/" + covered.DangerousGetHandle();
+                try { AtPinned(destination, target => sys.CopyTree(from, target)); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new RootfsException($"{field} (tmpcopyup on {m.Destination}): {e.Message}", e);
+                }
+            }
         }
 
         private void CreateMountPoint(string path, bool directory)
