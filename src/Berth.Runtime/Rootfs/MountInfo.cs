@@ -12,8 +12,9 @@ public static class MountInfo
         {
             // id parent major:minor root mountpoint options [optional fields…] - fstype source superoptions
             var fields = line.Split(' ');
+            if (fields.Length < 10) continue;
             var separator = Array.IndexOf(fields, "-", 6);
-            if (fields.Length < 7 || separator < 0 || separator + 3 > fields.Length) continue;
+            if (separator < 0 || separator + 3 > fields.Length) continue;
             entries.Add(new Entry(Unescape(fields[3]), Unescape(fields[4]), fields[separator + 1], Unescape(fields[separator + 2]),
                 separator + 3 < fields.Length ? fields[separator + 3] : ""));
         }
