@@ -133,10 +133,13 @@ public static class Decompression
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
+        private bool _disposed;
+
         protected override void Dispose(bool disposing)
         {
-            if (disposing)
+            if (disposing && !_disposed)
             {
+                _disposed = true;
                 if (!_process.HasExited) { try { _process.Kill(); } catch (InvalidOperationException) { } }
                 _process.WaitForExit();
                 _process.Dispose();

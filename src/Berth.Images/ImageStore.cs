@@ -40,10 +40,21 @@ public sealed partial class ImageStore
     {
         Directory.CreateDirectory(root);
         var path = Path.Combine(root, "images.json");
-        var state = File.Exists(path)
-            ? JsonSerializer.Deserialize(File.ReadAllBytes(path), ImageStoreJsonContext.Default.ImageStoreState) ?? new()
-            : new ImageStoreState();
+        ImageStoreState state;
+        try
+        {
+            state = File.Exists(path)
+                ? JsonSerializer.Deserialize(File.ReadAllBytes(path), ImageStoreJsonContext.Default.ImageStoreState) ?? new()
+                : new ImageStoreState();
+        }
+        catch (JsonException e)
+        {
+            throw new ImageException($"image index {path} is damaged: {e.Message}", e);
+        }
+        // Leftovers of a process killed mid-write or mid-load: a temp index, archives being unpacked.
         foreach (var stale in Directory.EnumerateFiles(root, "images.json.tmp*")) File.Delete(stale);
+        var tmp = Path.Combine(root, "tmp");
+        if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
         return new ImageStore(root, content, layers, state);
     }
 
@@ -504,6 +515,41 @@ public sealed partial class ImageStore
 
     /// <summary>Layer chains some image uses.</summary>
     public IReadOnlySet<string> LayerRoots() => Ids.SelectMany(ChainsOf).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Garbage-collects the content store: every blob that no image holds (configs, recorded manifests) and no
+    /// ongoing ingest writes is deleted. Blobs a pull has committed but not yet turned into an image are not
+    /// roots: run it where no pull or load is under way (daemon start, or under the engine's image lock).
+    /// </summary>
+    public IReadOnlyList<Digest> CollectContent(bool dryRun = false) => Content.Collect(ContentRoots(), dryRun);
+
+    /// <summary>
+    /// Deletes layers no image uses and no container layer holds (what a killed load or import left
+    /// registered), topmost first; returns their chain IDs. Same caveat as <see cref="CollectContent"/>.
+    /// </summary>
+    public IReadOnlyList<string> RemoveUnusedLayers()
+    {
+        var roots = LayerRoots();
+        var removed = new List<string>();
+        for (var progress = true; progress;)
+        {
+            progress = false;
+            var all = Layers.List().ToList();
+            var parents = all.Where(l => l.Parent is not null).Select(l => l.Parent!).ToHashSet(StringComparer.Ordinal);
+            foreach (var layer in all)
+            {
+                if (roots.Contains(layer.ChainId) || parents.Contains(layer.ChainId)) continue;
+                try
+                {
+                    Layers.Delete(layer.ChainId);
+                    removed.Add(layer.ChainId);
+                    progress = true;
+                }
+                catch (StorageException) { } // a container layer holds it
+            }
+        }
+        return removed;
+    }
 
     /// <summary>Drops index entries whose config blob is gone (a crash between writes); returns what was dropped.</summary>
     public IReadOnlyList<Digest> Repair()

@@ -110,6 +110,12 @@ public sealed class ImageIntegrationTests
         Assert.Equal(a.Images.GetConfig(id).RootFs.DiffIds, b.Images.GetConfig(loaded).RootFs.DiffIds);
         AssertRuns(b, loaded, root => Assert.True(File.Exists(Path.Combine(root, "bin", "busybox"))));
 
+        // skopeo's own docker-archive (its layout of manifest.json differs from Docker's) loads too.
+        var skopeoArchive = a.Temp.Combine("skopeo-docker.tar");
+        BusyboxRootfs.Run("timeout", "120", "skopeo", "copy", "--quiet", $"oci:{layout}:example.com/busybox:1", $"docker-archive:{skopeoArchive}:example.com/busybox:2");
+        Assert.Equal(["Loaded image: example.com/busybox:2"], b.Archive.Load(File.OpenRead(skopeoArchive)).Lines);
+        Assert.Equal(a.Images.GetConfig(id).RootFs.DiffIds, b.Images.GetConfig(b.Images.Resolve("example.com/busybox:2")).RootFs.DiffIds);
+
         // And skopeo reads our OCI-format save as an OCI archive.
         var ociArchive = a.Temp.Combine("busybox-oci.tar");
         File.WriteAllBytes(ociArchive, Save(a, ArchiveFormat.Oci, "busybox:latest"));

@@ -269,4 +269,54 @@ public class ImageStoreTests
         Assert.Equal([b], f.Store.Repair());
         Assert.Equal([a], f.Store.Ids);
     }
+
+    [Fact]
+    public void UnusedLayersAreRemovedTopmostFirstAndHeldOnesStay()
+    {
+        using var f = new FakeStore();
+        var kept = f.Import("kept", ("a", "a"));
+        var keptChain = f.Store.GetConfig(kept).RootFs.ChainId().ToString();
+        var orphanBase = f.Layers.Register(new MemoryStream(Tars.Of(("o", "1"))), Berth.Storage.Compression.None, null);
+        var orphanTop = f.Layers.Register(new MemoryStream(Tars.Of(("o", "2"))), Berth.Storage.Compression.None, orphanBase.ChainId);
+        var held = f.Layers.Register(new MemoryStream(Tars.Of(("h", "1"))), Berth.Storage.Compression.None, null);
+        f.Layers.HeldByContainers.Add(held.ChainId);
+        var removed = f.Store.RemoveUnusedLayers();
+        Assert.Equal([orphanTop.ChainId, orphanBase.ChainId], removed);
+        Assert.Equal(new[] { keptChain, held.ChainId }.Order(), f.Layers.Layers.Keys.Order());
+    }
+
+    [Fact]
+    public void ReopenRemovesLeftoversOfAKilledLoadAndReportsADamagedIndex()
+    {
+        using var f = new FakeStore();
+        f.Import("x", ("a", "a"));
+        var leftover = Path.Combine(f.Store.Root, "tmp", "0123");
+        Directory.CreateDirectory(leftover);
+        File.WriteAllText(Path.Combine(f.Store.Root, "images.json.tmp99.1"), "{");
+        var reopened = f.Reopen();
+        Assert.False(Directory.Exists(leftover));
+        Assert.False(File.Exists(Path.Combine(f.Store.Root, "images.json.tmp99.1")));
+        Assert.Single(reopened.Ids);
+        File.WriteAllText(Path.Combine(f.Store.Root, "images.json"), "{\"Images\":");
+        var e = Assert.Throws<ImageException>(() => f.Reopen());
+        Assert.Contains("is damaged", e.Message);
+    }
+
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("zstd")]
+    [InlineData("xz")]
+    [InlineData("bzip2")]
+    public void ImportReadsEveryCompressionDockerDoes(string tool)
+    {
+        using var f = new FakeStore();
+        var tar = Tars.Of(("etc/", ""), ("etc/os-release", "ID=test"));
+        var plain = f.Dir.Combine("rootfs.tar");
+        File.WriteAllBytes(plain, tar);
+        Berth.Testing.BusyboxRootfs.Run(tool, "-k", "-q", plain);
+        var compressed = plain + tool switch { "gzip" => ".gz", "zstd" => ".zst", "xz" => ".xz", _ => ".bz2" };
+        using var input = File.OpenRead(compressed);
+        var id = f.Creation.Import(input, new ImportOptions { Reference = "c:" + tool });
+        Assert.Equal(Tars.Sha(tar), f.Store.GetConfig(id).RootFs.DiffIds[0].ToString());
+    }
 }
