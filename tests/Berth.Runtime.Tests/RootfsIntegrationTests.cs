@@ -217,8 +217,14 @@ public class RootfsIntegrationTests
             "for d in null zero tty; do [ -c /dev/$d ] && echo node=$d; done",
             "echo x > /dev/null && echo null=ok",
             "grep ' /dev/null ' /proc/self/mountinfo | wc -l | sed 's/^/nullmounts=/'",
-            "id -u");
+            "touch /x 2>/dev/null && echo root=writable || echo root=readonly",
+            "cat /vol/f");
         probe.Spec.Linux!.Namespaces!.Add(new LinuxNamespace { Type = "user" });
+        // Remounts of mounts that came from the host (the rootfs, a bind) must keep their locked flags here.
+        probe.Spec.Root!.Readonly = true;
+        Directory.CreateDirectory(probe.BundleDir + "/vol");
+        File.WriteAllText(probe.BundleDir + "/vol/f", "volume-content\n");
+        probe.Spec.Mounts!.Add(new Mount { Destination = "/vol", Type = "bind", Source = probe.BundleDir + "/vol", Options = ["rbind", "ro"] });
         // Only uid/gid 0 are mapped: devpts may not be given gid=5 (what `runc spec --rootless` also leaves out).
         probe.Spec.Mounts!.First(m => m.Type == "devpts").Options!.Remove("gid=5");
         var result = probe.Run(userNamespace: true);
@@ -227,6 +233,8 @@ public class RootfsIntegrationTests
         Assert.Contains("node=tty\n", result.Stdout);
         Assert.Contains("null=ok\n", result.Stdout);
         Assert.Contains("nullmounts=1\n", result.Stdout);
+        Assert.Contains("root=readonly\n", result.Stdout);
+        Assert.Contains("volume-content\n", result.Stdout);
     }
 
     [RootFact]

@@ -163,6 +163,18 @@ public class RootfsSetupTests : IDisposable
     }
 
     [Fact]
+    public void Idmapped_mounts_are_refused_rather_than_ignored()
+    {
+        var e = Assert.Throws<RootfsException>(() => Prepare(NewSpec(new Mount
+        {
+            Destination = "/x", Type = "bind", Source = "/tmp", Options = ["rbind"],
+            UidMappings = [new IdMapping { ContainerId = 0, HostId = 1000, Size = 1 }],
+        })));
+        Assert.StartsWith("mounts[0]: idmapped mounts", e.Message);
+        Assert.Empty(sys.Calls);
+    }
+
+    [Fact]
     public void Missing_bind_source_names_the_field()
     {
         var e = Assert.Throws<RootfsException>(() => Prepare(NewSpec(new Mount { Destination = "/x", Type = "bind", Source = "/no/such/dir-" + Guid.NewGuid(), Options = ["bind"] })));

@@ -72,6 +72,8 @@ public static class RootfsSetup
             if (string.IsNullOrEmpty(m.Destination)) throw new RootfsException($"mounts[{i}].destination: missing");
             if (PathInRoot.ClimbsAboveRoot(m.Destination))
                 throw new RootfsException($"mounts[{i}].destination: \"{m.Destination}\" climbs out of the rootfs with \"..\"");
+            if (m.UidMappings is { Count: > 0 } || m.GidMappings is { Count: > 0 } || m.Options?.Any(o => o is "idmap" or "ridmap") == true)
+                throw new RootfsException($"mounts[{i}]: idmapped mounts (uidMappings, gidMappings, idmap) are not supported");
             var parsed = MountOptions.Parse(m.Options);
             if ((m.Type == "bind" || parsed.IsBind) && string.IsNullOrEmpty(m.Source))
                 throw new RootfsException($"mounts[{i}].source: a bind mount needs a source");
