@@ -1,3 +1,2 @@
-// Placeholder host: the runtime issue fills this in (runc-compatible verbs over Berth.Runtime).
-Console.Error.WriteLine("berth-runtime: not built yet");
-return 1;
+// berth-runtime: a thin host over Berth.Runtime's command line (runc-compatible verbs).
+return Berth.Runtime.Cli.RuntimeCli.Run(args);

@@ -1,0 +1,165 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Berth.Linux;
+
+/// <summary>
+/// How to start a process inside namespaces from a multi-threaded .NET process. Everything the child needs is
+/// marshalled to unmanaged memory before clone; the child then runs only [SuppressGCTransition] libc calls
+/// (no allocation, no GC poll) until execveat, so it never touches the runtime whose other threads it lost.
+/// Two shapes: with nothing to join, one clone(CLONE_NEW*) whose child execs; with namespaces to join by path
+/// or a time namespace, the child joins (setns), unshares the new ones, and forks once more (CLONE_PARENT) so the
+/// process that execs is inside the pid/time namespaces too.
+/// </summary>
+public sealed unsafe class LaunchPlan : IDisposable
+{
+    /// <summary>New namespaces (CLONE_NEW*), excluding cgroup (the init unshares it once placed in its cgroup).</summary>
+    public int NewNamespaces { get; init; }
+    /// <summary>Namespaces to join: an open descriptor each, with its CLONE_NEW* flag, in join order.</summary>
+    public IReadOnlyList<(int Fd, int Flag, string Name)> Joins { get; init; } = [];
+    /// <summary>Contents for /proc/self/timens_offsets when a new time namespace is made.</summary>
+    public string? TimeOffsets { get; init; }
+    /// <summary>Descriptors the new program inherits (their close-on-exec flag is cleared in the child).</summary>
+    public IReadOnlyList<int> InheritedFds { get; init; } = [];
+    /// <summary>An open descriptor of the executable (execveat with AT_EMPTY_PATH: no path lookup in the new mount namespace).</summary>
+    public required int ExecutableFd { get; init; }
+    public required IReadOnlyList<string> Argv { get; init; }
+    public required IReadOnlyList<string> Envp { get; init; }
+
+    private enum Step { None, Join, Unshare, TimeOffsets, Fork, KeepFd, Exec }
+    private static readonly string[] StepNames = ["", "setns", "unshare", "write timens_offsets", "clone", "fcntl", "execveat"];
+
+    private const int SIGCHLD = 17, CLONE_PARENT = 0x00008000, AT_EMPTY_PATH = 0x1000, F_SETFD = 2, O_WRONLY = 1, O_CLOEXEC = 0x80000;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Report { public int Kind; public int Step; public int Index; public int Value; } // Kind 1: pid, 2: failure
+
+    private NativeStringArray? _argv, _envp;
+
+    public int Run()
+    {
+        var twoStage = Joins.Count > 0 || (NewNamespaces & Namespaces.CloneNewTime) != 0;
+        _argv = new NativeStringArray(Argv);
+        _envp = new NativeStringArray(Envp);
+        var joinFds = stackalloc int[Math.Max(1, Joins.Count)];
+        var joinFlags = stackalloc int[Math.Max(1, Joins.Count)];
+        for (var i = 0; i < Joins.Count; i++) { joinFds[i] = Joins[i].Fd; joinFlags[i] = Joins[i].Flag; }
+        var keep = stackalloc int[Math.Max(1, InheritedFds.Count)];
+        for (var i = 0; i < InheritedFds.Count; i++) keep[i] = InheritedFds[i];
+        var offsets = NativeStringArray.Utf8Z(TimeOffsets ?? "");
+        var offsetsPath = NativeStringArray.Utf8Z("/proc/self/timens_offsets");
+        var empty = stackalloc byte[1];
+        empty[0] = 0;
+
+        var pipe = stackalloc int[2];
+        if (pipe2(pipe, O_CLOEXEC) != 0) throw new SyscallException("pipe2", Marshal.GetLastSystemError());
+        long pid;
+        fixed (byte* offsetsText = offsets)
+        fixed (byte* offsetsFile = offsetsPath)
+        {
+            var cloneFlags = twoStage ? 0 : NewNamespaces & ~Namespaces.CloneNewCgroup;
+            pid = RawClone(cloneFlags | SIGCHLD);
+            if (pid == 0)
+            {
+                Child(twoStage, joinFds, joinFlags, Joins.Count, NewNamespaces & ~Namespaces.CloneNewCgroup, offsetsText, offsets.Length - 1,
+                    offsetsFile, keep, InheritedFds.Count, ExecutableFd, empty, _argv.Pointer, _envp.Pointer, pipe[1]);
+            }
+        }
+        var cloneErrno = pid < 0 ? *__errno_location() : 0;
+        close(pipe[1]);
+        if (pid < 0) { close(pipe[0]); throw new SyscallException("clone", cloneErrno); }
+
+        // Read the child's reports until every copy of the pipe's write end is gone (exec or exit).
+        var execPid = (int)pid;
+        Report failure = default;
+        Report r;
+        while (true)
+        {
+            var n = read(pipe[0], &r, sizeof(Report));
+            if (n < 0 && Marshal.GetLastSystemError() == Errno.EINTR) continue;
+            if (n != sizeof(Report)) break;
+            if (r.Kind == 1) execPid = r.Value;
+            else failure = r;
+        }
+        close(pipe[0]);
+        if (twoStage)
+        {
+            int status;
+            while (waitpid((int)pid, &status, 0) < 0 && Marshal.GetLastSystemError() == Errno.EINTR) { }
+        }
+        if (failure.Kind == 2)
+        {
+            if (execPid != pid) { int status; waitpid(execPid, &status, 0); }
+            else if (!twoStage) { int status; waitpid(execPid, &status, 0); }
+            var subject = failure.Step == (int)Step.Join ? Joins[failure.Index].Name : null;
+            throw new SyscallException(StepNames[failure.Step], failure.Value, subject);
+        }
+        return execPid;
+    }
+
+    /// <summary>The cloned child. Only raw calls from here on: no allocation, no GC transition.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Child(bool twoStage, int* joinFds, int* joinFlags, int joinCount, int newNamespaces, byte* offsets, int offsetsLength,
+        byte* offsetsFile, int* keep, int keepCount, int exeFd, byte* empty, byte** argv, byte** envp, int reportFd)
+    {
+        if (twoStage)
+        {
+            for (var i = 0; i < joinCount; i++)
+                if (setns(joinFds[i], joinFlags[i]) != 0) Fail(reportFd, Step.Join, i);
+            if (newNamespaces != 0 && unshare(newNamespaces) != 0) Fail(reportFd, Step.Unshare, 0);
+            if ((newNamespaces & Namespaces.CloneNewTime) != 0 && offsetsLength > 0)
+            {
+                var fd = open(offsetsFile, O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, offsets, offsetsLength) != offsetsLength) Fail(reportFd, Step.TimeOffsets, 0);
+                close(fd);
+            }
+            var grandchild = RawClone(CLONE_PARENT | SIGCHLD);
+            if (grandchild < 0) Fail(reportFd, Step.Fork, 0);
+            if (grandchild > 0)
+            {
+                Report r = new() { Kind = 1, Value = (int)grandchild };
+                write(reportFd, &r, sizeof(Report));
+                _exit(0);
+            }
+        }
+        for (var i = 0; i < keepCount; i++)
+            if (fcntl(keep[i], F_SETFD, 0) != 0) Fail(reportFd, Step.KeepFd, i);
+        execveat(exeFd, empty, argv, envp, AT_EMPTY_PATH);
+        Fail(reportFd, Step.Exec, 0);
+    }
+
+    private static void Fail(int reportFd, Step step, int index)
+    {
+        Report r = new() { Kind = 2, Step = (int)step, Index = index, Value = *__errno_location() };
+        write(reportFd, &r, sizeof(Report));
+        _exit(1);
+    }
+
+    private static long RawClone(int flags)
+    {
+        var number = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 220 : 56;
+        return syscall(number, flags, 0, 0, 0, 0);
+    }
+
+    public void Dispose()
+    {
+        _argv?.Dispose();
+        _envp?.Dispose();
+    }
+
+#pragma warning disable SYSLIB1054 // DllImport on purpose: blittable, no marshalling stub, no GC transition in the child.
+    [DllImport("libc"), SuppressGCTransition] private static extern long syscall(long number, long a1, long a2, long a3, long a4, long a5);
+    [DllImport("libc"), SuppressGCTransition] private static extern int setns(int fd, int nstype);
+    [DllImport("libc"), SuppressGCTransition] private static extern int unshare(int flags);
+    [DllImport("libc"), SuppressGCTransition] private static extern int fcntl(int fd, int cmd, int arg);
+    [DllImport("libc"), SuppressGCTransition] private static extern int execveat(int dirfd, byte* path, byte** argv, byte** envp, int flags);
+    [DllImport("libc"), SuppressGCTransition] private static extern nint write(int fd, void* buf, nint count);
+    [DllImport("libc"), SuppressGCTransition] private static extern int open(byte* path, int flags);
+    [DllImport("libc"), SuppressGCTransition] private static extern int close(int fd);
+    [DllImport("libc"), SuppressGCTransition] private static extern void _exit(int code);
+    [DllImport("libc"), SuppressGCTransition] private static extern int* __errno_location();
+    [DllImport("libc")] private static extern int pipe2(int* fds, int flags);
+    [DllImport("libc")] private static extern nint read(int fd, void* buf, nint count);
+    [DllImport("libc")] private static extern int waitpid(int pid, int* status, int options);
+#pragma warning restore SYSLIB1054
+}

@@ -1,0 +1,48 @@
+using System.Runtime.InteropServices;
+
+namespace Berth.Linux;
+
+public partial interface ISyscalls : ITerminalCalls;
+
+/// <summary>Pseudo-terminals for containers with process.terminal.</summary>
+public interface ITerminalCalls
+{
+    /// <summary>Opens a new pty pair from <paramref name="ptmxPath"/> (the container's /dev/ptmx): unlocked master
+    /// and its peer (slave), both close-on-exec.</summary>
+    (int Master, int Slave) OpenPseudoTerminal(string ptmxPath);
+    /// <summary>TIOCSWINSZ.</summary>
+    void SetWindowSize(int fd, ushort rows, ushort columns);
+    /// <summary>TIOCSCTTY: makes the terminal the session's controlling terminal.</summary>
+    void MakeControllingTerminal(int fd);
+    /// <summary>dup2(2): the new descriptor does not close on exec.</summary>
+    void DuplicateTo(int fd, int target);
+}
+
+public sealed unsafe partial class LinuxSyscalls
+{
+    private const ulong TIOCSPTLCK = 0x40045431, TIOCGPTPEER = 0x5441, TIOCSWINSZ = 0x5414, TIOCSCTTY = 0x540E;
+
+    public (int Master, int Slave) OpenPseudoTerminal(string ptmxPath)
+    {
+        var master = OpenFile(ptmxPath, OpenFlags.ReadWrite | OpenFlags.NoCtty);
+        var unlock = 0;
+        if (ioctl(master, TIOCSPTLCK, &unlock) != 0) { var e = Errno.Last; close(master); throw new SyscallException("ioctl(TIOCSPTLCK)", e, ptmxPath); }
+        var slave = ioctl(master, TIOCGPTPEER, (void*)(nint)(OpenFlags.ReadWrite | OpenFlags.NoCtty | OpenFlags.CloseOnExec));
+        if (slave < 0) { var e = Errno.Last; close(master); throw new SyscallException("ioctl(TIOCGPTPEER)", e, ptmxPath); }
+        return (master, slave);
+    }
+
+    public void SetWindowSize(int fd, ushort rows, ushort columns)
+    {
+        var size = stackalloc ushort[4];
+        size[0] = rows; size[1] = columns; size[2] = 0; size[3] = 0;
+        Errno.Check(ioctl(fd, TIOCSWINSZ, size), "ioctl(TIOCSWINSZ)");
+    }
+
+    public void MakeControllingTerminal(int fd) => Errno.Check(ioctl(fd, TIOCSCTTY, null), "ioctl(TIOCSCTTY)");
+
+    public void DuplicateTo(int fd, int target) => Errno.Check(dup2(fd, target), "dup2");
+
+    [LibraryImport("libc", SetLastError = true)] private static partial int ioctl(int fd, ulong request, void* arg);
+    [LibraryImport("libc", SetLastError = true)] private static partial int dup2(int fd, int target);
+}

@@ -1,0 +1,135 @@
+using System.Text.Json;
+using Berth.Linux;
+using Berth.Oci.Runtime;
+
+namespace Berth.Runtime.Config;
+
+/// <summary>Reads and validates a bundle's config.json. Every problem is one line naming the field, found before
+/// anything is created on the host.</summary>
+public static class SpecLoader
+{
+    public static (Spec Spec, byte[] Raw) Load(string bundle)
+    {
+        var path = Path.Combine(bundle, "config.json");
+        byte[] raw;
+        try { raw = File.ReadAllBytes(path); }
+        catch (FileNotFoundException) { throw new RuntimeException($"bundle {bundle}: config.json not found"); }
+        catch (DirectoryNotFoundException) { throw new RuntimeException($"bundle {bundle}: no such directory"); }
+        catch (UnauthorizedAccessException) { throw new RuntimeException($"bundle {bundle}: config.json: permission denied"); }
+        var spec = Parse(raw);
+        Validate(spec, bundle);
+        return (spec, raw);
+    }
+
+    public static Spec Parse(ReadOnlySpan<byte> raw)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(raw, RuntimeJsonContext.Default.Spec) ?? throw new RuntimeException("config.json: empty (null) document");
+        }
+        catch (JsonException e)
+        {
+            var field = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "" : " at " + e.Path.TrimStart('$', '.');
+            var where = e.LineNumber is { } line ? $" (line {line + 1})" : "";
+            throw new RuntimeException($"config.json: malformed{field}{where}: {FirstSentence(e.Message)}");
+        }
+    }
+
+    private static string FirstSentence(string message)
+    {
+        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        return (cut > 0 ? message[..cut] : message).TrimEnd('.', ' ');
+    }
+
+    /// <summary>The checks of config.md and config-linux.md that the runtime must make before creating anything.</summary>
+    public static void Validate(Spec spec, string bundle, bool requireProcess = true)
+    {
+        if (string.IsNullOrEmpty(spec.OciVersion)) throw new RuntimeException("config.json: ociVersion: missing");
+        if (spec.Root is null || string.IsNullOrEmpty(spec.Root.Path)) throw new RuntimeException("config.json: root.path: missing");
+        var rootfs = RootfsOf(spec, bundle);
+        if (!Directory.Exists(rootfs)) throw new RuntimeException($"config.json: root.path: rootfs {rootfs} does not exist");
+        if (requireProcess)
+        {
+            if (spec.Process is null) throw new RuntimeException("config.json: process: missing");
+            ValidateProcess(spec.Process, "process");
+        }
+        var newOrJoined = new HashSet<string>(StringComparer.Ordinal);
+        var namespaces = spec.Linux?.Namespaces ?? [];
+        for (var i = 0; i < namespaces.Count; i++)
+        {
+            var ns = namespaces[i];
+            if (Namespaces.FlagOf(ns.Type) == 0)
+                throw new RuntimeException($"config.json: linux.namespaces[{i}].type: unknown namespace type \"{ns.Type}\"");
+            if (!newOrJoined.Add(ns.Type))
+                throw new RuntimeException($"config.json: linux.namespaces[{i}].type: namespace \"{ns.Type}\" given twice");
+            if (ns.Path is { Length: > 0 } p && !p.StartsWith('/'))
+                throw new RuntimeException($"config.json: linux.namespaces[{i}].path: \"{p}\" is not an absolute path");
+        }
+        var userNs = newOrJoined.Contains("user");
+        var mapped = spec.Linux?.UidMappings is { Count: > 0 } || spec.Linux?.GidMappings is { Count: > 0 };
+        if (userNs && namespaces.Find(n => n.Type == "user")!.Path is not { Length: > 0 } && spec.Linux?.UidMappings is not { Count: > 0 })
+            throw new RuntimeException("config.json: linux.uidMappings: a new user namespace needs uid mappings");
+        if (mapped && !userNs) throw new RuntimeException("config.json: linux.uidMappings: mappings given without a user namespace");
+        if (!string.IsNullOrEmpty(spec.Hostname) && !newOrJoined.Contains("uts"))
+            throw new RuntimeException("config.json: hostname: cannot set a hostname without a private UTS namespace");
+        if (spec.Linux?.TimeOffsets is { Count: > 0 } && !newOrJoined.Contains("time"))
+            throw new RuntimeException("config.json: linux.timeOffsets: time offsets need a time namespace");
+        var mounts = spec.Mounts ?? [];
+        for (var i = 0; i < mounts.Count; i++)
+        {
+            var dest = mounts[i].Destination;
+            if (string.IsNullOrEmpty(dest)) throw new RuntimeException($"config.json: mounts[{i}].destination: missing");
+            if (ClimbsOut(dest)) throw new RuntimeException($"config.json: mounts[{i}].destination: \"{dest}\" climbs out of the rootfs");
+        }
+        if (spec.Linux?.CgroupsPath is { } cg && ClimbsOut(cg))
+            throw new RuntimeException($"config.json: linux.cgroupsPath: \"{cg}\" climbs out of the cgroup hierarchy");
+        ValidateHooks(spec.Hooks);
+    }
+
+    public static void ValidateProcess(Process process, string field)
+    {
+        if (process.Args is not { Count: > 0 } || string.IsNullOrEmpty(process.Args[0]))
+            throw new RuntimeException($"config.json: {field}.args: must not be empty");
+        if (string.IsNullOrEmpty(process.Cwd) || !process.Cwd.StartsWith('/'))
+            throw new RuntimeException($"config.json: {field}.cwd: \"{process.Cwd}\" must be an absolute path");
+        foreach (var e in process.Env ?? [])
+            if (!e.Contains('=')) throw new RuntimeException($"config.json: {field}.env: \"{e}\" is not KEY=value");
+        foreach (var r in process.Rlimits ?? [])
+            if (r.Soft > r.Hard) throw new RuntimeException($"config.json: {field}.rlimits: {r.Type} soft limit above the hard limit");
+    }
+
+    private static void ValidateHooks(Oci.Runtime.Hooks? hooks)
+    {
+        if (hooks is null) return;
+        Check(hooks.Prestart, "prestart"); Check(hooks.CreateRuntime, "createRuntime"); Check(hooks.CreateContainer, "createContainer");
+        Check(hooks.StartContainer, "startContainer"); Check(hooks.Poststart, "poststart"); Check(hooks.Poststop, "poststop");
+
+        static void Check(List<Hook>? list, string name)
+        {
+            if (list is null) return;
+            for (var i = 0; i < list.Count; i++)
+            {
+                if (!list[i].Path.StartsWith('/')) throw new RuntimeException($"config.json: hooks.{name}[{i}].path: \"{list[i].Path}\" must be absolute");
+                if (list[i].Timeout is <= 0) throw new RuntimeException($"config.json: hooks.{name}[{i}].timeout: must be positive");
+            }
+        }
+    }
+
+    public static string RootfsOf(Spec spec, string bundle)
+    {
+        var p = spec.Root!.Path;
+        return Path.GetFullPath(Path.IsPathRooted(p) ? p : Path.Combine(bundle, p));
+    }
+
+    /// <summary>True when a path's ".." components would take it above its root (lexically).</summary>
+    public static bool ClimbsOut(string path)
+    {
+        var depth = 0;
+        foreach (var part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (part == "..") { if (--depth < 0) return true; }
+            else if (part != ".") depth++;
+        }
+        return false;
+    }
+}

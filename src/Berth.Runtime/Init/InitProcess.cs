@@ -1,0 +1,127 @@
+using System.Text;
+using Berth.Linux;
+using Berth.Oci.Runtime;
+using Berth.Runtime.Config;
+using Berth.Runtime.Hooks;
+using Berth.Runtime.Terminal;
+
+namespace Berth.Runtime.Init;
+
+/// <summary>
+/// `berth-runtime init FD`: the process the runtime started inside the container's namespaces. It reads its
+/// instructions from the inherited socket FD, sets up the container (rootfs, console), tells the runtime it is
+/// ready, waits on the exec fifo for `start` (a container) and execs the user process. Errors before "ready" go
+/// back to the runtime, which prints them; after it, to stderr.
+/// </summary>
+public static class InitProcess
+{
+    public static int Run(ISyscalls sys, int fd)
+    {
+        using var channel = new InitChannel(sys, fd);
+        InitRequest? request;
+        try { request = channel.Receive(InitJsonContext.Default.InitRequest); }
+        catch (Exception e) { Console.Error.WriteLine($"init: {e.Message}"); return 1; }
+        if (request is null) return 1; // the runtime went away before telling us anything
+
+        string executable;
+        Spec spec;
+        var fifoFd = -1;
+        try
+        {
+            if (request.NewUserNamespace) sys.BecomeNamespaceRoot();
+            if (request.NewCgroupNamespace) sys.UnshareNamespaces(Namespaces.CloneNewCgroup);
+            spec = SpecLoader.Parse(Encoding.UTF8.GetBytes(request.Spec));
+            var process = spec.Process!;
+            var hooks = new HookRunner(sys);
+            if (request.Kind == "create")
+            {
+                fifoFd = sys.OpenFile(request.Fifo!, OpenFlags.Path);
+                var hooksRan = false;
+                void BeforePivot()
+                {
+                    if (hooksRan) return;
+                    hooksRan = true;
+                    if (request.RuntimeHooks)
+                    {
+                        channel.Send(new InitReport { Type = "hooks" }, InitJsonContext.Default.InitReport);
+                        var answer = channel.Receive(InitJsonContext.Default.InitReport);
+                        if (answer?.Type != "resume") throw new RuntimeException(answer?.Message ?? "runtime went away while running hooks");
+                    }
+                    hooks.Run(spec.Hooks?.CreateContainer, "createContainer", request.HookState ?? "{}");
+                }
+                RootfsStep.Prepare(spec, request.Bundle, request.Rootfs, request.NoPivot, sys, BeforePivot);
+                BeforePivot();
+            }
+            if (process.Terminal) ConsoleSetup.Attach(sys, request.ConsoleSocket, process.ConsoleSize);
+            else if (request.ConsoleSocket >= 0) sys.CloseFd(request.ConsoleSocket);
+            executable = ExecutableLookup.Find(process);
+            channel.Send(new InitReport { Type = "ready" }, InitJsonContext.Default.InitReport);
+        }
+        catch (Exception e)
+        {
+            try { channel.Send(new InitReport { Type = "error", Message = e.Message }, InitJsonContext.Default.InitReport); }
+            catch (Exception) { Console.Error.WriteLine(e.Message); }
+            return 1;
+        }
+
+        try
+        {
+            if (request.Kind == "create")
+            {
+                // Block until `start` opens the fifo for reading; then tell it we go on.
+                var writer = sys.OpenFile($"/proc/self/fd/{fifoFd}", OpenFlags.WriteOnly);
+                sys.WriteAll(writer, "0"u8);
+                sys.CloseFd(writer);
+                sys.CloseFd(fifoFd);
+                new HookRunner(sys).Run(spec.Hooks?.StartContainer, "startContainer", request.HookState ?? "{}");
+            }
+            ProcessStep.Finalize(spec, sys);
+            sys.ReplaceProcess(executable, spec.Process!.Args!, spec.Process.Env ?? []);
+            return 127;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"berth-runtime init: {e.Message}");
+            return 127;
+        }
+    }
+}
+
+/// <summary>Finds the process's executable as exec would (PATH from the process's env), before the runtime is told
+/// the container is ready, so a missing program fails `create`, not `start`.</summary>
+public static class ExecutableLookup
+{
+    public const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    public static string Find(Process process, Func<string, bool>? isExecutable = null)
+    {
+        isExecutable ??= IsExecutableFile;
+        var name = process.Args![0];
+        if (name.Contains('/'))
+        {
+            var full = name.StartsWith('/') ? name : Path.Combine(process.Cwd, name);
+            return isExecutable(full) ? full : throw new RuntimeException($"exec: \"{name}\": no such file or not executable");
+        }
+        var path = DefaultPath;
+        foreach (var e in process.Env ?? [])
+            if (e.StartsWith("PATH=", StringComparison.Ordinal)) path = e[5..];
+        foreach (var dir in path.Split(':'))
+        {
+            var candidate = Path.Combine(dir.Length == 0 ? "." : dir, name);
+            if (isExecutable(candidate)) return candidate;
+        }
+        throw new RuntimeException($"exec: \"{name}\": executable file not found in $PATH");
+    }
+
+    private static bool IsExecutableFile(string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists) return false;
+            return (info.UnixFileMode & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
+        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
+    }
+}

@@ -1,0 +1,18 @@
+using System.Text.Json.Serialization;
+using Berth.Runtime.Init;
+using Berth.Runtime.State;
+
+namespace Berth.Runtime;
+
+[JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ContainerRecord))]
+[JsonSerializable(typeof(ContainerStateView))]
+[JsonSerializable(typeof(List<ContainerStateView>))]
+[JsonSerializable(typeof(Oci.Runtime.State))]
+[JsonSerializable(typeof(List<int>))]
+public sealed partial class RuntimeStateJsonContext : JsonSerializerContext;
+
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(InitRequest))]
+[JsonSerializable(typeof(InitReport))]
+public sealed partial class InitJsonContext : JsonSerializerContext;

@@ -1,0 +1,212 @@
+using System.Text;
+using System.Text.Json;
+using Berth.Linux;
+using Berth.Oci.Runtime;
+using Berth.Runtime.Config;
+using Berth.Runtime.Hooks;
+using Berth.Runtime.Init;
+using Berth.Runtime.State;
+
+namespace Berth.Runtime.Lifecycle;
+
+public sealed class CreateOptions
+{
+    public string Bundle { get; set; } = ".";
+    public string? ConsoleSocket { get; set; }
+    public string? PidFile { get; set; }
+    public bool NoPivot { get; set; }
+}
+
+/// <summary>
+/// `create`: claims the ID, starts `berth-runtime init` inside new namespaces (see LaunchPlan), writes the id maps,
+/// places it in its cgroup, sends it the config, runs prestart/createRuntime hooks when it asks, and returns once it
+/// waits on the exec fifo. Any failure kills the init and removes everything made (state dir, cgroup).
+/// </summary>
+public sealed class ContainerCreator(ISyscalls sys, StateStore store)
+{
+    public ContainerRecord Create(string id, CreateOptions options)
+    {
+        ContainerId.Validate(id);
+        var bundle = Path.GetFullPath(options.Bundle);
+        var (spec, raw) = SpecLoader.Load(bundle);
+        if (store.Exists(id)) throw new RuntimeException($"container with id exists: {id}");
+        var dir = store.Claim(id);
+        var pid = 0;
+        var cgroup = (ContainerCgroup?)null;
+        try
+        {
+            File.WriteAllBytes(Path.Combine(dir, StateStore.ConfigFile), raw);
+            sys.CreateFifo(store.FifoOf(id), 0b110_010_010); // 0622: the container's user may not be root
+            var record = new ContainerRecord
+            {
+                Id = id, Bundle = bundle, Rootfs = SpecLoader.RootfsOf(spec, bundle), Annotations = spec.Annotations,
+                Created = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture),
+                Owner = Host.IsRoot ? "root" : Environment.UserName, CgroupsPath = ContainerCgroup.PathFor(spec, id),
+            };
+            var consoleFd = -1;
+            if (spec.Process!.Terminal && options.ConsoleSocket is null)
+                throw new RuntimeException("process.terminal is set: --console-socket is required");
+            if (options.ConsoleSocket is { } socketPath)
+            {
+                try { consoleFd = sys.ConnectUnixSocket(socketPath); }
+                catch (SyscallException e) { throw new RuntimeException($"--console-socket: {e.Message}"); }
+            }
+            var (parentEnd, childEnd) = sys.CreateSocketPair();
+            using var channel = new InitChannel(sys, parentEnd);
+            var newUserNs = false;
+            try
+            {
+                pid = Launch(spec, childEnd, consoleFd, out newUserNs);
+            }
+            finally
+            {
+                sys.CloseFd(childEnd);
+            }
+            if (newUserNs) WriteIdMaps(pid, spec.Linux!);
+            record.Pid = pid;
+            record.PidStartTime = ProcStat.Read(pid)?.StartTime ?? 0;
+            record.NewUserNamespace = newUserNs;
+            cgroup = ContainerCgroup.Setup(spec, record.CgroupsPath!, id, pid);
+
+            var hookState = JsonSerializer.Serialize(StateStore.SpecState(record, ContainerStatus.Creating), RuntimeStateJsonContext.Default.State);
+            var request = new InitRequest
+            {
+                Kind = "create", Id = id, Bundle = bundle, Rootfs = record.Rootfs, Spec = Encoding.UTF8.GetString(raw), NoPivot = options.NoPivot,
+                Fifo = store.FifoOf(id), ConsoleSocket = consoleFd, NewUserNamespace = newUserNs,
+                NewCgroupNamespace = spec.Linux?.Namespaces?.Exists(n => n.Type == "cgroup" && string.IsNullOrEmpty(n.Path)) == true,
+                RuntimeHooks = spec.Hooks?.Prestart is { Count: > 0 } || spec.Hooks?.CreateRuntime is { Count: > 0 },
+                HookState = hookState,
+            };
+            channel.Send(request, InitJsonContext.Default.InitRequest);
+            if (consoleFd >= 0) sys.CloseFd(consoleFd);
+            AwaitReady(channel, spec, hookState, pid);
+            store.Save(record);
+            if (options.PidFile is { } pidFile) WritePidFile(pidFile, pid);
+            return record;
+        }
+        catch (Exception e)
+        {
+            if (pid > 0)
+            {
+                sys.SendSignal(pid, 9);
+                try { sys.WaitForChild(pid, out _); } catch (SyscallException) { }
+            }
+            try { cgroup?.Destroy(); } catch (Exception) { }
+            store.Remove(id);
+            if (e is RuntimeException) throw;
+            throw new RuntimeException(e.Message, e);
+        }
+    }
+
+    private void AwaitReady(InitChannel channel, Spec spec, string hookState, int pid)
+    {
+        while (true)
+        {
+            var report = channel.Receive(InitJsonContext.Default.InitReport);
+            switch (report?.Type)
+            {
+                case "ready": return;
+                case "error": throw new RuntimeException(report.Message ?? "container init failed");
+                case "hooks":
+                    try
+                    {
+                        var hooks = new HookRunner(sys);
+                        hooks.Run(spec.Hooks?.Prestart, "prestart", hookState);
+                        hooks.Run(spec.Hooks?.CreateRuntime, "createRuntime", hookState);
+                    }
+                    catch (RuntimeException e)
+                    {
+                        channel.Send(new InitReport { Type = "error", Message = e.Message }, InitJsonContext.Default.InitReport);
+                        throw;
+                    }
+                    channel.Send(new InitReport { Type = "resume" }, InitJsonContext.Default.InitReport);
+                    break;
+                default:
+                    sys.WaitForChild(pid, out var status, noHang: true);
+                    throw new RuntimeException("container init exited before it was ready" +
+                        (status != 0 ? $" ({(WaitStatus.Exited(status) ? "exit status " + WaitStatus.ExitCode(status) : "signal " + WaitStatus.TermSignal(status))})" : ""));
+            }
+        }
+    }
+
+    /// <summary>Starts `berth-runtime init` in the container's new and joined namespaces.</summary>
+    private int Launch(Spec spec, int initFd, int consoleFd, out bool newUserNs)
+    {
+        var newFlags = 0;
+        var joins = new List<(int Fd, int Flag, string Name)>();
+        var namespaces = spec.Linux?.Namespaces ?? [];
+        try
+        {
+            // Join order: user first (it grants the rights to join the rest), then the others in the kernel's usual order.
+            foreach (var (specType, _, flag) in Namespaces.All)
+            {
+                var ns = namespaces.Find(n => n.Type == specType);
+                if (ns is null) continue;
+                if (string.IsNullOrEmpty(ns.Path)) { newFlags |= flag; continue; }
+                try { joins.Add((sys.OpenFile(ns.Path, OpenFlags.ReadOnly), flag, $"{specType} namespace {ns.Path}")); }
+                catch (SyscallException e) { throw new RuntimeException($"config.json: linux.namespaces: {specType} path: {e.Message}"); }
+            }
+            newUserNs = (newFlags & Namespaces.CloneNewUser) != 0;
+            var exe = sys.OpenFile("/proc/self/exe", OpenFlags.ReadOnly);
+            try
+            {
+                using var plan = new LaunchPlan
+                {
+                    NewNamespaces = newFlags, Joins = joins, TimeOffsets = TimeOffsetsText(spec.Linux?.TimeOffsets),
+                    InheritedFds = consoleFd >= 0 ? [initFd, consoleFd] : [initFd], ExecutableFd = exe,
+                    Argv = ["berth-runtime", "init", initFd.ToString(System.Globalization.CultureInfo.InvariantCulture)], Envp = ["BERTH_INIT=1"],
+                };
+                try { return sys.Launch(plan); }
+                catch (SyscallException e) { throw new RuntimeException($"starting container init: {e.Message}"); }
+            }
+            finally { sys.CloseFd(exe); }
+        }
+        finally
+        {
+            foreach (var j in joins) sys.CloseFd(j.Fd);
+        }
+    }
+
+    private static string? TimeOffsetsText(Dictionary<string, TimeOffset>? offsets)
+    {
+        if (offsets is not { Count: > 0 }) return null;
+        var text = new StringBuilder();
+        foreach (var (clock, offset) in offsets) text.Append(clock).Append(' ').Append(offset.Secs).Append(' ').Append(offset.Nanosecs).Append('\n');
+        return text.ToString();
+    }
+
+    private void WriteIdMaps(int pid, Oci.Runtime.Linux linux)
+    {
+        if (!Host.IsRoot) TryWrite($"/proc/{pid}/setgroups", "deny");
+        Write($"/proc/{pid}/uid_map", Map(linux.UidMappings), "linux.uidMappings");
+        Write($"/proc/{pid}/gid_map", Map(linux.GidMappings), "linux.gidMappings");
+
+        static string Map(List<IdMapping>? maps)
+        {
+            var text = new StringBuilder();
+            foreach (var m in maps ?? []) text.Append(m.ContainerId).Append(' ').Append(m.HostId).Append(' ').Append(m.Size).Append('\n');
+            return text.ToString();
+        }
+        void Write(string path, string content, string field)
+        {
+            if (content.Length == 0) return;
+            var fd = sys.OpenFile(path, OpenFlags.WriteOnly);
+            try { sys.WriteAll(fd, Encoding.ASCII.GetBytes(content)); }
+            catch (SyscallException e) { throw new RuntimeException($"config.json: {field}: writing {path}: {e.Message}"); }
+            finally { sys.CloseFd(fd); }
+        }
+        void TryWrite(string path, string content)
+        {
+            try { Write(path, content, "setgroups"); } catch (RuntimeException) { } catch (SyscallException) { }
+        }
+    }
+
+    /// <summary>Writes the pid file atomically (a temp file renamed into place), as runc does.</summary>
+    public static void WritePidFile(string path, int pid)
+    {
+        var full = Path.GetFullPath(path);
+        var tmp = Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + ".tmp");
+        File.WriteAllText(tmp, pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        File.Move(tmp, full, overwrite: true);
+    }
+}

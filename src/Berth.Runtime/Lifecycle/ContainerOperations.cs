@@ -1,0 +1,169 @@
+using System.Text.Json;
+using Berth.Linux;
+using Berth.Oci.Runtime;
+using Berth.Runtime.Config;
+using Berth.Runtime.Hooks;
+using Berth.Runtime.State;
+
+namespace Berth.Runtime.Lifecycle;
+
+/// <summary>The verbs on an existing container: start, kill, delete, pause, resume; with runc's wrong-state errors.</summary>
+public sealed class ContainerOperations(ISyscalls sys, StateStore store)
+{
+    public void Start(string id)
+    {
+        var record = store.Load(id);
+        switch (store.StatusOf(record))
+        {
+            case ContainerStatus.Created: break;
+            case ContainerStatus.Stopped: throw new RuntimeException("cannot start a container that has stopped");
+            case ContainerStatus.Running: throw new RuntimeException("cannot start an already running container");
+            case var s: throw new RuntimeException($"cannot start a container in the {s} state");
+        }
+        ReleaseFromFifo(record);
+        var spec = LoadConfig(record);
+        if (spec?.Hooks?.Poststart is { Count: > 0 } hooks)
+            new HookRunner(sys).RunWarning(hooks, "poststart", HookState(record, ContainerStatus.Running));
+    }
+
+    /// <summary>Opens the exec fifo for reading (which lets the waiting init open it for writing) and reads its byte;
+    /// waits on a pidfd at the same time, so an init that died makes `start` fail instead of hang.</summary>
+    private void ReleaseFromFifo(ContainerRecord record)
+    {
+        var fifoPath = store.FifoOf(record.Id);
+        int fifo;
+        try { fifo = sys.OpenFile(fifoPath, OpenFlags.ReadOnly | OpenFlags.NonBlock); }
+        catch (SyscallException) { throw new RuntimeException("cannot start an already running container"); }
+        var pidfd = -1;
+        try
+        {
+            try { pidfd = sys.OpenProcessHandle(record.Pid); }
+            catch (SyscallException) { throw new RuntimeException("cannot start a container that has stopped"); }
+            Span<byte> one = stackalloc byte[1];
+            while (true)
+            {
+                var ready = sys.WaitReadable([fifo, pidfd], -1);
+                if (ready == 0)
+                {
+                    int n;
+                    try { n = sys.ReadSome(fifo, one); }
+                    catch (SyscallException e) when (e.ErrorNumber == Errno.EAGAIN) { continue; }
+                    if (n == 1) break;
+                    throw new RuntimeException("container init exited before it was started");
+                }
+                // The init exited; maybe after writing its byte.
+                try { if (sys.ReadSome(fifo, one) == 1) break; } catch (SyscallException) { }
+                throw new RuntimeException("container init exited before it was started");
+            }
+        }
+        finally
+        {
+            sys.CloseFd(fifo);
+            if (pidfd >= 0) sys.CloseFd(pidfd);
+        }
+        try { File.Delete(fifoPath); } catch (IOException) { }
+    }
+
+    public void Kill(string id, int signal, bool all)
+    {
+        var record = store.Load(id);
+        var status = store.StatusOf(record);
+        if (status == ContainerStatus.Stopped) throw new RuntimeException("container not running");
+        if (all)
+        {
+            var cgroup = ContainerCgroup.Open(record.CgroupsPath, id);
+            if (cgroup is not null)
+            {
+                cgroup.Freeze();
+                try { foreach (var pid in cgroup.Pids()) sys.SendSignal(pid, signal); }
+                finally { cgroup.Thaw(); }
+                return;
+            }
+        }
+        if (!sys.SendSignal(record.Pid, signal)) throw new RuntimeException("container not running");
+    }
+
+    public void Delete(string id, bool force)
+    {
+        ContainerRecord record;
+        try { record = store.Load(id); }
+        catch (RuntimeException) when (force)
+        {
+            if (ContainerId.IsValid(id)) store.Remove(id); // an aborted create may have left a directory
+            return;
+        }
+        var status = store.StatusOf(record);
+        switch (status)
+        {
+            case ContainerStatus.Stopped: break;
+            case ContainerStatus.Created: KillAndWait(record); break;
+            default:
+                if (!force) throw new RuntimeException($"cannot delete container {id} that is not stopped: {status}");
+                if (status == ContainerStatus.Paused) ContainerCgroup.Open(record.CgroupsPath, id)?.Thaw();
+                KillAndWait(record);
+                break;
+        }
+        Destroy(record);
+    }
+
+    /// <summary>SIGKILL the init and wait until it is gone (a pidfd: we need not be its parent).</summary>
+    public void KillAndWait(ContainerRecord record)
+    {
+        int pidfd;
+        try { pidfd = sys.OpenProcessHandle(record.Pid); }
+        catch (SyscallException) { return; }
+        try
+        {
+            if (!ProcStat.IsSameLiveProcess(record.Pid, record.PidStartTime)) return;
+            sys.SendSignal(record.Pid, 9);
+            sys.WaitReadable([pidfd], 10_000);
+            // Reap it if it is our own child (run, or create in this process); ignore otherwise.
+            try { sys.WaitForChild(record.Pid, out _, noHang: true); } catch (SyscallException) { }
+        }
+        finally { sys.CloseFd(pidfd); }
+    }
+
+    /// <summary>Removes the cgroup, runs poststop hooks (warnings only) and removes the state directory.</summary>
+    public void Destroy(ContainerRecord record)
+    {
+        var cgroup = ContainerCgroup.Open(record.CgroupsPath, record.Id);
+        if (cgroup is not null)
+        {
+            foreach (var pid in cgroup.Pids()) sys.SendSignal(pid, 9);
+            try { cgroup.Destroy(); } catch (Exception e) { RuntimeLog.Warn($"removing cgroup {record.CgroupsPath}: {e.Message}"); }
+        }
+        var spec = LoadConfig(record);
+        if (spec?.Hooks?.Poststop is { Count: > 0 } hooks)
+            new HookRunner(sys).RunWarning(hooks, "poststop", HookState(record, ContainerStatus.Stopped));
+        store.Remove(record.Id);
+    }
+
+    public void Pause(string id)
+    {
+        var record = store.Load(id);
+        var status = store.StatusOf(record);
+        if (status is not (ContainerStatus.Running or ContainerStatus.Created)) throw new RuntimeException("container not running");
+        var cgroup = ContainerCgroup.Open(record.CgroupsPath, id) ?? throw new RuntimeException("container has no cgroup to freeze");
+        cgroup.Freeze();
+        File.WriteAllText(Path.Combine(store.DirectoryOf(id), StateStore.PausedMarker), "");
+    }
+
+    public void Resume(string id)
+    {
+        var record = store.Load(id);
+        if (store.StatusOf(record) != ContainerStatus.Paused) throw new RuntimeException("container not paused");
+        var cgroup = ContainerCgroup.Open(record.CgroupsPath, id) ?? throw new RuntimeException("container has no cgroup to thaw");
+        cgroup.Thaw();
+        File.Delete(Path.Combine(store.DirectoryOf(id), StateStore.PausedMarker));
+    }
+
+    public Spec? LoadConfig(ContainerRecord record)
+    {
+        try { return SpecLoader.Parse(File.ReadAllBytes(Path.Combine(store.DirectoryOf(record.Id), StateStore.ConfigFile))); }
+        catch (IOException) { return null; }
+        catch (RuntimeException) { return null; }
+    }
+
+    public static string HookState(ContainerRecord record, string status)
+        => JsonSerializer.Serialize(StateStore.SpecState(record, status), RuntimeStateJsonContext.Default.State);
+}

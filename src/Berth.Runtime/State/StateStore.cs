@@ -1,0 +1,96 @@
+using System.Text.Json;
+
+namespace Berth.Runtime.State;
+
+/// <summary>Containers' state under --root: ROOT/ID/state.json (written atomically), ROOT/ID/exec.fifo while the
+/// container waits for `start`, ROOT/ID/config.json (the config as created, for later verbs and poststop hooks).</summary>
+public sealed class StateStore(string root)
+{
+    public const string StateFile = "state.json", FifoFile = "exec.fifo", ConfigFile = "config.json", PausedMarker = "paused";
+
+    public string Root { get; } = root;
+    public string DirectoryOf(string id) => Path.Combine(Root, id);
+    public string FifoOf(string id) => Path.Combine(Root, id, FifoFile);
+
+    /// <summary>Makes ROOT/ID, failing when it exists: the atomic claim of the ID.</summary>
+    public string Claim(string id)
+    {
+        var dir = DirectoryOf(id);
+        try
+        {
+            if (OperatingSystem.IsLinux())
+            {
+                Directory.CreateDirectory(Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+            else Directory.CreateDirectory(dir);
+        }
+        catch (IOException) { throw new RuntimeException($"container with id exists: {id}"); }
+        // Directory.CreateDirectory succeeds on an existing directory; a marker created with O_EXCL makes the claim exclusive.
+        try { new FileStream(Path.Combine(dir, ".claim"), FileMode.CreateNew).Dispose(); }
+        catch (IOException) { throw new RuntimeException($"container with id exists: {id}"); }
+        return dir;
+    }
+
+    public bool Exists(string id) => File.Exists(Path.Combine(DirectoryOf(id), StateFile)) || File.Exists(Path.Combine(DirectoryOf(id), ".claim"));
+
+    public void Save(ContainerRecord record)
+    {
+        var dir = DirectoryOf(record.Id);
+        var tmp = Path.Combine(dir, $".{StateFile}.{Environment.ProcessId}");
+        using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 4096))
+            JsonSerializer.Serialize(stream, record, RuntimeStateJsonContext.Default.ContainerRecord);
+        File.Move(tmp, Path.Combine(dir, StateFile), overwrite: true);
+    }
+
+    public ContainerRecord Load(string id)
+    {
+        ContainerId.Validate(id);
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(Path.Combine(DirectoryOf(id), StateFile)); }
+        catch (FileNotFoundException) { throw new RuntimeException("container does not exist"); }
+        catch (DirectoryNotFoundException) { throw new RuntimeException("container does not exist"); }
+        try { return JsonSerializer.Deserialize(bytes, RuntimeStateJsonContext.Default.ContainerRecord) ?? throw new JsonException(); }
+        catch (JsonException) { throw new RuntimeException($"container {id}: state.json is corrupt"); }
+    }
+
+    public IEnumerable<string> Ids()
+    {
+        if (!Directory.Exists(Root)) yield break;
+        foreach (var dir in Directory.EnumerateDirectories(Root))
+            if (File.Exists(Path.Combine(dir, StateFile))) yield return Path.GetFileName(dir);
+    }
+
+    /// <summary>The status as runtime.md defines it, derived from the init process and the state directory.</summary>
+    public string StatusOf(ContainerRecord record)
+    {
+        if (record.Pid <= 0) return ContainerStatus.Creating;
+        if (!ProcStat.IsSameLiveProcess(record.Pid, record.PidStartTime)) return ContainerStatus.Stopped;
+        var dir = DirectoryOf(record.Id);
+        if (File.Exists(Path.Combine(dir, FifoFile))) return ContainerStatus.Created;
+        if (File.Exists(Path.Combine(dir, PausedMarker))) return ContainerStatus.Paused;
+        return ContainerStatus.Running;
+    }
+
+    public ContainerStateView View(ContainerRecord record)
+    {
+        var status = StatusOf(record);
+        return new ContainerStateView
+        {
+            Id = record.Id, Pid = status == ContainerStatus.Stopped ? 0 : record.Pid, Status = status, Bundle = record.Bundle,
+            Rootfs = record.Rootfs, Created = record.Created, Annotations = record.Annotations, Owner = record.Owner,
+        };
+    }
+
+    /// <summary>The runtime-spec state (hooks' stdin).</summary>
+    public static Oci.Runtime.State SpecState(ContainerRecord record, string status) => new()
+    {
+        Id = record.Id, Pid = record.Pid, Status = status, Bundle = record.Bundle, Annotations = record.Annotations,
+    };
+
+    public void Remove(string id)
+    {
+        var dir = DirectoryOf(id);
+        try { Directory.Delete(dir, recursive: true); } catch (DirectoryNotFoundException) { }
+    }
+}
