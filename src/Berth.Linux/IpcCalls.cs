@@ -31,12 +31,6 @@ public interface IDescriptorCalls
     int ReceiveDescriptor(int socket, out string name);
 }
 
-public static class OpenFlags
-{
-    public const int ReadOnly = 0, WriteOnly = 1, ReadWrite = 2, Create = 0x40, Exclusive = 0x80, NoCtty = 0x100, Truncate = 0x200,
-        NonBlock = 0x800, Directory = 0x10000, NoFollow = 0x20000, CloseOnExec = 0x80000, Path = 0x200000;
-}
-
 public sealed unsafe partial class LinuxSyscalls
 {
     private const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = 0x80000, SOL_SOCKET = 1, SCM_RIGHTS = 1, MSG_CMSG_CLOEXEC = 0x40000000;
@@ -59,7 +53,7 @@ public sealed unsafe partial class LinuxSyscalls
     {
         while (true)
         {
-            var fd = open(path, flags | OpenFlags.CloseOnExec, mode);
+            var fd = open(path, flags | OpenFlags.O_CLOEXEC, mode);
             if (fd >= 0) return fd;
             var e = Errno.Last;
             if (e != Errno.EINTR) throw new SyscallException("open", e, path);

@@ -24,10 +24,10 @@ public sealed unsafe partial class LinuxSyscalls
 
     public (int Master, int Slave) OpenPseudoTerminal(string ptmxPath)
     {
-        var master = OpenFile(ptmxPath, OpenFlags.ReadWrite | OpenFlags.NoCtty);
+        var master = OpenFile(ptmxPath, OpenFlags.O_RDWR | OpenFlags.O_NOCTTY);
         var unlock = 0;
         if (ioctl(master, TIOCSPTLCK, &unlock) != 0) { var e = Errno.Last; close(master); throw new SyscallException("ioctl(TIOCSPTLCK)", e, ptmxPath); }
-        var slave = ioctl(master, TIOCGPTPEER, (void*)(nint)(OpenFlags.ReadWrite | OpenFlags.NoCtty | OpenFlags.CloseOnExec));
+        var slave = ioctl(master, TIOCGPTPEER, (void*)(nint)(OpenFlags.O_RDWR | OpenFlags.O_NOCTTY | OpenFlags.O_CLOEXEC));
         if (slave < 0) { var e = Errno.Last; close(master); throw new SyscallException("ioctl(TIOCGPTPEER)", e, ptmxPath); }
         return (master, slave);
     }

@@ -35,6 +35,11 @@ public static class RuntimeCli
         catch (SyscallException e) { RuntimeLog.Error(e.Message); return 1; }
         catch (IOException e) { RuntimeLog.Error(e.Message); return 1; }
         catch (UnauthorizedAccessException e) { RuntimeLog.Error(e.Message); return 1; }
+        catch (Exception e) when (e is Linux.Cgroups.CgroupException or Seccomp.SeccompConfigException or JsonException or FormatException)
+        {
+            RuntimeLog.Error(e.Message);
+            return 1;
+        }
     }
 
     public static int Dispatch(CommandLine line, ISyscalls sys)

@@ -17,7 +17,7 @@ public static class InitProcess
 {
     public static int Run(ISyscalls sys, int fd)
     {
-        using var channel = new InitChannel(sys, fd);
+        var channel = new InitChannel(sys, fd);
         InitRequest? request;
         try { request = channel.Receive(InitJsonContext.Default.InitRequest); }
         catch (Exception e) { Console.Error.WriteLine($"init: {e.Message}"); return 1; }
@@ -25,6 +25,7 @@ public static class InitProcess
 
         string executable;
         Spec spec;
+        SockFilter[]? seccomp;
         var fifoFd = -1;
         try
         {
@@ -32,10 +33,11 @@ public static class InitProcess
             if (request.NewCgroupNamespace) sys.UnshareNamespaces(Namespaces.CloneNewCgroup);
             spec = SpecLoader.Parse(Encoding.UTF8.GetBytes(request.Spec));
             var process = spec.Process!;
+            seccomp = ProcessStep.CompileSeccomp(spec);
             var hooks = new HookRunner(sys);
             if (request.Kind == "create")
             {
-                fifoFd = sys.OpenFile(request.Fifo!, OpenFlags.Path);
+                fifoFd = sys.OpenFile(request.Fifo!, OpenFlags.O_PATH);
                 var hooksRan = false;
                 void BeforePivot()
                 {
@@ -49,13 +51,14 @@ public static class InitProcess
                     }
                     hooks.Run(spec.Hooks?.CreateContainer, "createContainer", request.HookState ?? "{}");
                 }
-                RootfsStep.Prepare(spec, request.Bundle, request.Rootfs, request.NoPivot, sys, BeforePivot);
+                RootfsStep.Prepare(spec, request.Bundle, request.NoPivot, sys, BeforePivot);
                 BeforePivot();
             }
             if (process.Terminal) ConsoleSetup.Attach(sys, request.ConsoleSocket, process.ConsoleSize);
             else if (request.ConsoleSocket >= 0) sys.CloseFd(request.ConsoleSocket);
             executable = ExecutableLookup.Find(process);
             channel.Send(new InitReport { Type = "ready" }, InitJsonContext.Default.InitReport);
+            channel.Dispose(); // the user process must not inherit it
         }
         catch (Exception e)
         {
@@ -69,13 +72,13 @@ public static class InitProcess
             if (request.Kind == "create")
             {
                 // Block until `start` opens the fifo for reading; then tell it we go on.
-                var writer = sys.OpenFile($"/proc/self/fd/{fifoFd}", OpenFlags.WriteOnly);
+                var writer = sys.OpenFile($"/proc/self/fd/{fifoFd}", OpenFlags.O_WRONLY);
                 sys.WriteAll(writer, "0"u8);
                 sys.CloseFd(writer);
                 sys.CloseFd(fifoFd);
                 new HookRunner(sys).Run(spec.Hooks?.StartContainer, "startContainer", request.HookState ?? "{}");
             }
-            ProcessStep.Finalize(spec, sys);
+            ProcessStep.Finalize(spec, sys, seccomp);
             sys.ReplaceProcess(executable, spec.Process!.Args!, spec.Process.Env ?? []);
             return 127;
         }

@@ -38,6 +38,7 @@ public sealed class InitReport
 /// <summary>Length-prefixed JSON messages over the socket pair between the runtime and its init.</summary>
 public sealed class InitChannel(ISyscalls sys, int fd) : IDisposable
 {
+    private bool _closed;
     public int Fd => fd;
 
     public void Send<T>(T message, JsonTypeInfo<T> type)
@@ -73,5 +74,10 @@ public sealed class InitChannel(ISyscalls sys, int fd) : IDisposable
         return true;
     }
 
-    public void Dispose() => sys.CloseFd(fd);
+    public void Dispose()
+    {
+        if (_closed) return;
+        _closed = true;
+        sys.CloseFd(fd);
+    }
 }

@@ -1,25 +1,29 @@
 using Berth.Linux;
 using Berth.Oci.Runtime;
+using Berth.Runtime.Credentials;
+using Berth.Runtime.Rootfs;
+using Berth.Runtime.Seccomp;
 
 namespace Berth.Runtime.Init;
 
-/// <summary>The rootfs step of init: where RootfsSetup.Prepare (rt-rootfs) is called.</summary>
+/// <summary>The rootfs step of init: rt-rootfs's RootfsSetup, with createContainer hooks (and the runtime's
+/// prestart/createRuntime round trip) run after the mounts, before the root changes.</summary>
 internal static class RootfsStep
 {
-    public static void Prepare(Spec spec, string bundle, string rootfs, bool noPivot, ISyscalls sys, Action beforePivot)
-    {
-        _ = bundle; _ = sys;
-        InlineRootfsFallback.Prepare(spec, rootfs, noPivot, beforePivot);
-    }
+    public static void Prepare(Spec spec, string bundle, bool noPivot, ISyscalls sys, Action beforePivot)
+        => RootfsSetup.Prepare(spec, bundle, sys, new RootfsOptions(noPivot, beforePivot, message => Console.Error.WriteLine($"berth-runtime: warning: {message}")));
 }
 
-/// <summary>The last step before exec: where ProcessSetup.Finalize (credentials, caps, seccomp) is called.</summary>
+/// <summary>The last step before exec: credentials, capabilities and the seccomp filter (compiled beforehand, so a bad
+/// profile fails `create`), on the thread that then calls execve.</summary>
 internal static class ProcessStep
 {
-    public static void Finalize(Spec spec, ISyscalls sys)
+    public static SockFilter[]? CompileSeccomp(Spec spec)
+        => spec.Linux?.Seccomp is { } profile ? SeccompFilter.Compile(profile) : null;
+
+    public static void Finalize(Spec spec, ISyscalls sys, SockFilter[]? seccomp)
     {
-        _ = sys;
-        var cwd = spec.Process!.Cwd;
-        if (!string.IsNullOrEmpty(cwd)) Directory.SetCurrentDirectory(cwd);
+        Action? load = seccomp is null ? null : () => SeccompFilter.Load(sys, seccomp, spec.Linux!.Seccomp!.Flags);
+        ProcessSetup.Finalize(spec, sys, load);
     }
 }

@@ -1,27 +1,39 @@
+using Berth.Linux.Cgroups;
 using Berth.Oci.Runtime;
 
 namespace Berth.Runtime.Lifecycle;
 
-/// <summary>The runtime's use of the container's cgroup (Berth.Linux.Cgroups). STUB until cgroups lands.</summary>
-public sealed class ContainerCgroup
+/// <summary>The runtime's use of a container's cgroup (Berth.Linux.Cgroups): made and joined at create, looked up by
+/// the later verbs from the path remembered in state.json.</summary>
+public static class ContainerCgroup
 {
-    /// <summary>The config's cgroupsPath, or runc's default for cgroupfs ("/ID").</summary>
-    public static string PathFor(Spec spec, string id) => spec.Linux?.CgroupsPath is { Length: > 0 } p ? p : "/" + id;
-
-    public static ContainerCgroup? Setup(Spec spec, string path, string id, int pid)
+    /// <summary>Creates the cgroup, moves <paramref name="pid"/> into it and applies linux.resources. On failure the
+    /// cgroup is removed again and the error names the field.</summary>
+    public static ICgroup Setup(Spec spec, string id, int pid)
     {
-        _ = spec; _ = path; _ = id; _ = pid;
-        return null;
+        var cgroup = Cgroups.Open(spec.Linux?.CgroupsPath, id);
+        try
+        {
+            cgroup.Create();
+            cgroup.AddProcess(pid);
+            if (spec.Linux?.Resources is { } resources) cgroup.Apply(resources);
+            return cgroup;
+        }
+        catch (CgroupException e)
+        {
+            try { cgroup.Destroy(); } catch (CgroupException) { }
+            throw new RuntimeException(e.Message, e);
+        }
     }
 
-    public static ContainerCgroup? Open(string? path, string id)
+    /// <summary>The existing cgroup of a container, or null when it has none (already removed).</summary>
+    public static ICgroup? Open(string? cgroupsPath, string id)
     {
-        _ = path; _ = id;
-        return null;
+        try
+        {
+            var cgroup = Cgroups.Open(cgroupsPath, id);
+            return cgroup.Exists ? cgroup : null;
+        }
+        catch (CgroupException) { return null; }
     }
-
-    public IReadOnlyList<int> Pids() => [];
-    public void Freeze() { }
-    public void Thaw() { }
-    public void Destroy() { }
 }

@@ -32,7 +32,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         if (store.Exists(id)) throw new RuntimeException($"container with id exists: {id}");
         var dir = store.Claim(id);
         var pid = 0;
-        var cgroup = (ContainerCgroup?)null;
+        var cgroup = (Berth.Linux.Cgroups.ICgroup?)null;
         try
         {
             File.WriteAllBytes(Path.Combine(dir, StateStore.ConfigFile), raw);
@@ -41,7 +41,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             {
                 Id = id, Bundle = bundle, Rootfs = SpecLoader.RootfsOf(spec, bundle), Annotations = spec.Annotations,
                 Created = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture),
-                Owner = Host.IsRoot ? "root" : Environment.UserName, CgroupsPath = ContainerCgroup.PathFor(spec, id),
+                Owner = Host.IsRoot ? "root" : Environment.UserName, CgroupsPath = spec.Linux?.CgroupsPath,
             };
             var consoleFd = -1;
             if (spec.Process!.Terminal && options.ConsoleSocket is null)
@@ -66,7 +66,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             record.Pid = pid;
             record.PidStartTime = ProcStat.Read(pid)?.StartTime ?? 0;
             record.NewUserNamespace = newUserNs;
-            cgroup = ContainerCgroup.Setup(spec, record.CgroupsPath!, id, pid);
+            cgroup = ContainerCgroup.Setup(spec, id, pid);
 
             var hookState = JsonSerializer.Serialize(StateStore.SpecState(record, ContainerStatus.Creating), RuntimeStateJsonContext.Default.State);
             var request = new InitRequest
@@ -143,11 +143,11 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                 var ns = namespaces.Find(n => n.Type == specType);
                 if (ns is null) continue;
                 if (string.IsNullOrEmpty(ns.Path)) { newFlags |= flag; continue; }
-                try { joins.Add((sys.OpenFile(ns.Path, OpenFlags.ReadOnly), flag, $"{specType} namespace {ns.Path}")); }
+                try { joins.Add((sys.OpenFile(ns.Path, OpenFlags.O_RDONLY), flag, $"{specType} namespace {ns.Path}")); }
                 catch (SyscallException e) { throw new RuntimeException($"config.json: linux.namespaces: {specType} path: {e.Message}"); }
             }
             newUserNs = (newFlags & Namespaces.CloneNewUser) != 0;
-            var exe = sys.OpenFile("/proc/self/exe", OpenFlags.ReadOnly);
+            var exe = sys.OpenFile("/proc/self/exe", OpenFlags.O_RDONLY);
             try
             {
                 using var plan = new LaunchPlan
@@ -190,7 +190,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         void Write(string path, string content, string field)
         {
             if (content.Length == 0) return;
-            var fd = sys.OpenFile(path, OpenFlags.WriteOnly);
+            var fd = sys.OpenFile(path, OpenFlags.O_WRONLY);
             try { sys.WriteAll(fd, Encoding.ASCII.GetBytes(content)); }
             catch (SyscallException e) { throw new RuntimeException($"config.json: {field}: writing {path}: {e.Message}"); }
             finally { sys.CloseFd(fd); }

@@ -32,7 +32,7 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
     {
         var fifoPath = store.FifoOf(record.Id);
         int fifo;
-        try { fifo = sys.OpenFile(fifoPath, OpenFlags.ReadOnly | OpenFlags.NonBlock); }
+        try { fifo = sys.OpenFile(fifoPath, OpenFlags.O_RDONLY | OpenFlags.O_NONBLOCK); }
         catch (SyscallException) { throw new RuntimeException("cannot start an already running container"); }
         var pidfd = -1;
         try
@@ -74,9 +74,7 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
             var cgroup = ContainerCgroup.Open(record.CgroupsPath, id);
             if (cgroup is not null)
             {
-                cgroup.Freeze();
-                try { foreach (var pid in cgroup.Pids()) sys.SendSignal(pid, signal); }
-                finally { cgroup.Thaw(); }
+                cgroup.KillAll(signal);
                 return;
             }
         }
@@ -129,8 +127,12 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
         var cgroup = ContainerCgroup.Open(record.CgroupsPath, record.Id);
         if (cgroup is not null)
         {
-            foreach (var pid in cgroup.Pids()) sys.SendSignal(pid, 9);
-            try { cgroup.Destroy(); } catch (Exception e) { RuntimeLog.Warn($"removing cgroup {record.CgroupsPath}: {e.Message}"); }
+            try
+            {
+                if (cgroup.Pids().Count > 0) cgroup.KillAll(9);
+                cgroup.Destroy();
+            }
+            catch (Exception e) { RuntimeLog.Warn($"removing cgroup {cgroup.Path}: {e.Message}"); }
         }
         var spec = LoadConfig(record);
         if (spec?.Hooks?.Poststop is { Count: > 0 } hooks)
