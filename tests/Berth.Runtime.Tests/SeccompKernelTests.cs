@@ -17,6 +17,9 @@ public sealed partial class SeccompKernelTests
     [LibraryImport("libc", SetLastError = true)]
     private static partial int getpid();
 
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int personality(nuint persona);
+
     private static T OnFilteredThread<T>(SockFilter[] program, IEnumerable<string>? flags, Func<T> body)
     {
         T result = default!;
@@ -79,5 +82,21 @@ public sealed partial class SeccompKernelTests
         var program = SeccompFilter.Compile(SeccompFilterTests.Spec("SCMP_ACT_ALLOW", rules));
         Assert.True(program.Length > 600);
         Assert.True(OnFilteredThread(program, null, () => getpid()) > 0);
+    }
+
+    [RootFact]
+    public void DefaultProfile_AllowsOrdinaryWork_AndRefusesPersonalityChanges()
+    {
+        var program = SeccompFilter.Compile(DefaultProfile.Create(SeccompDefaultProfileTests.DockerCaps));
+        var (pid, query, change) = OnFilteredThread(program, null, () =>
+        {
+            var pid = getpid();
+            var query = personality(0xffffffff);
+            var change = personality(0x0040000) == -1 ? Marshal.GetLastPInvokeError() : 0; // ADDR_NO_RANDOMIZE
+            return (pid, query, change);
+        });
+        Assert.Equal(Environment.ProcessId, pid);
+        Assert.True(query >= 0);
+        Assert.Equal(1, change); // EPERM
     }
 }

@@ -19,16 +19,19 @@ public sealed class SeccompArchitecture
     /// <summary>Resolves a system call name to its number (-1 if unknown); null when Berth has no table.</summary>
     internal Func<string, int>? Table { get; }
 
+    /// <summary>Every syscall number the table has (for x32 without bit 30), ascending; empty without a table.</summary>
+    internal ushort[] Numbers { get; }
+
     /// <summary>True for x32, whose numbers live in the upper half of x86_64's (bit 30 set).</summary>
     public bool IsX32 => Name == "SCMP_ARCH_X32";
 
-    private SeccompArchitecture(string name, uint auditArch, Func<string, int>? table = null)
-        => (Name, AuditArch, Table) = (name, auditArch, table);
+    private SeccompArchitecture(string name, uint auditArch, Func<string, int>? table = null, ushort[]? numbers = null)
+        => (Name, AuditArch, Table, Numbers) = (name, auditArch, table, numbers ?? []);
 
-    public static readonly SeccompArchitecture X86_64 = new("SCMP_ARCH_X86_64", Arch64 | ArchLittleEndian | 62, SyscallTables.X86_64);
-    public static readonly SeccompArchitecture X86 = new("SCMP_ARCH_X86", ArchLittleEndian | 3, SyscallTables.X86);
-    public static readonly SeccompArchitecture X32 = new("SCMP_ARCH_X32", Arch64 | ArchLittleEndian | 62, SyscallTables.X32);
-    public static readonly SeccompArchitecture Aarch64 = new("SCMP_ARCH_AARCH64", Arch64 | ArchLittleEndian | 183, SyscallTables.Aarch64);
+    public static readonly SeccompArchitecture X86_64 = new("SCMP_ARCH_X86_64", Arch64 | ArchLittleEndian | 62, SyscallTables.X86_64, SyscallTables.X86_64Numbers.ToArray());
+    public static readonly SeccompArchitecture X86 = new("SCMP_ARCH_X86", ArchLittleEndian | 3, SyscallTables.X86, SyscallTables.X86Numbers.ToArray());
+    public static readonly SeccompArchitecture X32 = new("SCMP_ARCH_X32", Arch64 | ArchLittleEndian | 62, SyscallTables.X32, SyscallTables.X32Numbers.ToArray());
+    public static readonly SeccompArchitecture Aarch64 = new("SCMP_ARCH_AARCH64", Arch64 | ArchLittleEndian | 183, SyscallTables.Aarch64, SyscallTables.Aarch64Numbers.ToArray());
 
     /// <summary>Every name the runtime spec lists; those without a table compile to the default action.</summary>
     public static readonly IReadOnlyList<SeccompArchitecture> All =

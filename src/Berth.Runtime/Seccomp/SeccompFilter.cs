@@ -26,6 +26,9 @@ public static class SeccompFilter
 
     private const int EPERM = 1, ENOSYS = 38;
 
+    /// <summary>Unused numbers in runs up to this long are retired calls, not room for new ones.</summary>
+    private const int MaxHole = 16;
+
     private sealed record Condition(int Index, string Op, ulong Value, ulong ValueTwo);
 
     /// <summary>One rule: the action when every condition holds. Id lets identical rule lists share code.</summary>
@@ -148,59 +151,77 @@ public static class SeccompFilter
             if (!chains.TryGetValue(key, out var chain)) chains[key] = chain = (b.NewLabel(), list);
             return chain.Label;
         }
-        var pending = new Queue<(int Label, List<(uint Low, int Target)> Intervals, int From, int To)>();
-        int Tree(List<(uint Low, int Target)> intervals, int from, int to)
+        // Intervals [Low, next Low) of syscall numbers with one verdict. Numbers the architecture does not have
+        // (holes in its table) take whichever verdict is next to them, which keeps the search tree small: the
+        // kernel answers ENOSYS for them whatever the filter allows.
+        List<(uint Low, int Target)> Intervals(SeccompArchitecture arch)
         {
-            if (from == to) return intervals[from].Target;
-            var label = b.NewLabel();
-            pending.Enqueue((label, intervals, from, to));
-            return label;
+            var offset = arch.IsX32 ? SeccompArchitecture.X32SyscallBit : 0u;
+            var named = rules[arch];
+            var beyond = enosys >= 0 && largest[arch] >= 0 ? enosys : deny; // runc's ENOSYS past the profile
+            var intervals = new List<(uint Low, int Target)>();
+            void Add(uint nr, int target)
+            {
+                if (intervals.Count == 0) intervals.Add((offset, target));
+                else if (intervals[^1].Target != target) intervals.Add((nr, target));
+            }
+            var previous = -1;
+            foreach (var number in arch.Numbers)
+            {
+                // A long run of unused numbers may be where the kernel adds calls newer than the table
+                // (x86_64's 335..423): it gets the default, not a neighbour's verdict.
+                if (number - previous > MaxHole) Add(offset + (uint)previous + 1, offset + previous + 1 > largest[arch] ? beyond : deny);
+                previous = number;
+                var nr = offset + number;
+                Add(nr, nr > largest[arch] ? beyond : named.TryGetValue(nr, out var list) ? Target(list) : deny);
+            }
+            var end = offset + (uint)arch.Numbers[^1] + 1;
+            if (intervals[^1].Target != beyond) intervals.Add((end, beyond));
+            return intervals;
         }
-        int Root(SeccompArchitecture arch)
+
+        // A binary search tree in pre-order: a node's lower half follows it directly, so only jumps near the
+        // root are long.
+        void EmitTree(int label, List<(uint Low, int Target)> intervals, int from, int to)
         {
-            var low = arch.IsX32 ? SeccompArchitecture.X32SyscallBit : 0u;
-            var intervals = new List<(uint Low, int Target)> { (low, deny) };
-            void Add(uint start, int target)
-            {
-                if (intervals[^1].Low == start) intervals[^1] = (start, target);
-                else if (intervals[^1].Target != target) intervals.Add((start, target));
-            }
-            foreach (var (nr, list) in rules[arch])
-            {
-                Add(nr, Target(list));
-                if (nr != uint.MaxValue) Add(nr + 1, deny);
-            }
-            if (enosys >= 0 && largest[arch] >= 0 && largest[arch] < uint.MaxValue) Add((uint)largest[arch] + 1, enosys);
-            return Tree(intervals, 0, intervals.Count - 1);
+            b.Place(label);
+            var middle = (from + to + 1) / 2;
+            var below = from == middle - 1 ? intervals[from].Target : b.NewLabel();
+            var above = middle == to ? intervals[middle].Target : b.NewLabel();
+            b.Jump(Bpf.JgeK, intervals[middle].Low, above, below);
+            if (from != middle - 1) EmitTree(below, intervals, from, middle - 1);
+            if (middle != to) EmitTree(above, intervals, middle, to);
+        }
+        int Root(SeccompArchitecture arch, List<(int Label, List<(uint Low, int Target)> Intervals)> trees)
+        {
+            var intervals = Intervals(arch);
+            if (intervals.Count == 1) return intervals[0].Target;
+            var label = b.NewLabel();
+            trees.Add((label, intervals));
+            return label;
         }
         for (var g = 0; g < groups.Count; g++)
         {
             if (sections[g] == deny) continue;
             b.Place(sections[g]);
             b.LoadWord(Bpf.OffsetNr);
+            var trees = new List<(int Label, List<(uint Low, int Target)> Intervals)>();
             var wide = groups[g].FirstOrDefault(a => !a.IsX32 && a.Table is not null);
             var x32 = groups[g].FirstOrDefault(a => a.IsX32);
             if (x32 is not null || groups[g][0].AuditArch == SeccompArchitecture.X86_64.AuditArch)
             {
                 // x86_64's audit arch: numbers with bit 30 are x32 calls; libseccomp sends them to "bad arch"
                 // unless x32 is in the filter, and likewise x86_64 calls when only x32 is.
-                var wideRoot = wide is null ? badArch : Root(wide);
-                var x32Root = x32 is null ? badArch : Root(x32);
+                var wideRoot = wide is null ? badArch : Root(wide, trees);
+                var x32Root = x32 is null ? badArch : Root(x32, trees);
                 b.Jump(Bpf.JgeK, SeccompArchitecture.X32SyscallBit, x32Root, wideRoot);
             }
             else
             {
-                var root = Root(wide!);
-                if (pending.Count == 0) b.JumpAlways(root);
+                var root = Root(wide!, trees);
+                if (trees.Count == 0) b.JumpAlways(root);
             }
-            while (pending.TryDequeue(out var node))
-            {
-                b.Place(node.Label);
-                var middle = (node.From + node.To + 1) / 2;
-                var above = Tree(node.Intervals, middle, node.To);
-                var below = Tree(node.Intervals, node.From, middle - 1);
-                b.Jump(Bpf.JgeK, node.Intervals[middle].Low, above, below);
-            }
+            foreach (var (label, intervals) in trees) EmitTree(label, intervals, 0, intervals.Count - 1);
         }
 
         // 3. Argument conditions: the rules for one syscall, tried in order; none matching means the default.

@@ -3,7 +3,7 @@
 
 Run on an x86_64 machine: python3 generate-syscall-tables.py > SyscallTables.g.cs
 The numbers are the kernel ABI; syscalls newer than the installed headers are listed in NEWER below
-(numbers 451+ are shared by every architecture since Linux 5.1's unified numbering).
+(numbers 451+ are shared by every architecture since Linux 5.1's unified numbering), and x86_64's uretprobe (335, Linux 6.11).
 """
 import re, subprocess, sys
 
@@ -24,7 +24,7 @@ def resolve(defs, value, depth=0):
     expr = re.sub(r"[A-Za-z_]\w*", lambda m: "(" + resolve(defs, defs[m.group(0)], depth + 1) + ")" if m.group(0) in defs else m.group(0), value)
     return expr
 
-def table(source, offset=0):
+def table(source, offset=0, extra={}):
     defs = macros(source)
     result = {}
     for name, value in defs.items():
@@ -38,12 +38,13 @@ def table(source, offset=0):
     for i, name in enumerate(NEWER):
         nr = 451 + i
         if nr > top and name not in result: result[name] = offset + nr
+    for name, nr in extra.items(): result.setdefault(name, nr)
     return result
 
 tables = {
-    "X86_64": table("#include <asm/unistd_64.h>\n"),
+    "X86_64": table("#include <asm/unistd_64.h>\n", extra={"uretprobe": 335}),
     "X86": table("#include <asm/unistd_32.h>\n"),
-    "X32": table("#define __X32_SYSCALL_BIT 0x40000000\n#include <asm/unistd_x32.h>\n", 0x40000000),
+    "X32": table("#define __X32_SYSCALL_BIT 0x40000000\n#include <asm/unistd_x32.h>\n", 0x40000000, extra={"uretprobe": 0x40000000 + 335}),
     "Aarch64": table("#define __ARCH_WANT_RENAMEAT\n#define __ARCH_WANT_NEW_STAT\n#define __ARCH_WANT_SET_GET_RLIMIT\n"
                      "#define __ARCH_WANT_TIME32_SYSCALLS\n#define __ARCH_WANT_SYS_CLONE3\n#define __ARCH_WANT_MEMFD_SECRET\n"
                      "#include <asm-generic/unistd.h>\n"),
@@ -61,4 +62,10 @@ for arch, t in tables.items():
     for name, nr in sorted(t.items(), key=lambda kv: kv[1]):
         w(f"        \"{name}\" => {nr:#x},\n" if nr >= 0x40000000 else f"        \"{name}\" => {nr},\n")
     w("        _ => -1,\n    };\n\n")
+    numbers = sorted(set(nr & ~0x40000000 for nr in t.values()))
+    w(f"    /// <summary>Every number {arch} has (without x32's bit 30), ascending.</summary>\n")
+    w(f"    public static ReadOnlySpan<ushort> {arch}Numbers =>\n    [\n")
+    for i in range(0, len(numbers), 20):
+        w("        " + ", ".join(str(n) for n in numbers[i:i + 20]) + ",\n")
+    w("    ];\n\n")
 w("}\n")
