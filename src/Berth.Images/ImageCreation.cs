@@ -17,7 +17,7 @@ public sealed record ImportOptions
     public string? Reference { get; init; }
 }
 
-public sealed record CommitOptions
+public sealed record ImageCommitOptions
 {
     /// <summary>The image the container was created from (null: an empty rootfs).</summary>
     public Digest? ParentImage { get; init; }
@@ -78,9 +78,9 @@ public sealed class ImageCreation(ImageStore store)
     /// A container's changes become a new layer on its image (none if it changed nothing: an empty_layer
     /// history entry, as Docker's), with the parent's config, the container's config and the changes applied.
     /// </summary>
-    public Digest Commit(ContainerLayer container, CommitOptions? options = null, CancellationToken ct = default)
+    public Digest Commit(ContainerLayer container, ImageCommitOptions? options = null, CancellationToken ct = default)
     {
-        options ??= new CommitOptions();
+        options ??= new ImageCommitOptions();
         var tag = options.Reference is null ? null : ParseTag(options.Reference);
         ImageConfig parent;
         if (options.ParentImage is { } parentId)

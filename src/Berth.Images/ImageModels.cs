@@ -46,12 +46,12 @@ public sealed record ImagePruneReport(IReadOnlyList<ImageDeleteItem> Deleted, lo
 public sealed record ImageHistoryItem(string Id, DateTimeOffset? Created, string CreatedBy, IReadOnlyList<string> Tags, long Size, string Comment);
 
 /// <summary>One line of `docker images`.</summary>
-public sealed record ImageSummary(
+public sealed record ImageListEntry(
     Digest Id, string ParentId, IReadOnlyList<string> RepoTags, IReadOnlyList<string> RepoDigests,
     DateTimeOffset? Created, long Size, IReadOnlyDictionary<string, string>? Labels);
 
 /// <summary>What `docker image inspect` shows (the API layer shapes it into JSON).</summary>
-public sealed record ImageInspect(
+public sealed record ImageDetails(
     Digest Id, IReadOnlyList<string> RepoTags, IReadOnlyList<string> RepoDigests, string Parent, string Comment,
     DateTimeOffset? Created, string Author, ContainerConfig? Config, string Architecture, string? Variant, string Os,
     string? OsVersion, long Size, RootFs RootFs, DateTimeOffset? LastTagTime, ImageConfig Image);

@@ -404,7 +404,8 @@ public sealed partial class ImageStore
     /// `docker image prune`: deletes dangling images (no references; with <paramref name="all"/>, any image)
     /// that no container uses and no image builds on; repeats while deleting frees parents.
     /// </summary>
-    public ImagePruneReport Prune(ImageUsage usage, bool all = false)
+    /// <param name="filter">The engine's filters (label, until): an image it refuses is kept.</param>
+    public ImagePruneReport Prune(ImageUsage usage, bool all = false, Func<Digest, ImageConfig, bool>? filter = null)
     {
         var deleted = new List<ImageDeleteItem>();
         long reclaimed = 0;
@@ -415,6 +416,7 @@ public sealed partial class ImageStore
             {
                 if (!Exists(id) || usage(id) is not null || Children(id).Count > 0) continue;
                 if (!all && References(id).Count > 0) continue;
+                if (filter is not null && !filter(id, GetConfig(id))) continue;
                 foreach (var r in References(id))
                 {
                     Untag(r.ToString());
@@ -438,23 +440,23 @@ public sealed partial class ImageStore
     /// <summary>The image's size: the sum of its layers' sizes, as Docker reports it.</summary>
     public long Size(Digest id) => ChainsOf(id).Sum(c => Layers.Get(c)?.Size ?? 0);
 
-    public ImageInspect Inspect(string refOrId)
+    public ImageDetails Inspect(string refOrId)
     {
         var id = Resolve(refOrId);
         var c = GetConfig(id);
         var record = Record(id);
-        return new ImageInspect(id, RepoTags(id), RepoDigests(id), record?.Parent ?? "", c.Comment ?? "", c.Created,
+        return new ImageDetails(id, RepoTags(id), RepoDigests(id), record?.Parent ?? "", c.Comment ?? "", c.Created,
             c.Author ?? "", c.Config, c.Architecture, c.Variant, c.Os, c.OsVersion, Size(id), c.RootFs, record?.LastTagTime, c);
     }
 
-    public IReadOnlyList<ImageSummary> List()
+    public IReadOnlyList<ImageListEntry> List()
     {
-        var result = new List<ImageSummary>();
+        var result = new List<ImageListEntry>();
         foreach (var id in Ids)
         {
             ImageConfig c;
             try { c = GetConfig(id); } catch (ContentNotFoundException) { continue; }
-            result.Add(new ImageSummary(id, Record(id)?.Parent ?? "", RepoTags(id), RepoDigests(id), c.Created, Size(id), c.Config?.Labels));
+            result.Add(new ImageListEntry(id, Record(id)?.Parent ?? "", RepoTags(id), RepoDigests(id), c.Created, Size(id), c.Config?.Labels));
         }
         return result;
     }

@@ -32,7 +32,7 @@ public class ArchiveTests
         var f = new FakeStore();
         var baseId = f.Creation.Import(new MemoryStream(Tars.Of(("bin/", ""), ("bin/sh", "shell"))), new ImportOptions { Reference = "base:1", Changes = ["CMD [\"sh\"]"] });
         var chain = f.Store.GetConfig(baseId).RootFs.ChainId().ToString();
-        id = f.Creation.Commit(new FakeContainerLayer("c", chain, Tars.Of(("etc/", ""), ("etc/motd", "hi"))), new CommitOptions { ParentImage = baseId, Reference = "app:2" });
+        id = f.Creation.Commit(new FakeContainerLayer("c", chain, Tars.Of(("etc/", ""), ("etc/motd", "hi"))), new ImageCommitOptions { ParentImage = baseId, Reference = "app:2" });
         f.Store.Tag(id, "localhost:5000/app:latest");
         return f;
     }

@@ -140,7 +140,7 @@ public sealed class ImageIntegrationTests
                 File.Delete(Path.Combine(root, "etc", "group"));
             }
             finally { container.Unmount(); }
-            child = s.Creation.Commit(container, new CommitOptions
+            child = s.Creation.Commit(container, new ImageCommitOptions
             {
                 ParentImage = baseId, Author = "tester", Message = "added motd", Changes = ["ENV GREETING=hi"], Reference = "child:1", CreatedBy = "sh",
             });

@@ -131,7 +131,7 @@ public class ImageStoreTests
         var parent = f.Import("base", ("a", "a"));
         var parentChain = f.Store.GetConfig(parent).RootFs.ChainId().ToString();
         var child = f.Creation.Commit(new FakeContainerLayer("c1", parentChain, Tars.Of(("b", "b"))),
-            new CommitOptions { ParentImage = parent, Reference = "child" });
+            new ImageCommitOptions { ParentImage = parent, Reference = "child" });
         var e = Assert.Throws<ImageConflictException>(() => f.Store.Remove(parent.Hex, force: true, prune: true, NoUsers));
         Assert.Contains("(cannot be forced) - image has dependent child images", e.Message);
         Assert.Equal([child], f.Store.Children(parent));
@@ -175,6 +175,9 @@ public class ImageStoreTests
         Assert.True(f.Store.Exists(tagged));
         Assert.True(f.Store.Exists(used));
         Assert.False(f.Store.Exists(dangling));
+        var labelled = f.Store.Prune(NoUsers, all: true, filter: (_, c) => c.Config?.Labels?.ContainsKey("prune-me") == true);
+        Assert.Empty(labelled.Deleted);
+        Assert.True(f.Store.Exists(tagged));
         var all = f.Store.Prune(NoUsers, all: true);
         Assert.Contains($"Deleted: {tagged}", all.Deleted.Select(r => r.ToString()));
         Assert.Empty(f.Store.Ids);
@@ -197,7 +200,7 @@ public class ImageStoreTests
         Assert.Equal(f.Layers.Layers.Values.Single().Tar.Length, inspect.Size);
 
         var chain = inspect.RootFs.ChainId().ToString();
-        var child = f.Creation.Commit(new FakeContainerLayer("c", chain, Tars.Of(("b", "bb"))), new CommitOptions
+        var child = f.Creation.Commit(new FakeContainerLayer("c", chain, Tars.Of(("b", "bb"))), new ImageCommitOptions
         {
             ParentImage = baseId, Author = "me", Message = "msg", CreatedBy = "/bin/sh -c touch b", Changes = ["USER nobody"], Reference = "child:2",
         });
@@ -226,7 +229,7 @@ public class ImageStoreTests
         var baseId = f.Import("base", ("a", "a"));
         var chain = f.Store.GetConfig(baseId).RootFs.ChainId().ToString();
         var empty = new byte[1024];
-        var id = f.Creation.Commit(new FakeContainerLayer("c", chain, empty), new CommitOptions { ParentImage = baseId, Changes = ["CMD [\"x\"]"] });
+        var id = f.Creation.Commit(new FakeContainerLayer("c", chain, empty), new ImageCommitOptions { ParentImage = baseId, Changes = ["CMD [\"x\"]"] });
         var config = f.Store.GetConfig(id);
         Assert.Single(config.RootFs.DiffIds);
         Assert.True(config.History![^1].EmptyLayer);
@@ -239,7 +242,7 @@ public class ImageStoreTests
     {
         using var f = new FakeStore();
         var baseId = f.Import("base", ("a", "a"));
-        var e = Assert.Throws<ImageException>(() => f.Creation.Commit(new FakeContainerLayer("c", null, Tars.Of(("b", "b"))), new CommitOptions { ParentImage = baseId }));
+        var e = Assert.Throws<ImageException>(() => f.Creation.Commit(new FakeContainerLayer("c", null, Tars.Of(("b", "b"))), new ImageCommitOptions { ParentImage = baseId }));
         Assert.Contains("is not on image", e.Message);
         Assert.Single(f.Store.Ids);
     }
