@@ -71,7 +71,7 @@ public abstract class Engine(string name, bool isBerth, Workspace workspace)
         try
         {
             var ids = Try("ps", "-aq").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            if (ids.Length > 0) Try(["rm", "-f", .. ids]);
+            if (ids.Length > 0) Try([.. ForceRemove, .. ids]);
         }
         catch (BenchException) { }
         try { StopCore(); } catch (BenchException e) { Console.Error.WriteLine($"bench: stopping {Name}: {e.Message}"); }
@@ -81,8 +81,11 @@ public abstract class Engine(string name, bool isBerth, Workspace workspace)
     public void RemoveAllContainers()
     {
         var ids = Try("ps", "-aq").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        if (ids.Length > 0) Do(["rm", "-f", .. ids]);
+        if (ids.Length > 0) Do([.. ForceRemove, .. ids]);
     }
+
+    /// <summary>`rm -f` that kills at once (podman's waits 10 s for SIGTERM first, which sleep ignores as pid 1).</summary>
+    protected virtual string[] ForceRemove => ["rm", "-f"];
 
     protected static void WaitForSocket(string socket, Func<bool> stillRunning, string what, Func<string> log)
     {
@@ -214,6 +217,8 @@ public sealed class PodmanEngine : Engine
     public override string[] ContainerFlags => ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--cgroup-parent", "/" + Workspace.Tag + "-podman"];
 
     protected override void StartCore() => Version = Do("version", "--format", "{{.Client.Version}}").Stdout.Trim();
+
+    protected override string[] ForceRemove => ["rm", "-f", "-t", "0"];
 
     protected override void StopCore()
     {

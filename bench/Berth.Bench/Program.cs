@@ -91,7 +91,9 @@ internal static class BenchProgram
             foreach (var scenario in scenarios)
             {
                 Console.Error.WriteLine($"bench: {scenario.Key}: {scenario.Iterations(mode)} sample(s) per system");
+                var clock = System.Diagnostics.Stopwatch.StartNew();
                 var metrics = ScenarioRunner.Run(scenario, context);
+                Console.Error.WriteLine($"bench: {scenario.Key}: done in {clock.Elapsed.TotalSeconds:0} s");
                 report.Metrics.AddRange(metrics);
                 foreach (var metric in metrics)
                     Console.Error.WriteLine($"bench: {metric.Title}: " + string.Join("; ", metric.Cells.Select(c => $"{c.System} {Format.Median(c, metric.Unit)}")));

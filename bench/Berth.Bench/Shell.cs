@@ -57,9 +57,12 @@ public static class Shell
     public static BenchException Failure(IReadOnlyList<string> command, CommandResult result)
     {
         var output = result.Stderr + "\n" + result.Stdout;
+        if (Environment.GetEnvironmentVariable("BENCH_VERBOSE") is { Length: > 0 }) Console.Error.WriteLine($"bench: {string.Join(' ', command)} exited {result.ExitCode}:\n{output.Trim()}");
         if (output.Contains("not built yet", StringComparison.OrdinalIgnoreCase)) return new NotBuiltException(Path.GetFileName(command[0]));
-        var line = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? $"exit code {result.ExitCode}";
-        return new BenchException($"{Describe(command)}: {Shorten(line)}");
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        // The line that names the error, not a progress line before it.
+        var line = lines.FirstOrDefault(l => l.Contains("error", StringComparison.OrdinalIgnoreCase)) ?? lines.FirstOrDefault() ?? $"exit code {result.ExitCode}";
+        return new BenchException($"{Describe(command)}: {Shorten(line, 300)}");
     }
 
     public static string Describe(IReadOnlyList<string> command) =>
