@@ -28,6 +28,8 @@ public abstract class Engine(string name, bool isBerth, Workspace workspace)
     protected virtual IReadOnlyDictionary<string, string>? Environment => null;
     /// <summary>Flags every `run`/`create`/`build` needs on this machine.</summary>
     public virtual string[] ContainerFlags => [];
+    /// <summary>Flags every `build` needs on this machine.</summary>
+    public virtual string[] BuildFlags => [];
 
     protected abstract void StartCore();
     protected abstract void StopCore();
@@ -36,8 +38,8 @@ public abstract class Engine(string name, bool isBerth, Workspace workspace)
     /// <summary>The per-container processes the engine adds beside the container's own (shims, conmon).</summary>
     public abstract IEnumerable<int> ShimPids();
 
-    public CommandResult Do(params string[] args) => Shell.Run([.. Cli, .. args], environment: Environment, timeout: TimeSpan.FromMinutes(10));
-    public CommandResult Try(params string[] args) => Shell.Run([.. Cli, .. args], environment: Environment, check: false, timeout: TimeSpan.FromMinutes(2));
+    public CommandResult Do(params string[] args) => Shell.Run([.. Cli, .. args], environment: Environment, timeout: TimeSpan.FromMinutes(10), label: $"{Name} {args[0]}");
+    public CommandResult Try(params string[] args) => Shell.Run([.. Cli, .. args], environment: Environment, check: false, timeout: TimeSpan.FromMinutes(2), label: $"{Name} {args[0]}");
     public double Time(params string[] args) => Do(args).Milliseconds;
 
     private bool _debianImported;
@@ -214,7 +216,10 @@ public sealed class PodmanEngine : Engine
         }
     }
 
-    public override string[] ContainerFlags => ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--cgroup-parent", "/" + Workspace.Tag + "-podman"];
+    public override string[] ContainerFlags => [.. BuildFlags, "--cgroup-parent", "/" + Workspace.Tag + "-podman"];
+    // Not --cgroup-parent: buildah runs a step's container in that cgroup itself, and cgroup v1 refuses
+    // "deny all devices" in a cgroup that has children (EINVAL on devices.deny).
+    public override string[] BuildFlags => ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
 
     protected override void StartCore() => Version = Do("version", "--format", "{{.Client.Version}}").Stdout.Trim();
 

@@ -285,7 +285,7 @@ public sealed class BuildScenario : Scenario
     {
         var directory = context.Workspace.Dir("build-context", engine.Name);
         const string Image = "localhost/bench-build:latest";
-        string[] Build(bool cache) => ["build", .. cache ? Array.Empty<string>() : ["--no-cache"], "--network", "none", .. engine.ContainerFlags, "-t", Image, directory];
+        string[] Build(bool cache) => ["build", .. cache ? Array.Empty<string>() : ["--no-cache"], "--network", "none", .. engine.BuildFlags, "-t", Image, directory];
         return new Contender
         {
             System = engine.Name,

@@ -17,7 +17,7 @@ public static class Shell
     public static CancellationToken Stopping { get; set; }
 
     public static CommandResult Run(IReadOnlyList<string> command, TimeSpan? timeout = null, IReadOnlyDictionary<string, string>? environment = null,
-        bool check = true, string? workingDirectory = null)
+        bool check = true, string? workingDirectory = null, string? label = null)
     {
         var psi = new ProcessStartInfo(command[0])
         {
@@ -42,19 +42,19 @@ public static class Shell
             catch (OperationCanceledException)
             {
                 try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-                throw new BenchException($"{Describe(command)}: {(Stopping.IsCancellationRequested ? "interrupted" : "timed out")}");
+                throw new BenchException($"{label ?? Describe(command)}: {(Stopping.IsCancellationRequested ? "interrupted" : "timed out")}");
             }
             var elapsed = clock.Elapsed.TotalMilliseconds;
             // A daemon the command started may hold the pipes open: don't wait for them past the exit.
             Task.WaitAll([stdout, stderr], TimeSpan.FromSeconds(5));
             var result = new CommandResult(process.ExitCode, stdout.IsCompleted ? stdout.Result : "", stderr.IsCompleted ? stderr.Result : "", elapsed);
-            if (check && result.ExitCode != 0) throw Failure(command, result);
+            if (check && result.ExitCode != 0) throw Failure(command, result, label);
             return result;
         }
     }
 
     /// <summary>The exception for a failed command: "not built yet" becomes <see cref="NotBuiltException"/>.</summary>
-    public static BenchException Failure(IReadOnlyList<string> command, CommandResult result)
+    public static BenchException Failure(IReadOnlyList<string> command, CommandResult result, string? label = null)
     {
         var output = result.Stderr + "\n" + result.Stdout;
         if (Environment.GetEnvironmentVariable("BENCH_VERBOSE") is { Length: > 0 }) Console.Error.WriteLine($"bench: {string.Join(' ', command)} exited {result.ExitCode}:\n{output.Trim()}");
@@ -62,11 +62,12 @@ public static class Shell
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         // The line that names the error, not a progress line before it.
         var line = lines.FirstOrDefault(l => l.Contains("error", StringComparison.OrdinalIgnoreCase)) ?? lines.FirstOrDefault() ?? $"exit code {result.ExitCode}";
-        return new BenchException($"{Describe(command)}: {Shorten(line, 300)}");
+        return new BenchException($"{label ?? Describe(command)}: {Shorten(line, 300)}");
     }
 
+    /// <summary>The program and its first words that are neither options nor paths.</summary>
     public static string Describe(IReadOnlyList<string> command) =>
-        Path.GetFileName(command[0]) + " " + string.Join(' ', command.Skip(1).Where(a => !a.StartsWith('/') && !a.StartsWith("--root", StringComparison.Ordinal)).Take(3));
+        string.Join(' ', command.Skip(1).Where(a => !a.StartsWith('-') && !a.StartsWith('/')).Take(2).Prepend(Path.GetFileName(command[0])));
 
     public static string Shorten(string text, int length = 140) => text.Length <= length ? text : text[..length] + "…";
 
