@@ -85,12 +85,15 @@ public sealed class Workspace : IDisposable
         foreach (var mount in mounts) Shell.Run(["umount", "-l", mount], check: false, timeout: TimeSpan.FromSeconds(20));
     }
 
-    /// <summary>Kills what is left in, and removes, the cgroups named <paramref name="tag"/> under every hierarchy.</summary>
+    /// <summary>Kills what is left in, and removes, the cgroups named <paramref name="tag"/> (or tag-…) under every hierarchy.</summary>
     public static void RemoveCgroups(string tag)
     {
         if (!Directory.Exists("/sys/fs/cgroup")) return;
         var hierarchies = Directory.EnumerateDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup");
-        foreach (var top in hierarchies.Select(h => Path.Combine(h, tag)).Where(Directory.Exists))
+        // The tag's own cgroup and those named after it (berth-bench-PID-docker, …-podman).
+        var tops = hierarchies.SelectMany(h => Directory.EnumerateDirectories(h, tag + "*"))
+            .Where(d => Path.GetFileName(d) == tag || Path.GetFileName(d).StartsWith(tag + "-", StringComparison.Ordinal)).ToList();
+        foreach (var top in tops)
         {
             var all = Directory.EnumerateDirectories(top, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length).Append(top).ToList();
             foreach (var dir in all)

@@ -103,6 +103,7 @@ internal static class BenchProgram
         catch (BenchException e) when (stopping.IsCancellationRequested) { interrupted = true; Console.Error.WriteLine($"bench: {e.Message}"); }
         finally
         {
+            Shell.Stopping = CancellationToken.None; // cleanup runs to the end, interrupted or not
             foreach (var engine in engines)
             {
                 Console.Error.WriteLine($"bench: stopping {engine.Name}");
