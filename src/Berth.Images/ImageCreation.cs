@@ -15,6 +15,8 @@ public sealed record ImportOptions
     public Platform? Platform { get; init; }
     /// <summary>repo[:tag] to tag the new image with.</summary>
     public string? Reference { get; init; }
+    /// <summary>Where the tarball came from ("-" for the request body): without a message, the history says "Imported from &lt;source&gt;", as Docker's.</summary>
+    public string Source { get; init; } = "-";
 }
 
 public sealed record ImageCommitOptions
@@ -52,16 +54,17 @@ public sealed class ImageCreation(ImageStore store)
         try
         {
             var now = DateTimeOffset.UtcNow;
+            var message = string.IsNullOrEmpty(options.Message) ? "Imported from " + options.Source : options.Message;
             var image = new ImageConfig
             {
                 Created = now,
                 Architecture = platform.Architecture,
                 Os = platform.Os,
                 Variant = platform.Variant,
-                Comment = string.IsNullOrEmpty(options.Message) ? null : options.Message,
+                Comment = message,
                 Config = config,
                 RootFs = new RootFs { DiffIds = [layer.DiffId] },
-                History = [new HistoryEntry { Created = now, Comment = string.IsNullOrEmpty(options.Message) ? null : options.Message }],
+                History = [new HistoryEntry { Created = now, Comment = message }],
             };
             var id = store.Create(ImageJson.Serialize(image, ImageJson.Config));
             if (tag is not null) store.Tag(id, tag);

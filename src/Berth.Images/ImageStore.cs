@@ -150,7 +150,7 @@ public sealed partial class ImageStore
 
     public bool TryResolve(string refOrId, out Digest id) => TryResolve(refOrId, out id, out _);
 
-    private bool TryResolve(string refOrId, out Digest id, out ImageException? error)
+    private bool TryResolve(string refOrId, out Digest id, out Exception? error)
     {
         error = null;
         id = default;
@@ -162,14 +162,20 @@ public sealed partial class ImageStore
             error = new ImageNotFoundException(refOrId);
             return false;
         }
-        if (ImageReference.TryParseNormalized(refOrId, out var reference, out _))
+        var prefix = refOrId.StartsWith("sha256:", StringComparison.Ordinal) ? refOrId[7..] : refOrId;
+        if (!ImageReference.TryParseNormalized(refOrId, out var reference, out var parseError) && !HexPrefix().IsMatch(prefix))
+        {
+            // Neither a reference nor an ID: Docker's wording for what is wrong with it.
+            error = new InvalidReferenceException(parseError);
+            return false;
+        }
+        if (reference is not null)
         {
             var key = DockerRef(reference).ToString();
             lock (_gate)
                 if (_references.TryGetValue(key, out id)) return true;
             error = new ImageNotFoundException(reference.Digest is null && reference.Tag is null ? DockerRef(reference).FamiliarString() : refOrId);
         }
-        var prefix = refOrId.StartsWith("sha256:", StringComparison.Ordinal) ? refOrId[7..] : refOrId;
         if (HexPrefix().IsMatch(prefix))
         {
             List<string> matches;

@@ -25,6 +25,8 @@ public class ImageStoreTests
         var e = Assert.Throws<ImageNotFoundException>(() => f.Store.Resolve("busybox:1"));
         Assert.Equal("No such image: busybox:1", e.Message);
         Assert.Equal("No such image: other:latest", Assert.Throws<ImageNotFoundException>(() => f.Store.Resolve("other")).Message);
+        Assert.Equal("invalid reference format: repository name must be lowercase", Assert.Throws<InvalidReferenceException>(() => f.Store.Resolve("BusyBox")).Message);
+        Assert.Equal("Imported from -", f.Store.History("busybox")[0].Comment);
     }
 
     [Fact]
