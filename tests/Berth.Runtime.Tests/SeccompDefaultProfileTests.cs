@@ -131,6 +131,20 @@ public sealed class SeccompDefaultProfileTests(ITestOutputHelper output)
         }
         output.WriteLine($"default profile, x86_64+x86+x32: {program.Length} instructions; {allowed.Count} allowed x86_64 calls " +
                          $"run {executed.Average():F1} instructions on average, {executed.Max()} at most");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+        for (var i = 0; i < 50; i++) SeccompFilter.Compile(DefaultProfile.Create(DockerCaps, "SCMP_ARCH_X86_64"), "SCMP_ARCH_X86_64");
+        cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        output.WriteLine($"create + compile (JIT, warm): {clock.Elapsed.TotalMilliseconds / 50:F3} ms wall, {cpu.TotalMilliseconds / 50:F3} ms CPU");
+        double Cpu(Action a)
+        {
+            var start = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
+            for (var i = 0; i < 50; i++) a();
+            return (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - start).TotalMilliseconds / 50;
+        }
+        var names = spec.Syscalls!.SelectMany(s => s.Names).ToArray();
+        output.WriteLine($"create {Cpu(() => DefaultProfile.Create(DockerCaps, "SCMP_ARCH_X86_64")):F3} ms; compile {Cpu(() => SeccompFilter.Compile(spec, "SCMP_ARCH_X86_64")):F3} ms; " +
+                         $"resolve {names.Length}x3 names {Cpu(() => { foreach (var n in names) { SeccompArchitecture.X86_64.Resolve(n); SeccompArchitecture.X86.Resolve(n); SeccompArchitecture.X32.Resolve(n); } }):F3} ms");
         output.WriteLine(string.Join(", ", program.GroupBy(i => i.Code).Select(g => $"0x{g.Key:x2}: {g.Count()}")));
         Assert.True(allowed.Count > 280);
         Assert.True(program.Length < 600, $"{program.Length} instructions");

@@ -56,12 +56,12 @@ public static class SeccompFilter
         }
 
         // Rules by architecture and syscall number, in the spec's order; and the largest number named.
-        var rules = new Dictionary<SeccompArchitecture, SortedDictionary<uint, List<Rule>>>();
-        var largest = new Dictionary<SeccompArchitecture, long>();
-        foreach (var arch in architectures)
+        var rules = new Dictionary<uint, Rule[]>[architectures.Count];
+        var largest = new long[architectures.Count];
+        for (var a = 0; a < architectures.Count; a++)
         {
-            rules[arch] = [];
-            largest[arch] = -1;
+            rules[a] = [];
+            largest[a] = -1;
         }
         var syscalls = spec.Syscalls ?? [];
         var ruleId = 0;
@@ -78,14 +78,13 @@ public static class SeccompFilter
             foreach (var name in entry.Names)
             {
                 if (string.IsNullOrEmpty(name)) throw new SeccompConfigException($"{field}.names: empty syscall name");
-                foreach (var arch in architectures)
+                for (var a = 0; a < architectures.Count; a++)
                 {
-                    var nr = arch.Resolve(name);
+                    var nr = architectures[a].Resolve(name);
                     if (nr < 0) continue; // unknown on this architecture: skipped, as libseccomp does
-                    if (nr > largest[arch]) largest[arch] = nr;
+                    if (nr > largest[a]) largest[a] = nr;
                     if (action == defaultAction) continue; // redundant; runc skips it too
-                    if (!rules[arch].TryGetValue((uint)nr, out var list)) rules[arch][(uint)nr] = list = [];
-                    list.AddRange(entryRules);
+                    rules[a][(uint)nr] = rules[a].TryGetValue((uint)nr, out var earlier) ? [.. earlier, .. entryRules] : entryRules;
                 }
             }
         }
@@ -120,7 +119,7 @@ public static class SeccompFilter
     private static bool IsPermissive(uint action) => (action & Bpf.RetActionMask) is Bpf.RetAllow or Bpf.RetLog or Bpf.RetTrace;
 
     private static SockFilter[] Generate(uint defaultAction, List<SeccompArchitecture> architectures,
-        Dictionary<SeccompArchitecture, SortedDictionary<uint, List<Rule>>> rules, Dictionary<SeccompArchitecture, long> largest)
+        Dictionary<uint, Rule[]>[] rules, long[] largest)
     {
         var b = new BpfBuilder();
         var returns = new Dictionary<uint, int>();
@@ -143,8 +142,8 @@ public static class SeccompFilter
         }
 
         // 2. Per architecture, a binary search on the syscall number over intervals of equal verdict.
-        var chains = new Dictionary<string, (int Label, List<Rule> Rules)>();
-        int Target(List<Rule> list)
+        var chains = new Dictionary<string, (int Label, Rule[] Rules)>();
+        int Target(Rule[] list)
         {
             if (list[0].Conditions.Length == 0) return Ret(list[0].Action);
             var key = string.Join(',', list.Select(r => r.Id));
@@ -157,8 +156,10 @@ public static class SeccompFilter
         List<(uint Low, int Target)> Intervals(SeccompArchitecture arch)
         {
             var offset = arch.IsX32 ? SeccompArchitecture.X32SyscallBit : 0u;
-            var named = rules[arch];
-            var beyond = enosys >= 0 && largest[arch] >= 0 ? enosys : deny; // runc's ENOSYS past the profile
+            var index = architectures.IndexOf(arch);
+            var named = rules[index];
+            var last = largest[index];
+            var beyond = enosys >= 0 && last >= 0 ? enosys : deny; // runc's ENOSYS past the profile
             var intervals = new List<(uint Low, int Target)>();
             void Add(uint nr, int target)
             {
@@ -170,10 +171,10 @@ public static class SeccompFilter
             {
                 // A long run of unused numbers may be where the kernel adds calls newer than the table
                 // (x86_64's 335..423): it gets the default, not a neighbour's verdict.
-                if (number - previous > MaxHole) Add(offset + (uint)previous + 1, offset + previous + 1 > largest[arch] ? beyond : deny);
+                if (number - previous > MaxHole) Add(offset + (uint)previous + 1, offset + previous + 1 > last ? beyond : deny);
                 previous = number;
                 var nr = offset + number;
-                Add(nr, nr > largest[arch] ? beyond : named.TryGetValue(nr, out var list) ? Target(list) : deny);
+                Add(nr, nr > last ? beyond : named.TryGetValue(nr, out var list) ? Target(list) : deny);
             }
             var end = offset + (uint)arch.Numbers[^1] + 1;
             if (intervals[^1].Target != beyond) intervals.Add((end, beyond));
@@ -228,7 +229,7 @@ public static class SeccompFilter
         foreach (var (label, list) in chains.Values)
         {
             b.Place(label);
-            for (var r = 0; r < list.Count; r++)
+            for (var r = 0; r < list.Length; r++)
             {
                 var rule = list[r];
                 if (rule.Conditions.Length == 0)
@@ -236,7 +237,7 @@ public static class SeccompFilter
                     b.JumpAlways(Ret(rule.Action)); // later rules for this call can never match
                     break;
                 }
-                var fail = r == list.Count - 1 ? deny : b.NewLabel();
+                var fail = r == list.Length - 1 ? deny : b.NewLabel();
                 for (var c = 0; c < rule.Conditions.Length; c++)
                 {
                     var pass = c == rule.Conditions.Length - 1 ? Ret(rule.Action) : b.NewLabel();
