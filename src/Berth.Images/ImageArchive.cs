@@ -50,7 +50,18 @@ public sealed class ImageArchive(ImageStore store)
     public LoadResult Load(Stream input, Platform? platform = null, CancellationToken ct = default)
     {
         var tmp = store.TempDirectory();
-        using var archive = ExtractedArchive.Extract(Decompression.Open(input), tmp);
+        ExtractedArchive unpacked;
+        try
+        {
+            using var content = Decompression.Open(input);
+            unpacked = ExtractedArchive.Extract(content, tmp);
+        }
+        catch
+        {
+            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
+            throw;
+        }
+        using var archive = unpacked;
         List<PendingImage> images;
         try
         {
