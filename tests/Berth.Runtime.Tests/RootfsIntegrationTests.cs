@@ -14,6 +14,7 @@ public class RootfsIntegrationTests
     public void Masked_proc_paths_read_empty_and_proc_sys_is_read_only()
     {
         using var probe = new RootfsProbeHarness(
+            "cat /proc/keys && echo keys=readable",
             "echo keys=$(cat /proc/keys | wc -c)",
             "echo timer_list=$(cat /proc/timer_list | wc -c)",
             "echo acpi=$(ls -A /proc/acpi | wc -l)",
@@ -23,6 +24,7 @@ public class RootfsIntegrationTests
             "(echo x > /proc/sysrq-trigger) 2>/dev/null && echo sysrq=writable || echo sysrq=readonly");
         var result = probe.Run();
         Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("keys=readable\n", result.Stdout);
         Assert.Contains("keys=0\n", result.Stdout);
         Assert.Contains("timer_list=0\n", result.Stdout);
         Assert.Contains("acpi=0\n", result.Stdout);
