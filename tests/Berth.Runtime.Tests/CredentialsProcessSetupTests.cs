@@ -67,6 +67,18 @@ public class CredentialsProcessSetupTests : IDisposable
     }
 
     [Fact]
+    public void Ambient_capabilities_not_permitted_and_inheritable_are_skipped_as_runc_does()
+    {
+        Finalize(NewSpec(p => p.Capabilities = new Capabilities
+        {
+            Bounding = ["CAP_KILL", "CAP_CHOWN"], Permitted = ["CAP_KILL", "CAP_CHOWN"], Inheritable = ["CAP_CHOWN"], Ambient = ["CAP_KILL", "CAP_CHOWN"],
+        }));
+        Assert.DoesNotContain($"prctl {PrctlOptions.CapAmbient} {PrctlOptions.CapAmbientRaise} 5", sys.Calls);
+        Assert.Contains($"prctl {PrctlOptions.CapAmbient} {PrctlOptions.CapAmbientRaise} 0", sys.Calls);
+        Assert.Empty(warnings);
+    }
+
+    [Fact]
     public void No_new_privileges_is_set_early_and_seccomp_loads_last()
     {
         Finalize(NewSpec(p => p.NoNewPrivileges = true));

@@ -64,17 +64,15 @@ public static class ProcessSetup
                 CapabilityNames.Mask(capabilities.Inheritable, lastCap));
             Call("process.capabilities", () => sys.SetCapabilities(sets));
             Call("process.capabilities.ambient", () => sys.Prctl(PrctlOptions.CapAmbient, PrctlOptions.CapAmbientClearAll));
-            var notRaised = new List<string>();
             foreach (var name in capabilities.Ambient ?? [])
             {
                 if (!CapabilityNames.TryGetNumber(name, out var cap) || cap > lastCap) continue;
-                // The kernel raises an ambient capability only if it is permitted and inheritable; runc's
-                // default config asks for ambient ones without inheritable, and runc goes on without them.
-                try { sys.Prctl(PrctlOptions.CapAmbient, PrctlOptions.CapAmbientRaise, (ulong)cap); }
-                catch (SyscallException e) when (e.ErrorNumber == Errno.EPERM) { notRaised.Add(name); }
+                // The kernel raises an ambient capability only if it is permitted and inheritable. runc's default
+                // config asks for ambient ones without inheritable, and runc quietly goes on without them.
+                var bit = 1UL << cap;
+                if ((sets.Permitted & bit) == 0 || (sets.Inheritable & bit) == 0) continue;
+                Call("process.capabilities.ambient", () => sys.Prctl(PrctlOptions.CapAmbient, PrctlOptions.CapAmbientRaise, (ulong)cap));
             }
-            if (notRaised.Count > 0)
-                warn($"process.capabilities.ambient: {string.Join(", ", notRaised)} not raised (an ambient capability must also be permitted and inheritable)");
             var unknownToKernel = AllCapabilityNames(capabilities).Where(n => CapabilityNames.TryGetNumber(n, out var c) && c > lastCap).Distinct().ToList();
             if (unknownToKernel.Count > 0) warn($"process.capabilities: this kernel does not know {string.Join(", ", unknownToKernel)}; left out");
         }
