@@ -137,10 +137,12 @@ public class RootfsIntegrationTests
     }
 
     [RootFact]
-    public void Rlimits_hostname_and_sysctl_apply()
+    public void Rlimits_oom_score_hostname_and_sysctl_apply()
     {
-        using var probe = new RootfsProbeHarness("echo nofile=$(ulimit -n):$(ulimit -Hn)", "echo host=$(hostname)", "echo fwd=$(cat /proc/sys/net/ipv4/ip_forward)");
+        using var probe = new RootfsProbeHarness("echo nofile=$(ulimit -n):$(ulimit -Hn)", "echo host=$(hostname)", "echo fwd=$(cat /proc/sys/net/ipv4/ip_forward)",
+            "echo oom=$(cat /proc/self/oom_score_adj)");
         probe.Spec.Process!.Rlimits = [new Rlimit { Type = "RLIMIT_NOFILE", Soft = 555, Hard = 777 }];
+        probe.Spec.Process.OomScoreAdj = 345;
         probe.Spec.Hostname = "rootfs-probe";
         probe.Spec.Linux!.Sysctl = new() { ["net.ipv4.ip_forward"] = "1" };
         var result = probe.Run();
@@ -148,6 +150,7 @@ public class RootfsIntegrationTests
         Assert.Contains("nofile=555:777\n", result.Stdout);
         Assert.Contains("host=rootfs-probe\n", result.Stdout);
         Assert.Contains("fwd=1\n", result.Stdout);
+        Assert.Contains("oom=345\n", result.Stdout);
     }
 
     [RootFact]
