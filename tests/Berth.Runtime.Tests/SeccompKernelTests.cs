@@ -99,4 +99,26 @@ public sealed partial class SeccompKernelTests
         Assert.True(query >= 0);
         Assert.Equal(1, change); // EPERM
     }
+
+    [RootFact]
+    public void PrctlPath_InstallsTheSameProgram()
+    {
+        using var dir = new TempDir();
+        var program = SeccompFilter.Compile(SeccompFilterTests.Spec("SCMP_ACT_ALLOW", SeccompFilterTests.Rule("SCMP_ACT_ERRNO", ["mkdir", "mkdirat"], errnoRet: 30)));
+        int errno = 0;
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                LinuxSyscalls.Instance.PrctlSetSeccompFilter(program);
+                errno = MkdirErrno(dir.Combine("denied"));
+            }
+            catch (Exception e) { failure = e; }
+        });
+        thread.Start();
+        thread.Join();
+        Assert.Null(failure);
+        Assert.Equal(30, errno); // EROFS, as configured
+    }
 }

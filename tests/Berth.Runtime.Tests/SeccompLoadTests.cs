@@ -71,6 +71,14 @@ public sealed class SeccompLoadTests
     }
 
     [Fact]
+    public void TsyncWithAListener_AsksForEsrch()
+    {
+        var sys = new RecordingSeccomp();
+        Assert.Equal(42, SeccompFilter.Load(sys, Program(action: "SCMP_ACT_NOTIFY"), ["SECCOMP_FILTER_FLAG_TSYNC"]));
+        Assert.Equal(["seccomp 0x19"], sys.Calls); // TSYNC | NEW_LISTENER | TSYNC_ESRCH
+    }
+
+    [Fact]
     public void UnknownFlag_IsRejectedBeforeAnyCall()
     {
         var sys = new RecordingSeccomp();

@@ -361,6 +361,8 @@ public static class SeccompFilter
                 break;
             }
         }
+        // The kernel refuses TSYNC with a listener unless a TSYNC failure reports ESRCH instead of a thread id.
+        if ((bits & (FlagTsync | FlagNewListener)) == (FlagTsync | FlagNewListener)) bits |= FlagTsyncEsrch;
         if (bits != 0)
         {
             var fd = sys.SeccompSetModeFilter(bits, program);
