@@ -11,6 +11,7 @@ namespace Berth.Engine.Models;
     PropertyNameCaseInsensitive = true,
     ReadCommentHandling = System.Text.Json.JsonCommentHandling.Disallow)]
 [JsonSerializable(typeof(ContainerCreateRequest))]
+[JsonSerializable(typeof(ContainerConfig))]
 [JsonSerializable(typeof(ContainerCreateResponse))]
 [JsonSerializable(typeof(List<ContainerSummary>))]
 [JsonSerializable(typeof(ContainerInspect))]
