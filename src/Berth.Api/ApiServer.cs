@@ -1,9 +1,12 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Berth.Api;
@@ -53,7 +56,11 @@ public static class ApiServer
                             if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
                             if (File.Exists(address)) File.Delete(address); // a stale socket of a previous run
                         }
-                        kestrel.ListenUnixSocket(address, listen => listen.Protocols = HttpProtocols.Http1);
+                        kestrel.ListenUnixSocket(address, listen =>
+                        {
+                            listen.Protocols = HttpProtocols.Http1;
+                            listen.Use(HalfClose);
+                        });
                         sockets.Add(address);
                         break;
                     case "tcp":
@@ -62,6 +69,7 @@ public static class ApiServer
                         {
                             listen.Protocols = HttpProtocols.Http1;
                             if (options.TlsCert is not null) UseTls(listen, options);
+                            listen.Use(HalfClose);
                         });
                         break;
                     default:
@@ -69,12 +77,23 @@ public static class ApiServer
                 }
             }
         });
+        // berthd handles its own signals; the console lifetime would hold process exit until the host is gone.
+        builder.Services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
         var app = builder.Build();
         app.Run(api.HandleAsync);
         await app.StartAsync(cancellationToken);
         foreach (var socket in sockets) options.SocketListening?.Invoke(socket);
         return app;
     }
+
+    private static ConnectionDelegate HalfClose(ConnectionDelegate next) => async connection =>
+    {
+        using var feature = new HalfCloseFeature();
+        using var registration = connection.ConnectionClosed.Register(feature.OnTransportClosed);
+        connection.ConnectionClosed = feature.Closed;
+        connection.Features.Set(feature);
+        await next(connection);
+    };
 
     public static (string Scheme, string Address) SplitHost(string host)
     {
@@ -120,4 +139,10 @@ public static class ApiServer
             },
         });
     }
+}
+
+internal sealed class EmbeddedLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -94,8 +94,7 @@ public sealed class DaemonConfig
                     var runtime = Value();
                     var sep = runtime.IndexOf('=');
                     if (sep <= 0 || sep == runtime.Length - 1) throw new FormatException($"invalid argument \"{runtime}\" for \"--add-runtime\" flag: invalid runtime argument: {runtime}");
-                    config.Runtimes[runtime[..sep]] = runtime[(sep + 1)..];
-                    fromFlags.Add("runtimes");
+                    config.Runtimes[runtime[..sep]] = runtime[(sep + 1)..]; // merged with daemon.json's "runtimes"
                     break;
                 case "--live-restore": config.LiveRestore = Flag(); fromFlags.Add("live-restore"); break;
                 case "-l" or "--log-level":

@@ -124,7 +124,7 @@ public sealed partial class DockerApi
         router.Add("GET", "/system/df", async c => await c.WriteJsonAsync(200, await engine.System.DiskUsageAsync(c.Aborted), Json.SystemDiskUsage));
         router.Add("GET", "/events", c => StreamJsonAsync(c,
             engine.System.EventsAsync(new EventsOptions(c.UnixTime("since"), c.UnixTime("until"), c.Filters()), c.Aborted),
-            Json.EventMessage, "application/json", progress: false));
+            Json.EventMessage, "application/json", progress: false, headersFirst: true));
     }
 
     private static Task Ping(ApiCall c)
@@ -465,15 +465,22 @@ public sealed partial class DockerApi
     /// Streams JSON values one per line. Errors before the first value become a status code; later ones end a
     /// progress stream with Docker's {"errorDetail":…,"error":…} line, and simply end other streams.
     /// </summary>
-    private static async Task StreamJsonAsync<T>(ApiCall c, IAsyncEnumerable<T> values, JsonTypeInfo<T> type, string contentType, bool progress)
+    private static async Task StreamJsonAsync<T>(ApiCall c, IAsyncEnumerable<T> values, JsonTypeInfo<T> type, string contentType, bool progress, bool headersFirst = false)
     {
         await using var enumerator = values.GetAsyncEnumerator(c.Aborted);
-        bool more;
-        more = await enumerator.MoveNextAsync(); // may throw: nothing has been sent yet
-        c.Response.StatusCode = 200;
-        c.Response.ContentType = contentType;
-        c.Http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-        await c.Response.StartAsync(c.Aborted);
+        async Task StartAsync()
+        {
+            c.Response.StatusCode = 200;
+            c.Response.ContentType = contentType;
+            c.Http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+            await c.Response.StartAsync(c.Aborted);
+            await c.Response.Body.FlushAsync(c.Aborted);
+        }
+        // A stream that may stay quiet (events) answers at once, as Docker does; the others answer with
+        // their first value, so an error before it still gets its status code.
+        if (headersFirst) await StartAsync();
+        var more = await enumerator.MoveNextAsync();
+        if (!headersFirst) await StartAsync();
         var newline = progress ? "\r\n"u8.ToArray() : "\n"u8.ToArray();
         try
         {

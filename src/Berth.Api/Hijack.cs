@@ -27,6 +27,8 @@ public static class Hijack
         var upgrade = call.Http.Features.Get<IHttpUpgradeFeature>();
         if (upgrade is { IsUpgradableRequest: true })
         {
+            // The client half-closes when its stdin ends (CloseWrite) and keeps reading the output.
+            call.Http.Features.Get<HalfCloseFeature>()?.AllowHalfClose();
             call.Response.Headers.Connection = "Upgrade";
             call.Response.Headers.Upgrade = "tcp";
             call.Response.ContentType = contentType;
@@ -39,6 +41,7 @@ public static class Hijack
             call.Response.StatusCode = StatusCodes.Status200OK;
             call.Response.ContentType = contentType;
             await call.Response.StartAsync(call.Aborted);
+            await call.Response.Body.FlushAsync(call.Aborted);
             input = call.Request.Body;
             output = call.Response.Body;
         }
@@ -82,4 +85,27 @@ public static class Hijack
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+}
+
+/// <summary>
+/// Lets a hijacked connection outlive the client's FIN. Kestrel aborts a connection as soon as its input
+/// ends; Docker clients half-close after the last byte of stdin and still read the container's output.
+/// A connection middleware hands Kestrel this token instead of the transport's, and fires it on the
+/// client's FIN only while the connection is not hijacked.
+/// </summary>
+public sealed class HalfCloseFeature : IDisposable
+{
+    private readonly CancellationTokenSource closed = new();
+    private volatile bool allowHalfClose;
+
+    public CancellationToken Closed => closed.Token;
+
+    public void AllowHalfClose() => allowHalfClose = true;
+
+    public void OnTransportClosed()
+    {
+        if (!allowHalfClose) closed.Cancel();
+    }
+
+    public void Dispose() => closed.Dispose();
 }

@@ -1,3 +1,5 @@
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
 /// <summary>The API socket is rw for root and the socket's group only (dockerd's 0660, group "docker" → "berth").</summary>
 internal static class SocketPermissions
 {
@@ -21,7 +23,8 @@ internal static class SocketPermissions
 
     private static void SetGroup(string socket, int gid)
     {
-        using var directory = File.OpenHandle(Path.GetDirectoryName(socket)!, FileMode.Open, FileAccess.Read);
-        Berth.Linux.LinuxSyscalls.Instance.LchownAt(directory, Path.GetFileName(socket), -1, gid);
+        var syscalls = Berth.Linux.LinuxSyscalls.Instance;
+        using var directory = syscalls.OpenAt(null, Path.GetDirectoryName(socket)!, Berth.Linux.OpenFlags.O_PATH | Berth.Linux.OpenFlags.O_DIRECTORY | Berth.Linux.OpenFlags.O_CLOEXEC);
+        syscalls.LchownAt(directory, Path.GetFileName(socket), -1, gid);
     }
 }
