@@ -1,0 +1,825 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Berth.Engine.Models;
+
+namespace Berth.Cli;
+
+public sealed partial class BerthCli
+{
+    // ---- version, info ------------------------------------------------------------------------
+
+    private async Task<int> VersionCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("version", args, f => f.String("format", 'f'), maxArgs: 0);
+        var clientNode = new JsonObject
+        {
+            ["Platform"] = new JsonObject { ["Name"] = "Berth" },
+            ["Version"] = Version, ["ApiVersion"] = "1.47", ["DefaultAPIVersion"] = "1.47", ["GoVersion"] = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
+            ["GitCommit"] = "", ["BuildTime"] = "", ["Os"] = "linux", ["Arch"] = "amd64", ["Context"] = "default",
+        };
+        SystemVersion? server = null;
+        Exception? failure = null;
+        try
+        {
+            server = await Client.GetAsync("/version", Json.SystemVersion);
+            clientNode["ApiVersion"] = await Client.VersionAsync();
+        }
+        catch (Exception e) when (e is ConnectException or DaemonException) { failure = e; }
+        if (flags.Get("format") is { } format)
+        {
+            var node = new JsonObject { ["Client"] = clientNode, ["Server"] = server is null ? null : ToNode(server, Json.SystemVersion) };
+            stdout.WriteLine(GoTemplate.Render(format, node));
+        }
+        else
+        {
+            var text = new StringBuilder();
+            text.Append(CultureInfo.InvariantCulture, $"""
+                Client:
+                 Version:           {Version}
+                 API version:       {clientNode["ApiVersion"]}
+                 Go version:        {clientNode["GoVersion"]}
+                 Git commit:        
+                 Built:             
+                 OS/Arch:           linux/amd64
+                 Context:           default
+
+                """);
+            if (server is not null)
+            {
+                text.Append('\n').Append(CultureInfo.InvariantCulture, $"Server: {server.Platform?.Name}\n");
+                foreach (var component in server.Components ?? [])
+                {
+                    text.Append(CultureInfo.InvariantCulture, $" {component.Name}:\n  Version:          {component.Version}\n");
+                    var d = component.Details ?? [];
+                    string D(string key) => d.TryGetValue(key, out var v) ? v : "";
+                    if (component.Name == "Engine")
+                    {
+                        text.Append(CultureInfo.InvariantCulture, $"  API version:      {D("ApiVersion")} (minimum version {D("MinAPIVersion")})\n");
+                        text.Append(CultureInfo.InvariantCulture, $"  Go version:       {D("GoVersion")}\n  Git commit:       {D("GitCommit")}\n  Built:            {D("BuildTime")}\n");
+                        text.Append(CultureInfo.InvariantCulture, $"  OS/Arch:          {D("Os")}/{D("Arch")}\n  Experimental:     {D("Experimental")}\n");
+                    }
+                    else if (d.Count > 0) text.Append(CultureInfo.InvariantCulture, $"  GitCommit:        {D("GitCommit")}\n");
+                }
+            }
+            stdout.Write(text.ToString());
+        }
+        if (failure is not null) throw failure;
+        return 0;
+    }
+
+    private async Task<int> InfoCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("info", args, f => f.String("format", 'f'), maxArgs: 0);
+        var info = await Client.GetAsync("/info", Json.SystemInfo);
+        if (flags.Get("format") is { } format)
+        {
+            stdout.WriteLine(GoTemplate.Render(format == "json" ? "{{json .}}" : format, ToNode(info, Json.SystemInfo)));
+            return 0;
+        }
+        stdout.Write($"""
+            Client:
+             Version:    {Version}
+             Context:    default
+             Debug Mode: false
+
+            Server:
+             Containers: {info.Containers}
+              Running: {info.ContainersRunning}
+              Paused: {info.ContainersPaused}
+              Stopped: {info.ContainersStopped}
+             Images: {info.Images}
+             Server Version: {info.ServerVersion}
+             Storage Driver: {info.Driver}
+             Logging Driver: {info.LoggingDriver}
+             Cgroup Driver: {info.CgroupDriver}
+             Cgroup Version: {info.CgroupVersion}
+             Runtimes: {string.Join(" ", info.Runtimes.Keys.Order(StringComparer.Ordinal))}
+             Default Runtime: {info.DefaultRuntime}
+             Kernel Version: {info.KernelVersion}
+             Operating System: {info.OperatingSystem}
+             OSType: {info.OSType}
+             Architecture: {info.Architecture}
+             CPUs: {info.NCPU}
+             Total Memory: {Units.BytesSize(info.MemTotal)}
+             Name: {info.Name}
+             ID: {info.ID}
+             Docker Root Dir: {info.DockerRootDir}
+             Debug Mode: {(info.Debug ? "true" : "false")}
+             Live Restore Enabled: {(info.LiveRestoreEnabled ? "true" : "false")}
+
+            """);
+        return 0;
+    }
+
+    // ---- ps, images ---------------------------------------------------------------------------
+
+    private static string FiltersJson(IEnumerable<string> filters)
+    {
+        var map = new Dictionary<string, List<string>>();
+        foreach (var filter in filters)
+        {
+            var eq = filter.IndexOf('=');
+            if (eq <= 0) throw new FlagException($"invalid argument \"{filter}\" for \"-f, --filter\" flag: bad format of filter (expected name=value)");
+            (map.TryGetValue(filter[..eq], out var list) ? list : map[filter[..eq]] = []).Add(filter[(eq + 1)..]);
+        }
+        return JsonSerializer.Serialize(map, Json.DictionaryStringListString);
+    }
+
+    public static string FormatPorts(IEnumerable<Port> ports) => string.Join(", ", ports
+        .OrderBy(p => p.PrivatePort).ThenBy(p => p.Type, StringComparer.Ordinal)
+        .Select(p => p.PublicPort is > 0
+            ? $"{(p.IP is { } ip && ip.Contains(':') ? "[" + ip + "]" : p.IP)}:{p.PublicPort}->{p.PrivatePort}/{p.Type}"
+            : $"{p.PrivatePort}/{p.Type}"));
+
+    /// <summary>docker's ps formatting context of one container.</summary>
+    public JsonObject ContainerRow(ContainerSummary c, bool truncate)
+    {
+        var command = c.Command ?? "";
+        if (truncate) command = Units.Ellipsis(command, 20);
+        var image = c.Image ?? "";
+        if (truncate && image.StartsWith("sha256:", StringComparison.Ordinal)) image = ShortId(image);
+        var created = DateTimeOffset.FromUnixTimeSeconds(c.Created);
+        return new JsonObject
+        {
+            ["ID"] = truncate ? ShortId(c.Id) : c.Id,
+            ["Image"] = image,
+            ["Command"] = GoQuote(command),
+            ["CreatedAt"] = GoTime(created),
+            ["RunningFor"] = Ago(created),
+            ["Ports"] = FormatPorts(c.Ports ?? []),
+            ["State"] = c.State,
+            ["Status"] = c.Status,
+            ["Size"] = c.SizeRw is { } rw ? $"{Units.HumanSize(rw)} (virtual {Units.HumanSize(c.SizeRootFs ?? 0)})" : "0B",
+            ["Names"] = string.Join(",", (c.Names ?? []).Select(n => n.TrimStart('/')).Where(n => !n.Contains('/'))),
+            ["Labels"] = string.Join(",", (c.Labels ?? []).Select(l => $"{l.Key}={l.Value}")),
+            ["Mounts"] = string.Join(",", (c.Mounts ?? []).Select(m => m.Name is { Length: > 0 } n ? n : m.Source ?? "")),
+            ["Networks"] = string.Join(",", c.NetworkSettings?.Networks?.Keys ?? (IEnumerable<string>)[]),
+            ["LocalVolumes"] = (c.Mounts ?? []).Count(m => m.Driver == "local").ToString(CultureInfo.InvariantCulture),
+        };
+    }
+
+    /// <summary>Go's strconv.Quote for printable text: backslash and double quote escaped, in double quotes.</summary>
+    public static string GoQuote(string text)
+    {
+        var quoted = new StringBuilder("\"");
+        foreach (var c in text)
+        {
+            quoted.Append(c switch { '"' => "\\\"", '\\' => "\\\\", '\n' => "\\n", '\t' => "\\t", '\r' => "\\r", _ => c.ToString() });
+        }
+        return quoted.Append('"').ToString();
+    }
+
+    private static readonly JsonObject ContainerHeader = new()
+    {
+        ["ID"] = "CONTAINER ID", ["Image"] = "IMAGE", ["Command"] = "COMMAND", ["CreatedAt"] = "CREATED AT", ["RunningFor"] = "CREATED",
+        ["Ports"] = "PORTS", ["State"] = "STATE", ["Status"] = "STATUS", ["Size"] = "SIZE", ["Names"] = "NAMES", ["Labels"] = "LABELS",
+        ["Mounts"] = "MOUNTS", ["Networks"] = "NETWORKS", ["LocalVolumes"] = "LOCAL VOLUMES",
+    };
+
+    private async Task<int> PsCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("ps", args, f => f.Bool("all", 'a').Bool("quiet", 'q').Int("last", 'n').Bool("latest", 'l').Bool("size", 's')
+            .List("filter", 'f').String("format").Bool("no-trunc"), maxArgs: 0);
+        var limit = flags.GetBool("latest") ? 1 : flags.GetInt("last") ?? -1;
+        var query = Query(("all", flags.GetBool("all") || limit > 0 ? "1" : null), ("limit", limit > 0 ? limit.ToString(CultureInfo.InvariantCulture) : null),
+            ("size", flags.GetBool("size") ? "1" : null), ("filters", flags.GetAll("filter").Count > 0 ? FiltersJson(flags.GetAll("filter")) : null));
+        var list = await Client.GetAsync("/containers/json" + query, Json.ListContainerSummary);
+        var truncate = !flags.GetBool("no-trunc");
+        if (flags.GetBool("quiet")) { foreach (var c in list) stdout.WriteLine(truncate ? ShortId(c.Id) : c.Id); return 0; }
+        var table = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+        if (flags.GetBool("size")) table += "\t{{.Size}}";
+        WriteFormatted(flags.Get("format"), table, ContainerHeader, list.Select(c => ContainerRow(c, truncate)));
+        return 0;
+    }
+
+    private static readonly JsonObject ImageHeader = new()
+    {
+        ["Repository"] = "REPOSITORY", ["Tag"] = "TAG", ["ID"] = "IMAGE ID", ["Digest"] = "DIGEST", ["CreatedSince"] = "CREATED",
+        ["CreatedAt"] = "CREATED AT", ["Size"] = "SIZE", ["Containers"] = "CONTAINERS", ["SharedSize"] = "SHARED SIZE", ["UniqueSize"] = "UNIQUE SIZE", ["VirtualSize"] = "SIZE",
+    };
+
+    private async Task<int> ImagesCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("images", args, f => f.Bool("all", 'a').Bool("quiet", 'q').Bool("digests").Bool("no-trunc").List("filter", 'f').String("format"), maxArgs: 1);
+        var filters = flags.GetAll("filter").ToList();
+        if (flags.Positionals.Count == 1) filters.Add("reference=" + flags.Positionals[0]);
+        var list = await Client.GetAsync("/images/json" + Query(("all", flags.GetBool("all") ? "1" : null), ("filters", filters.Count > 0 ? FiltersJson(filters) : null)), Json.ListImageSummary);
+        var truncate = !flags.GetBool("no-trunc");
+        var rows = new List<JsonNode>();
+        foreach (var image in list.OrderByDescending(i => i.Created))
+        {
+            var id = truncate ? ShortId(image.Id) : image.Id;
+            var created = DateTimeOffset.FromUnixTimeSeconds(image.Created);
+            var tags = (image.RepoTags ?? []).Where(t => t != "<none>:<none>").ToList();
+            if (tags.Count == 0) tags.Add("<none>:<none>");
+            foreach (var tag in tags)
+            {
+                var colon = tag.LastIndexOf(':');
+                var slash = tag.LastIndexOf('/');
+                var (repo, t) = colon > slash ? (tag[..colon], tag[(colon + 1)..]) : (tag, "<none>");
+                rows.Add(new JsonObject
+                {
+                    ["Repository"] = repo, ["Tag"] = t, ["ID"] = id, ["Digest"] = (image.RepoDigests ?? []).FirstOrDefault()?.Split('@').Last() ?? "<none>",
+                    ["CreatedSince"] = Ago(created), ["CreatedAt"] = GoTime(created), ["Size"] = Units.HumanSize(image.Size),
+                    ["VirtualSize"] = Units.HumanSize(image.Size), ["Containers"] = image.Containers < 0 ? "N/A" : image.Containers.ToString(CultureInfo.InvariantCulture),
+                    ["SharedSize"] = image.SharedSize < 0 ? "N/A" : Units.HumanSize(image.SharedSize), ["UniqueSize"] = "N/A",
+                });
+            }
+        }
+        if (flags.GetBool("quiet")) { foreach (var id in rows.Select(r => r["ID"]!.GetValue<string>()).Distinct()) stdout.WriteLine(id); return 0; }
+        var table = flags.GetBool("digests")
+            ? "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+            : "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+        WriteFormatted(flags.Get("format"), table, ImageHeader, rows);
+        return 0;
+    }
+
+    // ---- inspect ------------------------------------------------------------------------------
+
+    private async Task<int> InspectCommand(IReadOnlyList<string> args, string? forcedType)
+    {
+        var flags = Parse("inspect", args, f => f.String("format", 'f').String("type").Bool("size", 's'), minArgs: 1);
+        var type = forcedType ?? flags.Get("type");
+        if (type is not (null or "container" or "image")) throw new FlagException($"\"{type}\" is not a valid value for --type");
+        var results = new List<JsonNode>();
+        var failed = false;
+        foreach (var name in flags.Positionals)
+        {
+            JsonNode? found = null;
+            if (type is null or "container")
+            {
+                try { found = JsonNode.Parse(await Client.GetTextAsync($"/containers/{Esc(name)}/json{(flags.GetBool("size") ? "?size=1" : "")}")); }
+                catch (DaemonException e) when (e.Status == 404) { }
+            }
+            if (found is null && type is null or "image")
+            {
+                try { found = JsonNode.Parse(await Client.GetTextAsync($"/images/{Esc(name)}/json")); }
+                catch (DaemonException e) when (e.Status == 404) { }
+            }
+            if (found is null)
+            {
+                stderr.WriteLine(type switch { "container" => $"Error: No such container: {name}", "image" => $"Error: No such image: {name}", _ => $"Error: No such object: {name}" });
+                failed = true;
+                continue;
+            }
+            results.Add(found);
+        }
+        if (flags.Get("format") is { } format)
+        {
+            var template = GoTemplate.Parse(format);
+            foreach (var result in results) stdout.WriteLine(template.Execute(result));
+        }
+        else
+        {
+            var array = new JsonArray(results.Select(r => (JsonNode?)r.DeepClone()).ToArray());
+            stdout.WriteLine(IndentJson(array));
+        }
+        return failed ? 1 : 0;
+    }
+
+    /// <summary>Go's json.MarshalIndent with four spaces, as docker inspect prints.</summary>
+    public static string IndentJson(JsonNode node)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, IndentSize = 4, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            node.WriteTo(writer);
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    // ---- create, run, start -------------------------------------------------------------------
+
+    private async Task<string> CreateAsync(FlagSet flags, string command)
+    {
+        var request = RunOptions.Build(flags, environment, path =>
+        {
+            try { return File.ReadAllLines(path); }
+            catch (IOException e) { throw new FlagException($"open {path}: {e.Message}"); }
+        });
+        try
+        {
+            var created = await Client.PostAsync("/containers/create" + Query(("name", flags.Get("name")), ("platform", flags.Get("platform"))),
+                DaemonClient.JsonBody(request, Json.ContainerCreateRequest), Json.ContainerCreateResponse);
+            foreach (var warning in created.Warnings) stderr.WriteLine($"WARNING: {warning}");
+            return created.Id;
+        }
+        catch (DaemonException e)
+        {
+            if (e.Status == 404 && e.Message.StartsWith("No such image", StringComparison.Ordinal))
+                stderr.WriteLine($"Unable to find image '{request.Image}' locally");
+            throw new CliExit(125, $"berth: Error response from daemon: {e.Message}.\nSee 'berth {command} --help'.");
+        }
+    }
+
+    private async Task<int> CreateCommand(IReadOnlyList<string> args)
+    {
+        var flags = RunOptions.Flags("create").Parse(args);
+        stdout.WriteLine(await CreateAsync(flags, "create"));
+        return 0;
+    }
+
+    /// <summary>docker's exit code for a start failure: 127 command not found, 126 not executable, else 125.</summary>
+    public static int StartFailureCode(string message)
+    {
+        if (message.Contains("executable file not found", StringComparison.Ordinal) || message.Contains("no such file or directory", StringComparison.Ordinal)) return 127;
+        if (message.Contains("permission denied", StringComparison.Ordinal) || message.Contains("cannot execute", StringComparison.Ordinal)) return 126;
+        return 125;
+    }
+
+    private async Task<int> RunCommand(IReadOnlyList<string> args)
+    {
+        var flags = RunOptions.Flags("run").Parse(args);
+        var detached = flags.GetBool("detach");
+        var autoRemove = flags.GetBool("rm");
+        var id = await CreateAsync(flags, "run");
+        if (detached)
+        {
+            await StartOrExit(id);
+            stdout.WriteLine(id);
+            return 0;
+        }
+        var tty = flags.GetBool("tty");
+        var interactive = flags.GetBool("interactive");
+        // As docker: attach first, register the wait, then start, so no output and no exit is missed.
+        var attach = await Client.HijackAsync($"/containers/{id}/attach?stream=1&stdout=1&stderr=1{(interactive ? "&stdin=1" : "")}");
+        var wait = Client.PostAsync($"/containers/{id}/wait?condition={(autoRemove ? "removed" : "next-exit")}", null, Json.ContainerWaitResponse);
+        await StartOrExit(id);
+        var output = DaemonClient.DemuxAsync(attach, RawStdout, RawStderr, tty);
+        if (interactive) _ = PumpStdinAsync(attach);
+        await output;
+        await attach.DisposeAsync();
+        var result = await wait;
+        if (result.Error?.Message is { Length: > 0 } error) stderr.WriteLine(error);
+        return (int)result.StatusCode;
+    }
+
+    private static async Task PumpStdinAsync(Stream connection)
+    {
+        try
+        {
+            await Console.OpenStandardInput().CopyToAsync(connection);
+            if (connection is System.Net.Sockets.NetworkStream network) network.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        }
+        catch (IOException) { }
+        catch (ObjectDisposedException) { }
+    }
+
+    private async Task StartOrExit(string id)
+    {
+        try
+        {
+            await Client.PostAsync($"/containers/{id}/start");
+        }
+        catch (DaemonException e)
+        {
+            throw new CliExit(StartFailureCode(e.Message), $"berth: Error response from daemon: {e.Message}.");
+        }
+    }
+
+    private async Task<int> StartCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("start", args, f => f.Bool("attach", 'a').Bool("interactive", 'i').String("detach-keys"), minArgs: 1);
+        if (flags.GetBool("attach") || flags.GetBool("interactive"))
+        {
+            var id = flags.Positionals[0];
+            var inspect = await Client.GetAsync($"/containers/{Esc(id)}/json", Json.ContainerInspect);
+            var attach = await Client.HijackAsync($"/containers/{Esc(id)}/attach?stream=1&stdout=1&stderr=1{(flags.GetBool("interactive") ? "&stdin=1" : "")}");
+            var wait = Client.PostAsync($"/containers/{Esc(id)}/wait?condition=next-exit", null, Json.ContainerWaitResponse);
+            await StartOrExit(inspect.Id);
+            if (flags.GetBool("interactive")) _ = PumpStdinAsync(attach);
+            await DaemonClient.DemuxAsync(attach, RawStdout, RawStderr, inspect.Config.Tty);
+            return (int)(await wait).StatusCode;
+        }
+        return await ForEach(args, "start", f => f.Bool("attach", 'a').Bool("interactive", 'i').String("detach-keys"), (_, id) => Client.PostAsync($"/containers/{Esc(id)}/start"));
+    }
+
+    // ---- images: rmi, tag, history ------------------------------------------------------------
+
+    private async Task<int> RmiCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("rmi", args, f => f.Bool("force", 'f').Bool("no-prune"), minArgs: 1);
+        var failed = false;
+        foreach (var name in flags.Positionals)
+        {
+            try
+            {
+                using var response = await Client.SendAsync(HttpMethod.Delete, $"/images/{Esc(name)}{Query(("force", flags.GetBool("force") ? "1" : null), ("noprune", flags.GetBool("no-prune") ? "1" : null))}");
+                var items = JsonSerializer.Deserialize(await response.Content.ReadAsStringAsync(), Json.ListImageDeleteResponseItem) ?? [];
+                foreach (var item in items)
+                {
+                    if (item.Untagged is { } u) stdout.WriteLine($"Untagged: {u}");
+                    if (item.Deleted is { } d) stdout.WriteLine($"Deleted: {d}");
+                }
+            }
+            catch (DaemonException e)
+            {
+                stderr.WriteLine($"Error response from daemon: {e.Message}");
+                failed = true;
+            }
+        }
+        return failed ? 1 : 0;
+    }
+
+    private async Task<int> TagCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("tag", args, f => f, minArgs: 2, maxArgs: 2);
+        var target = flags.Positionals[1];
+        var colon = target.LastIndexOf(':');
+        var (repo, tag) = colon > target.LastIndexOf('/') ? (target[..colon], target[(colon + 1)..]) : (target, "latest");
+        await Client.PostAsync($"/images/{Esc(flags.Positionals[0])}/tag{Query(("repo", repo), ("tag", tag))}");
+        return 0;
+    }
+
+    private async Task<int> HistoryCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("history", args, f => f.Bool("human", 'H').Bool("quiet", 'q').Bool("no-trunc").String("format"), minArgs: 1, maxArgs: 1);
+        var history = await Client.GetAsync($"/images/{Esc(flags.Positionals[0])}/history", Json.ListHistoryResponseItem);
+        var truncate = !flags.GetBool("no-trunc");
+        if (flags.GetBool("quiet")) { foreach (var h in history) stdout.WriteLine(truncate && h.Id != "<missing>" ? ShortId(h.Id) : h.Id); return 0; }
+        var rows = history.Select(h => (JsonNode)new JsonObject
+        {
+            ["ID"] = truncate && h.Id != "<missing>" ? ShortId(h.Id) : h.Id,
+            ["CreatedSince"] = Ago(DateTimeOffset.FromUnixTimeSeconds(h.Created)),
+            ["CreatedAt"] = GoTime(DateTimeOffset.FromUnixTimeSeconds(h.Created)),
+            ["CreatedBy"] = truncate ? Units.Ellipsis(h.CreatedBy.Replace("\t", " "), 45) : h.CreatedBy,
+            ["Size"] = Units.HumanSize(h.Size),
+            ["Comment"] = h.Comment,
+        });
+        var header = new JsonObject { ["ID"] = "IMAGE", ["CreatedSince"] = "CREATED", ["CreatedAt"] = "CREATED AT", ["CreatedBy"] = "CREATED BY", ["Size"] = "SIZE", ["Comment"] = "COMMENT" };
+        WriteFormatted(flags.Get("format"), "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}", header, rows);
+        return 0;
+    }
+
+    // ---- logs, wait, rename, top, port, diff ---------------------------------------------------
+
+    private async Task<int> LogsCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("logs", args, f => f.Bool("follow", 'f').String("tail", 'n').Bool("timestamps", 't').String("since").String("until").Bool("details"), minArgs: 1, maxArgs: 1);
+        var id = flags.Positionals[0];
+        var inspect = await Client.GetAsync($"/containers/{Esc(id)}/json", Json.ContainerInspect);
+        var query = Query(("stdout", "1"), ("stderr", "1"), ("follow", flags.GetBool("follow") ? "1" : null), ("tail", flags.Get("tail")),
+            ("timestamps", flags.GetBool("timestamps") ? "1" : null), ("since", TimeArgument(flags.Get("since"))), ("until", TimeArgument(flags.Get("until"))));
+        using var response = await Client.SendAsync(HttpMethod.Get, $"/containers/{Esc(id)}/logs{query}", stream: true);
+        await DaemonClient.DemuxAsync(await response.Content.ReadAsStreamAsync(), RawStdout, RawStderr, inspect.Config.Tty);
+        return 0;
+    }
+
+    /// <summary>docker's --since/--until: a duration before now ("10m"), a unix time, or an RFC 3339 date.</summary>
+    private string? TimeArgument(string? value)
+    {
+        if (string.IsNullOrEmpty(value)) return null;
+        if (value.All(c => char.IsAsciiDigit(c) || c == '.')) return value;
+        try
+        {
+            var nanos = RunOptions.GoDuration(value);
+            return (now() - TimeSpan.FromTicks(nanos / 100)).ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        }
+        catch (FormatException) { }
+        if (DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var date))
+            return date.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        throw new FlagException($"invalid value for \"since\": failed to parse value as time or duration: \"{value}\"");
+    }
+
+    private async Task<int> WaitCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("wait", args, f => f, minArgs: 1);
+        var failed = false;
+        foreach (var id in flags.Positionals)
+        {
+            try { stdout.WriteLine((await Client.PostAsync($"/containers/{Esc(id)}/wait", null, Json.ContainerWaitResponse)).StatusCode); }
+            catch (DaemonException e) { stderr.WriteLine($"Error response from daemon: {e.Message}"); failed = true; }
+        }
+        return failed ? 1 : 0;
+    }
+
+    private async Task<int> RenameCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("rename", args, f => f, minArgs: 2, maxArgs: 2);
+        await Client.PostAsync($"/containers/{Esc(flags.Positionals[0])}/rename?name={Esc(flags.Positionals[1])}");
+        return 0;
+    }
+
+    private async Task<int> TopCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("top", args, f => f, minArgs: 1);
+        var psArgs = flags.Positionals.Count > 1 ? string.Join(" ", flags.Positionals.Skip(1)) : null;
+        var top = await Client.GetAsync($"/containers/{Esc(flags.Positionals[0])}/top{Query(("ps_args", psArgs))}", Json.ContainerTopResponse);
+        var lines = new List<string> { string.Join("\t", top.Titles) };
+        lines.AddRange(top.Processes.Select(p => string.Join("\t", p)));
+        stdout.Write(Units.Tabulate(lines));
+        return 0;
+    }
+
+    private async Task<int> PortCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("port", args, f => f, minArgs: 1, maxArgs: 2);
+        var inspect = await Client.GetAsync($"/containers/{Esc(flags.Positionals[0])}/json", Json.ContainerInspect);
+        var ports = inspect.NetworkSettings.Ports ?? [];
+        if (flags.Positionals.Count == 2)
+        {
+            var key = flags.Positionals[1].Contains('/') ? flags.Positionals[1] : flags.Positionals[1] + "/tcp";
+            if (!ports.TryGetValue(key, out var bound) || bound is null || bound.Count == 0)
+                throw new CliExit(1, $"Error: No public port '{key}' published for {flags.Positionals[0]}");
+            foreach (var b in bound) stdout.WriteLine($"{(b.HostIp is { Length: > 0 } ip ? ip : "0.0.0.0")}:{b.HostPort}");
+            return 0;
+        }
+        foreach (var (key, bound) in ports.OrderBy(p => p.Key, StringComparer.Ordinal))
+            foreach (var b in bound ?? [])
+                stdout.WriteLine($"{key} -> {(b.HostIp is { Length: > 0 } ip ? ip : "0.0.0.0")}:{b.HostPort}");
+        return 0;
+    }
+
+    private async Task<int> DiffCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("diff", args, f => f, minArgs: 1, maxArgs: 1);
+        var changes = await Client.GetAsync($"/containers/{Esc(flags.Positionals[0])}/changes", Json.ListFilesystemChange);
+        foreach (var change in changes) stdout.WriteLine($"{change.Kind switch { 0 => "C", 1 => "A", _ => "D" }} {change.Path}");
+        return 0;
+    }
+
+    // ---- export, save, load, import, commit ---------------------------------------------------
+
+    private async Task<Stream> OutputFile(string? path)
+    {
+        await Task.CompletedTask;
+        return path is null ? RawStdout : File.Create(path);
+    }
+
+    private async Task<int> ExportCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("export", args, f => f.String("output", 'o'), minArgs: 1, maxArgs: 1);
+        if (flags.Get("output") is null && !Console.IsOutputRedirected) throw new CliExit(1, "cowardly refusing to save to a terminal. Use the -o flag or redirect");
+        using var response = await Client.SendAsync(HttpMethod.Get, $"/containers/{Esc(flags.Positionals[0])}/export", stream: true);
+        var output = await OutputFile(flags.Get("output"));
+        await (await response.Content.ReadAsStreamAsync()).CopyToAsync(output);
+        await output.FlushAsync();
+        if (flags.Get("output") is not null) await output.DisposeAsync();
+        return 0;
+    }
+
+    private async Task<int> SaveCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("save", args, f => f.String("output", 'o'), minArgs: 1);
+        if (flags.Get("output") is null && !Console.IsOutputRedirected) throw new CliExit(1, "cowardly refusing to save to a terminal. Use the -o flag or redirect");
+        using var response = await Client.SendAsync(HttpMethod.Get, "/images/get?" + string.Join("&", flags.Positionals.Select(n => "names=" + Esc(n))), stream: true);
+        var output = await OutputFile(flags.Get("output"));
+        await (await response.Content.ReadAsStreamAsync()).CopyToAsync(output);
+        await output.FlushAsync();
+        if (flags.Get("output") is not null) await output.DisposeAsync();
+        return 0;
+    }
+
+    private async Task<int> PrintProgressAsync(HttpResponseMessage response, bool quiet)
+    {
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        string? line;
+        while ((line = await reader.ReadLineAsync()) is not null)
+        {
+            if (line.Length == 0) continue;
+            var message = JsonSerializer.Deserialize(line, Json.JsonMessage);
+            if (message is null) continue;
+            if (message.Error is { } error) { stderr.WriteLine(error); return 1; }
+            if (quiet) continue;
+            if (message.Stream is { } s) stdout.Write(s);
+            else if (message.Status is { } st) stdout.WriteLine(message.Id is { } id ? $"{id}: {st}" : st);
+        }
+        return 0;
+    }
+
+    private async Task<int> LoadCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("load", args, f => f.String("input", 'i').Bool("quiet", 'q'), maxArgs: 0);
+        Stream input = flags.Get("input") is { } path ? File.OpenRead(path) : Console.OpenStandardInput();
+        using var response = await Client.SendAsync(HttpMethod.Post, $"/images/load?quiet={(flags.GetBool("quiet") ? "1" : "0")}",
+            new StreamContent(input) { Headers = { ContentType = new("application/x-tar") } }, stream: true);
+        return await PrintProgressAsync(response, false);
+    }
+
+    private async Task<int> ImportCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("import", args, f => f.List("change", 'c').String("message", 'm').String("platform"), minArgs: 1, maxArgs: 2);
+        var source = flags.Positionals[0];
+        Stream input = source == "-" ? Console.OpenStandardInput() : File.OpenRead(source);
+        string? repo = null, tag = null;
+        if (flags.Positionals.Count == 2)
+        {
+            var reference = flags.Positionals[1];
+            var colon = reference.LastIndexOf(':');
+            (repo, tag) = colon > reference.LastIndexOf('/') ? (reference[..colon], reference[(colon + 1)..]) : (reference, null);
+        }
+        var query = new List<string> { "fromSrc=-" };
+        if (repo is not null) query.Add("repo=" + Esc(repo));
+        if (tag is not null) query.Add("tag=" + Esc(tag));
+        if (flags.Get("message") is { } m) query.Add("message=" + Esc(m));
+        query.AddRange(flags.GetAll("change").Select(c => "changes=" + Esc(c)));
+        using var response = await Client.SendAsync(HttpMethod.Post, "/images/create?" + string.Join("&", query),
+            new StreamContent(input) { Headers = { ContentType = new("application/x-tar") } }, stream: true);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        string? line;
+        while ((line = await reader.ReadLineAsync()) is not null)
+        {
+            if (line.Length == 0) continue;
+            var message = JsonSerializer.Deserialize(line, Json.JsonMessage);
+            if (message?.Error is { } error) { stderr.WriteLine(error); return 1; }
+            if (message?.Status is { } status) stdout.WriteLine(status);
+        }
+        return 0;
+    }
+
+    private async Task<int> CommitCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("commit", args, f => f.String("author", 'a').List("change", 'c').String("message", 'm').Bool("pause", 'p'), minArgs: 1, maxArgs: 2);
+        string? repo = null, tag = null;
+        if (flags.Positionals.Count == 2)
+        {
+            var reference = flags.Positionals[1];
+            var colon = reference.LastIndexOf(':');
+            (repo, tag) = colon > reference.LastIndexOf('/') ? (reference[..colon], reference[(colon + 1)..]) : (reference, null);
+        }
+        var query = new List<string> { "container=" + Esc(flags.Positionals[0]), "pause=" + (flags.Has("pause") && !flags.GetBool("pause") ? "0" : "1") };
+        if (repo is not null) query.Add("repo=" + Esc(repo));
+        if (tag is not null) query.Add("tag=" + Esc(tag));
+        if (flags.Get("message") is { } m) query.Add("comment=" + Esc(m));
+        if (flags.Get("author") is { } a) query.Add("author=" + Esc(a));
+        query.AddRange(flags.GetAll("change").Select(c => "changes=" + Esc(c)));
+        var id = await Client.PostAsync("/commit?" + string.Join("&", query), null, Json.IdResponse);
+        stdout.WriteLine(id.Id);
+        return 0;
+    }
+
+    // ---- stats, events, system ----------------------------------------------------------------
+
+    private async Task<int> StatsCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("stats", args, f => f.Bool("all", 'a').Bool("no-stream").Bool("no-trunc").String("format"));
+        var ids = flags.Positionals.ToList();
+        if (ids.Count == 0)
+            ids = (await Client.GetAsync("/containers/json" + (flags.GetBool("all") ? "?all=1" : ""), Json.ListContainerSummary)).Select(c => c.Id).ToList();
+        var rows = new List<JsonNode>();
+        foreach (var id in ids)
+        {
+            var stats = await Client.GetAsync($"/containers/{Esc(id)}/stats?stream=0", Json.ContainerStats);
+            rows.Add(StatsRow(id, stats));
+        }
+        var header = new JsonObject { ["Container"] = "CONTAINER", ["ID"] = "CONTAINER ID", ["Name"] = "NAME", ["CPUPerc"] = "CPU %", ["MemUsage"] = "MEM USAGE / LIMIT", ["MemPerc"] = "MEM %", ["NetIO"] = "NET I/O", ["BlockIO"] = "BLOCK I/O", ["PIDs"] = "PIDS" };
+        WriteFormatted(flags.Get("format"), "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}", header, rows);
+        return 0;
+    }
+
+    /// <summary>docker stats' row: CPU % from the delta of container and system CPU time, memory less page cache.</summary>
+    public static JsonObject StatsRow(string id, ContainerStats s)
+    {
+        var cpuDelta = (double)s.CpuStats.CpuUsage.TotalUsage - s.PrecpuStats.CpuUsage.TotalUsage;
+        var systemDelta = (double)(s.CpuStats.SystemCpuUsage ?? 0) - (s.PrecpuStats.SystemCpuUsage ?? 0);
+        var cpus = s.CpuStats.OnlineCpus ?? (uint)(s.CpuStats.CpuUsage.PercpuUsage?.Count ?? 1);
+        var cpuPercent = systemDelta > 0 && cpuDelta > 0 ? cpuDelta / systemDelta * cpus * 100 : 0;
+        var cache = s.MemoryStats.Stats is { } m ? (m.TryGetValue("total_inactive_file", out var t) ? t : m.TryGetValue("inactive_file", out var i) ? i : 0) : 0;
+        var used = (double)(s.MemoryStats.Usage ?? 0) - cache;
+        var limit = (double)(s.MemoryStats.Limit ?? 0);
+        double rx = 0, tx = 0;
+        foreach (var n in s.Networks?.Values ?? (IEnumerable<NetworkStats>)[]) { rx += n.RxBytes; tx += n.TxBytes; }
+        double read = 0, write = 0;
+        foreach (var e in s.BlkioStats.IoServiceBytesRecursive ?? [])
+        {
+            if (e.Op.Equals("read", StringComparison.OrdinalIgnoreCase)) read += e.Value;
+            if (e.Op.Equals("write", StringComparison.OrdinalIgnoreCase)) write += e.Value;
+        }
+        return new JsonObject
+        {
+            ["Container"] = ShortId(id), ["ID"] = ShortId(s.Id ?? id), ["Name"] = (s.Name ?? "").TrimStart('/'),
+            ["CPUPerc"] = cpuPercent.ToString("0.00", CultureInfo.InvariantCulture) + "%",
+            ["MemUsage"] = $"{Units.BytesSize(used)} / {Units.BytesSize(limit)}",
+            ["MemPerc"] = (limit > 0 ? used / limit * 100 : 0).ToString("0.00", CultureInfo.InvariantCulture) + "%",
+            ["NetIO"] = $"{Units.HumanSize(rx)} / {Units.HumanSize(tx)}",
+            ["BlockIO"] = $"{Units.HumanSize(read)} / {Units.HumanSize(write)}",
+            ["PIDs"] = (s.PidsStats.Current ?? 0).ToString(CultureInfo.InvariantCulture),
+        };
+    }
+
+    private async Task<int> EventsCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("events", args, f => f.String("since").String("until").List("filter", 'f').String("format"), maxArgs: 0);
+        var query = Query(("since", TimeArgument(flags.Get("since"))), ("until", TimeArgument(flags.Get("until"))),
+            ("filters", flags.GetAll("filter").Count > 0 ? FiltersJson(flags.GetAll("filter")) : null));
+        using var response = await Client.SendAsync(HttpMethod.Get, "/events" + query, stream: true);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var template = flags.Get("format") is { } format ? GoTemplate.Parse(format == "json" ? "{{json .}}" : format) : null;
+        string? line;
+        while ((line = await reader.ReadLineAsync()) is not null)
+        {
+            if (line.Length == 0) continue;
+            var message = JsonSerializer.Deserialize(line, Json.EventMessage)!;
+            if (template is not null) { stdout.WriteLine(template.Execute(JsonNode.Parse(line))); continue; }
+            var time = DateTimeOffset.FromUnixTimeMilliseconds(message.TimeNano / 1_000_000).AddTicks(message.TimeNano % 1_000_000 / 100);
+            var attributes = string.Join(", ", message.Actor.Attributes.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => $"{a.Key}={a.Value}"));
+            stdout.WriteLine($"{time.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss.fffffff}00Z {message.Type} {message.Action} {message.Actor.ID}{(attributes.Length > 0 ? $" ({attributes})" : "")}");
+            await stdout.FlushAsync();
+        }
+        return 0;
+    }
+
+    private async Task<int> SystemDfCommand(IReadOnlyList<string> args)
+    {
+        Parse("system df", args, f => f.Bool("verbose", 'v').String("format"), maxArgs: 0);
+        var df = await Client.GetAsync("/system/df", Json.SystemDiskUsage);
+        var lines = new List<string> { "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE" };
+        var imagesSize = df.Images.Sum(i => i.Size);
+        var activeImages = df.Images.Count(i => i.Containers > 0);
+        lines.Add($"Images\t{df.Images.Count}\t{activeImages}\t{Units.HumanSize(imagesSize)}\t{Units.HumanSize(df.Images.Where(i => i.Containers <= 0).Sum(i => i.Size))}");
+        var containersSize = df.Containers.Sum(c => c.SizeRw ?? 0);
+        lines.Add($"Containers\t{df.Containers.Count}\t{df.Containers.Count(c => c.State == "running")}\t{Units.HumanSize(containersSize)}\t{Units.HumanSize(df.Containers.Where(c => c.State != "running").Sum(c => c.SizeRw ?? 0))}");
+        var volumesSize = df.Volumes.Sum(v => Math.Max(0, v.UsageData?.Size ?? 0));
+        lines.Add($"Local Volumes\t{df.Volumes.Count}\t{df.Volumes.Count(v => v.UsageData?.RefCount > 0)}\t{Units.HumanSize(volumesSize)}\t{Units.HumanSize(df.Volumes.Where(v => v.UsageData?.RefCount == 0).Sum(v => v.UsageData?.Size ?? 0))}");
+        lines.Add($"Build Cache\t{df.BuildCache.Count}\t0\t{Units.HumanSize(df.BuildCache.Sum(b => b.Size))}\t{Units.HumanSize(df.BuildCache.Sum(b => b.Size))}");
+        stdout.Write(Units.Tabulate(lines));
+        return 0;
+    }
+
+    private async Task<int> PruneCommand(IReadOnlyList<string> args, string what)
+    {
+        var flags = Parse($"{(what == "containers" ? "container" : "image")} prune", args, f => f.Bool("force", 'f').Bool("all", 'a').List("filter"), maxArgs: 0);
+        var filters = flags.GetAll("filter").ToList();
+        if (what == "images") filters.Add("dangling=" + (flags.GetBool("all") ? "false" : "true"));
+        var query = Query(("filters", filters.Count > 0 ? FiltersJson(filters) : null));
+        if (what == "containers")
+        {
+            var report = await Client.PostAsync("/containers/prune" + query, null, Json.ContainerPruneResponse);
+            if (report.ContainersDeleted is { Count: > 0 } deleted)
+            {
+                stdout.WriteLine("Deleted Containers:");
+                foreach (var id in deleted) stdout.WriteLine(id);
+                stdout.WriteLine();
+            }
+            stdout.WriteLine($"Total reclaimed space: {Units.HumanSize(report.SpaceReclaimed)}");
+        }
+        else
+        {
+            var report = await Client.PostAsync("/images/prune" + query, null, Json.ImagePruneResponse);
+            if (report.ImagesDeleted is { Count: > 0 } deleted)
+            {
+                stdout.WriteLine("Deleted Images:");
+                foreach (var item in deleted) stdout.WriteLine(item.Untagged is { } u ? $"untagged: {u}" : $"deleted: {item.Deleted}");
+                stdout.WriteLine();
+            }
+            stdout.WriteLine($"Total reclaimed space: {Units.HumanSize(report.SpaceReclaimed)}");
+        }
+        return 0;
+    }
+
+    private async Task<int> SystemPruneCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("system prune", args, f => f.Bool("force", 'f').Bool("all", 'a').Bool("volumes"), maxArgs: 0);
+        await PruneCommand(flags.GetBool("force") ? ["--force"] : [], "containers");
+        await PruneCommand(flags.GetBool("all") ? ["--force", "--all"] : ["--force"], "images");
+        return 0;
+    }
+
+    // ---- attach, exec -------------------------------------------------------------------------
+
+    private async Task<int> AttachCommand(IReadOnlyList<string> args)
+    {
+        var flags = Parse("attach", args, f => f.Bool("no-stdin").String("detach-keys").Bool("sig-proxy"), minArgs: 1, maxArgs: 1);
+        var inspect = await Client.GetAsync($"/containers/{Esc(flags.Positionals[0])}/json", Json.ContainerInspect);
+        if (!inspect.State.Running) throw new CliExit(1, "You cannot attach to a stopped container, start it first");
+        var stdin = !flags.GetBool("no-stdin") && inspect.Config.OpenStdin;
+        var attach = await Client.HijackAsync($"/containers/{inspect.Id}/attach?stream=1&stdout=1&stderr=1{(stdin ? "&stdin=1" : "")}{(flags.Get("detach-keys") is { } k ? "&detachKeys=" + Esc(k) : "")}");
+        if (stdin) _ = PumpStdinAsync(attach);
+        await DaemonClient.DemuxAsync(attach, RawStdout, RawStderr, inspect.Config.Tty);
+        var after = await Client.GetAsync($"/containers/{inspect.Id}/json", Json.ContainerInspect);
+        return after.State.Running ? 0 : after.State.ExitCode;
+    }
+
+    private async Task<int> ExecCommand(IReadOnlyList<string> args)
+    {
+        var flags = new FlagSet("exec", interspersed: false).Bool("detach", 'd').Bool("interactive", 'i').Bool("tty", 't').List("env", 'e').List("env-file")
+            .String("user", 'u').String("workdir", 'w').Bool("privileged").String("detach-keys").Parse(args);
+        if (flags.Positionals.Count < 2) throw new FlagException("\"berth exec\" requires at least 2 arguments.");
+        var config = new ExecConfig
+        {
+            AttachStdin = flags.GetBool("interactive") && !flags.GetBool("detach"),
+            AttachStdout = !flags.GetBool("detach"),
+            AttachStderr = !flags.GetBool("detach"),
+            Tty = flags.GetBool("tty"),
+            Env = flags.GetAll("env").Count > 0 ? [.. flags.GetAll("env")] : null,
+            User = flags.Get("user"),
+            WorkingDir = flags.Get("workdir"),
+            Privileged = flags.GetBool("privileged"),
+            DetachKeys = flags.Get("detach-keys"),
+            Cmd = flags.Positionals.Skip(1).ToList(),
+        };
+        var container = flags.Positionals[0];
+        var created = await Client.PostAsync($"/containers/{Esc(container)}/exec", DaemonClient.JsonBody(config, Json.ExecConfig), Json.IdResponse);
+        var start = new ExecStartConfig { Detach = flags.GetBool("detach"), Tty = config.Tty };
+        if (start.Detach)
+        {
+            await Client.PostAsync($"/exec/{created.Id}/start", DaemonClient.JsonBody(start, Json.ExecStartConfig));
+            return 0;
+        }
+        var connection = await Client.HijackAsync($"/exec/{created.Id}/start", JsonSerializer.Serialize(start, Json.ExecStartConfig));
+        if (config.AttachStdin) _ = PumpStdinAsync(connection);
+        await DaemonClient.DemuxAsync(connection, RawStdout, RawStderr, config.Tty);
+        var inspect = await Client.GetAsync($"/exec/{created.Id}/json", Json.ExecInspect);
+        return inspect.ExitCode ?? 0;
+    }
+}

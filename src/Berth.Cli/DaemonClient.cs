@@ -1,0 +1,217 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Berth.Engine.Models;
+
+namespace Berth.Cli;
+
+/// <summary>The daemon answered with an error: docker prints "Error response from daemon: MESSAGE".</summary>
+public sealed class DaemonException(int status, string message) : Exception(message)
+{
+    public int Status { get; } = status;
+}
+
+/// <summary>The daemon cannot be reached.</summary>
+public sealed class ConnectException(string host) : Exception($"Cannot connect to the Berth daemon at {host}. Is the berth daemon running?");
+
+/// <summary>A Docker Engine API client over a unix socket or TCP, with version negotiation through /_ping.</summary>
+public sealed class DaemonClient : IDisposable
+{
+    public const string DefaultHost = "unix:///run/berth/berth.sock";
+    private static readonly DockerJsonContext Json = DockerJsonContext.Default;
+    private readonly HttpClient http;
+    private readonly string? socketPath;
+    private readonly string? tcpHost;
+    private readonly int tcpPort;
+    private string? version;
+
+    public string Host { get; }
+
+    public DaemonClient(string host)
+    {
+        Host = host;
+        if (host.StartsWith("unix://", StringComparison.Ordinal)) socketPath = host[7..];
+        else if (host.StartsWith("tcp://", StringComparison.Ordinal))
+        {
+            var address = host[6..].TrimEnd('/');
+            var colon = address.LastIndexOf(':');
+            tcpHost = colon < 0 ? address : address[..colon];
+            tcpPort = colon < 0 ? 2375 : int.Parse(address[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        else throw new FlagException($"invalid host {host}: unix:// or tcp:// expected");
+        http = new HttpClient(new SocketsHttpHandler { ConnectCallback = async (_, token) => new NetworkStream(await ConnectAsync(token), ownsSocket: true) })
+        {
+            BaseAddress = new Uri("http://docker"),
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+    }
+
+    private async Task<Socket> ConnectAsync(CancellationToken token)
+    {
+        try
+        {
+            if (socketPath is not null)
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await s.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), token);
+                return s;
+            }
+            var t = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            await t.ConnectAsync(tcpHost!, tcpPort, token);
+            return t;
+        }
+        catch (SocketException)
+        {
+            throw new ConnectException(Host);
+        }
+    }
+
+    /// <summary>The API version both sides speak: the daemon's (from /_ping), at most ours.</summary>
+    public async Task<string> VersionAsync()
+    {
+        if (version is not null) return version;
+        using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Get, "/_ping"));
+        var server = response.Headers.TryGetValues("API-Version", out var v) ? v.First() : "1.24";
+        version = CompareVersions(server, "1.47") < 0 ? server : "1.47";
+        return version;
+    }
+
+    public static int CompareVersions(string a, string b)
+    {
+        var pa = a.Split('.').Select(int.Parse).ToArray();
+        var pb = b.Split('.').Select(int.Parse).ToArray();
+        return pa[0] != pb[0] ? pa[0].CompareTo(pb[0]) : pa[1].CompareTo(pb[1]);
+    }
+
+    private async Task<HttpResponseMessage> SendRawAsync(HttpRequestMessage request, HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
+    {
+        try
+        {
+            return await http.SendAsync(request, completion);
+        }
+        catch (HttpRequestException e) when (e.InnerException is ConnectException c)
+        {
+            throw c;
+        }
+        catch (HttpRequestException)
+        {
+            throw new ConnectException(Host);
+        }
+    }
+
+    public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, HttpContent? content = null, bool stream = false)
+    {
+        var request = new HttpRequestMessage(method, $"/v{await VersionAsync()}{path}") { Content = content };
+        var response = await SendRawAsync(request, stream ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead);
+        if ((int)response.StatusCode >= 400)
+        {
+            var body = await response.Content.ReadAsStringAsync();
+            response.Dispose();
+            string message;
+            try { message = JsonSerializer.Deserialize(body, Json.ErrorResponse)?.Message ?? body; }
+            catch (JsonException) { message = body.Trim(); }
+            throw new DaemonException((int)response.StatusCode, message);
+        }
+        return response;
+    }
+
+    public async Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type)
+    {
+        using var response = await SendAsync(HttpMethod.Get, path);
+        return JsonSerializer.Deserialize(await response.Content.ReadAsStreamAsync(), type)!;
+    }
+
+    public async Task<string> GetTextAsync(string path)
+    {
+        using var response = await SendAsync(HttpMethod.Get, path);
+        return await response.Content.ReadAsStringAsync();
+    }
+
+    public async Task<T> PostAsync<T>(string path, HttpContent? body, JsonTypeInfo<T> type)
+    {
+        using var response = await SendAsync(HttpMethod.Post, path, body);
+        return JsonSerializer.Deserialize(await response.Content.ReadAsStreamAsync(), type)!;
+    }
+
+    public async Task PostAsync(string path, HttpContent? body = null)
+    {
+        using var response = await SendAsync(HttpMethod.Post, path, body);
+    }
+
+    public static HttpContent JsonBody<T>(T value, JsonTypeInfo<T> type)
+        => new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(value, type)) { Headers = { ContentType = new("application/json") } };
+
+    /// <summary>
+    /// A hijacked connection (attach, exec start): sends the request with "Upgrade: tcp" and returns the raw
+    /// stream once the daemon answers 101 (or 200, as older daemons do).
+    /// </summary>
+    public async Task<Stream> HijackAsync(string path, string? jsonBody = null)
+    {
+        var socket = await ConnectAsync(CancellationToken.None);
+        var stream = new NetworkStream(socket, ownsSocket: true);
+        var body = jsonBody is null ? [] : Encoding.UTF8.GetBytes(jsonBody);
+        var head = $"POST /v{await VersionAsync()}{path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n" +
+                   (jsonBody is null ? "" : "Content-Type: application/json\r\n") + $"Content-Length: {body.Length}\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+        await stream.WriteAsync(body);
+        var response = new StringBuilder();
+        var one = new byte[1];
+        while (!response.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+        {
+            if (await stream.ReadAsync(one) == 0) throw new ConnectException(Host);
+            response.Append((char)one[0]);
+        }
+        var statusLine = response.ToString().Split("\r\n")[0].Split(' ');
+        var status = int.Parse(statusLine[1], System.Globalization.CultureInfo.InvariantCulture);
+        if (status is not (101 or 200))
+        {
+            // An error body follows (Content-Length bounded); read what is there.
+            var buffer = new byte[64 * 1024];
+            var n = await stream.ReadAsync(buffer);
+            await stream.DisposeAsync();
+            var text = Encoding.UTF8.GetString(buffer, 0, n);
+            string message;
+            try { message = JsonSerializer.Deserialize(text, Json.ErrorResponse)?.Message ?? text; } catch (JsonException) { message = text; }
+            throw new DaemonException(status, message);
+        }
+        return stream;
+    }
+
+    /// <summary>Copies a multiplexed (8-byte framed) stream to stdout/stderr, or a raw one to stdout.</summary>
+    public static async Task DemuxAsync(Stream source, Stream stdout, Stream stderr, bool raw)
+    {
+        if (raw)
+        {
+            var buffer = new byte[32 * 1024];
+            int n;
+            while ((n = await source.ReadAsync(buffer)) > 0) { await stdout.WriteAsync(buffer.AsMemory(0, n)); await stdout.FlushAsync(); }
+            return;
+        }
+        var header = new byte[8];
+        while (true)
+        {
+            if (!await ReadFullyAsync(source, header)) return;
+            var size = (header[4] << 24) | (header[5] << 16) | (header[6] << 8) | header[7];
+            var payload = new byte[size];
+            if (!await ReadFullyAsync(source, payload)) return;
+            var target = header[0] == 2 ? stderr : stdout;
+            await target.WriteAsync(payload);
+            await target.FlushAsync();
+        }
+    }
+
+    private static async Task<bool> ReadFullyAsync(Stream source, byte[] buffer)
+    {
+        var read = 0;
+        while (read < buffer.Length)
+        {
+            var n = await source.ReadAsync(buffer.AsMemory(read));
+            if (n == 0) return false;
+            read += n;
+        }
+        return true;
+    }
+
+    public void Dispose() => http.Dispose();
+}
