@@ -121,10 +121,14 @@ internal abstract class CgroupBase(CgroupLayout layout, CgroupPath path) : ICgro
     /// <summary>Freeze, signal every pid, thaw: a process cannot fork a child the signal misses.</summary>
     protected void SignalFrozen(int signal, bool canFreeze)
     {
-        if (!canFreeze) { SignalAll(Pids(), signal); return; }
-        Freeze();
+        var frozen = false;
+        if (canFreeze)
+        {
+            // A task stuck in uninterruptible sleep can keep the cgroup FREEZING; signal it anyway then.
+            try { Freeze(); frozen = true; } catch (CgroupException) { }
+        }
         try { SignalAll(Pids(), signal); }
-        finally { Thaw(); }
+        finally { if (frozen) Thaw(); }
     }
 
     /// <summary>rmdir every directory under <paramref name="dir"/> and itself, deepest first; EBUSY retried for about a second.</summary>

@@ -56,15 +56,11 @@ internal sealed class CgroupV2 : CgroupBase
 
     public override void AddProcess(int pid) => Write(dir, "cgroup.procs", pid.ToString(Inv));
 
-    public override void Apply(Resources resources) => Set(resources);
+    public override void Apply(Resources resources) => Set(resources, devices: true);
 
-    public override void Update(Resources resources) => Set(resources);
+    public override void Update(Resources resources) => Set(resources, devices: false);
 
-    /// <summary>
-    /// Device rules: v2 has no devices file (the kernel wants an eBPF program on the cgroup), which Berth does
-    /// not load yet, so they are accepted and not enforced here.
-    /// </summary>
-    private void Set(Resources r)
+    private void Set(Resources r, bool devices)
     {
         ResourceChecks.Check(r, CgroupVersion.V2);
         foreach (var h in r.HugepageLimits ?? [])
@@ -81,6 +77,17 @@ internal sealed class CgroupV2 : CgroupBase
         foreach (var h in r.HugepageLimits ?? []) Write(dir, $"hugetlb.{h.PageSize}.max", h.Limit.ToString(Inv));
         // unified last: it is the escape hatch and overrides what the typed fields wrote.
         foreach (var (key, value) in r.Unified ?? []) Write(dir, key, value);
+        if (devices && r.Devices is { Count: > 0 } rules) SetDevices(rules);
+    }
+
+    /// <summary>v2 has no devices file: the rules become an eBPF program attached to the cgroup.</summary>
+    private void SetDevices(List<DeviceCgroup> rules)
+    {
+        var program = DeviceFilter.Compile(rules);
+        var errno = Layout.Calls.AttachDeviceFilter(dir, program, out var log);
+        if (errno != 0)
+            throw new CgroupException($"linux.resources.devices: cannot attach the device filter to {dir}: {Errno.Describe(errno)}"
+                + (string.IsNullOrEmpty(log) ? "" : " (verifier: " + log.ReplaceLineEndings(" ") + ")"));
     }
 
     private void SetCpu(Cpu c)

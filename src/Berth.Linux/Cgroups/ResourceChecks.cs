@@ -75,7 +75,8 @@ internal static partial class ResourceChecks
             if (d.Type is not (null or "a" or "b" or "c")) throw Invalid("devices.type", $"\"{d.Type}\" is not a, b or c");
             if (d.Access is { } access && (access.Length == 0 || access.Any(ch => ch is not ('r' or 'w' or 'm'))))
                 throw Invalid("devices.access", $"\"{access}\" is not a combination of r, w and m");
-            if (d.Major < -1 || d.Minor < -1) throw Invalid("devices", $"device number {d.Major}:{d.Minor} is negative");
+            if (d.Major < -1 || d.Minor < -1 || d.Major > int.MaxValue || d.Minor > int.MaxValue)
+                throw Invalid("devices", $"device number {d.Major}:{d.Minor} is out of range");
         }
         if (r.Rdma is { Count: > 0 }) throw Invalid("rdma", "not supported by Berth");
         if (r.Unified is { Count: > 0 } unified)

@@ -215,6 +215,45 @@ public sealed class CgroupHostTests(ITestOutputHelper output)
         }
     }
 
+    [RootFact]
+    public void Device_rules_are_enforced_by_a_bpf_program_on_cgroup2()
+    {
+        // The unified hierarchy (v2 host, or the hybrid one here) under a directory of the test's own, so the
+        // test enables no controller anywhere above it.
+        var unified = Cgroups.Detect().Unified ?? throw new InvalidOperationException("no cgroup2 mount");
+        var parent = Path.Combine(unified.MountPoint, "berth-test-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(parent);
+        var cg = Cgroups.Open("/c", "c", CgroupLayout.ForV2(parent));
+        using var child = new HeldShell("for d in null full; do if true < /dev/$d; then echo $d-ok; else echo $d-denied; fi; done 2>/dev/null");
+        try
+        {
+            cg.Create();
+            cg.Apply(new Resources
+            {
+                Devices =
+                [
+                    new DeviceCgroup { Allow = false, Access = "rwm" },
+                    new DeviceCgroup { Allow = true, Type = "c", Access = "m" },
+                    new DeviceCgroup { Allow = true, Type = "b", Access = "m" },
+                    new DeviceCgroup { Allow = true, Type = "c", Major = 1, Minor = 3, Access = "rwm" },
+                    new DeviceCgroup { Allow = true, Type = "c", Major = 136, Access = "rwm" },
+                    new DeviceCgroup { Allow = false, Type = "c", Major = 1, Minor = 3, Access = "m" },
+                ],
+            });
+            cg.AddProcess(child.Pid);
+            child.Release();
+            Assert.True(child.WaitForExit(10_000));
+            Assert.Equal("null-ok\nfull-denied", child.Process.StandardOutput.ReadToEnd().Trim());
+        }
+        finally
+        {
+            if (!child.Process.HasExited) child.Process.Kill();
+            child.WaitForExit(5000);
+            cg.Destroy();
+            Directory.Delete(parent);
+        }
+    }
+
     /// <summary>Not an assertion on time (bench/ measures speed): prints what the container start path pays here.</summary>
     [RootFact]
     public void Create_apply_add_destroy_cost_is_reported()

@@ -82,14 +82,21 @@ public sealed class CgroupV2WriteTests : IDisposable
     }
 
     [Fact]
-    public void Device_rules_are_accepted_without_a_file_to_write()
+    public void Device_rules_become_a_bpf_program_attached_on_apply_but_not_on_update()
     {
         KernelLeaf();
-        Cgroups.Open("/berth/c1", "c1", fs.V2()).Apply(new Resources
+        var cg = Cgroups.Open("/berth/c1", "c1", fs.V2());
+        var rules = new Resources
         {
             Devices = [new DeviceCgroup { Allow = false, Access = "rwm" }, new DeviceCgroup { Allow = true, Type = "c", Major = 1, Minor = 3, Access = "rwm" }],
-        });
+        };
+        cg.Apply(rules);
         Assert.Empty(fs.Writes);
+        var (dir, program) = Assert.Single(fs.DeviceFilters);
+        Assert.Equal("berth/c1", dir);
+        Assert.Equal(DeviceFilter.Compile(rules.Devices), program);
+        cg.Update(rules);
+        Assert.Single(fs.DeviceFilters);
     }
 
     [Theory]

@@ -16,6 +16,7 @@ internal sealed class FakeCgroupFs : IDisposable, ICgroupCalls
     public List<(string File, string Value)> Writes { get; } = new();
     public List<(int Pid, int Signal)> Kills { get; } = new();
     public List<string> Removed { get; } = new();
+    public List<(string Dir, ulong[] Program)> DeviceFilters { get; } = new();
 
     /// <summary>How many times rmdir answers EBUSY before it succeeds.</summary>
     public int BusyRemovals { get; set; }
@@ -67,6 +68,13 @@ internal sealed class FakeCgroupFs : IDisposable, ICgroupCalls
         foreach (var f in Directory.EnumerateFiles(path)) File.Delete(f);
         try { Directory.Delete(path); } catch (IOException) { return Errno.ENOTEMPTY; }
         Removed.Add(Rel(path));
+        return 0;
+    }
+
+    int ICgroupCalls.AttachDeviceFilter(string cgroupDirectory, ReadOnlySpan<ulong> program, out string? verifierLog)
+    {
+        verifierLog = null;
+        DeviceFilters.Add((Rel(cgroupDirectory), program.ToArray()));
         return 0;
     }
 
