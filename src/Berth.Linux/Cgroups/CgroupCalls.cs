@@ -56,7 +56,7 @@ public sealed partial class LinuxSyscalls
                     *(uint*)(attr + 24) = 1;                 // log_level
                     *(uint*)(attr + 28) = (uint)log.Length;  // log_size
                     *(ulong*)(attr + 32) = (ulong)logBuf;
-                    programFd = CgroupBpf(SYS_bpf, BPF_PROG_LOAD, attr, 128);
+                    programFd = CgroupBpf(CgroupBpfSyscallX64, BPF_PROG_LOAD, attr, 128);
                 }
             }
             if (programFd < 0)
@@ -75,7 +75,7 @@ public sealed partial class LinuxSyscalls
                     *(uint*)(attr + 0) = (uint)cgroupFd;     // target_fd
                     *(uint*)(attr + 4) = (uint)programFd;    // attach_bpf_fd
                     *(uint*)(attr + 8) = BPF_CGROUP_DEVICE;  // attach_type; flags 0: replaces an earlier program
-                    return CgroupBpf(SYS_bpf, BPF_PROG_ATTACH, attr, 32) < 0 ? Errno.Last : 0;
+                    return CgroupBpf(CgroupBpfSyscallX64, BPF_PROG_ATTACH, attr, 32) < 0 ? Errno.Last : 0;
                 }
             }
             finally { CgroupClose((int)programFd); } // the attachment holds its own reference
@@ -83,7 +83,7 @@ public sealed partial class LinuxSyscalls
         finally { CgroupClose(cgroupFd); }
     }
 
-    private const long SYS_bpf = 321; // x86_64; aarch64 below
+    private const long CgroupBpfSyscallX64 = 321; // x86_64; aarch64 below
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int CgroupOpen(string path, int flags);
 
