@@ -20,6 +20,9 @@ public interface INamespaceCalls
     /// pre-marshalled system calls (setns, unshare, a second fork for pid/time namespaces) and execs.
     /// Returns the pid of the process that exec'd; throws naming the step that failed.</summary>
     int Launch(LaunchPlan plan);
+
+    /// <summary>fchdir + chroot(".") + chdir("/"): makes the directory <paramref name="dirFd"/> this process's root.</summary>
+    void EnterRootDirectory(int dirFd);
 }
 
 /// <summary>The CLONE_NEW* flags and the runtime-spec namespace names.</summary>
@@ -54,6 +57,17 @@ public sealed unsafe partial class LinuxSyscalls
     }
 
     public int Launch(LaunchPlan plan) => plan.Run();
+
+    public void EnterRootDirectory(int dirFd)
+    {
+        Errno.Check(fchdir(dirFd), "fchdir");
+        Errno.Check(chroot_dot("."), "chroot");
+        Errno.Check(chdir_root("/"), "chdir", "/");
+    }
+
+    [LibraryImport("libc", SetLastError = true)] private static partial int fchdir(int fd);
+    [LibraryImport("libc", EntryPoint = "chroot", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] private static partial int chroot_dot(string path);
+    [LibraryImport("libc", EntryPoint = "chdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] private static partial int chdir_root(string path);
 
     [LibraryImport("libc", SetLastError = true)] private static partial int setns(int fd, int nstype);
     [LibraryImport("libc", SetLastError = true)] private static partial int unshare(int flags);

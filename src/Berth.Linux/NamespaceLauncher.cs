@@ -19,6 +19,24 @@ public sealed unsafe class LaunchPlan : IDisposable
     public IReadOnlyList<(int Fd, int Flag, string Name)> Joins { get; init; } = [];
     /// <summary>Contents for /proc/self/timens_offsets when a new time namespace is made.</summary>
     public string? TimeOffsets { get; init; }
+    /// <summary>
+    /// For joining a container's mount namespace: the kernel resolves the executable's ELF interpreter in the mount
+    /// namespace current at execve, and the container has no copy of ours. When set (an O_PATH descriptor of the
+    /// host's "/"), the child, after joining, opens the container's "/" onto descriptor <see cref="ContainerRootFd"/>
+    /// and chroots back to the host's root; the new program then enters the container root with that descriptor.
+    /// </summary>
+    public int HostRootFd { get; init; } = -1;
+    /// <summary>The descriptor number the container's root is left on (see <see cref="HostRootFd"/>).</summary>
+    public int ContainerRootFd { get; init; } = -1;
+    /// <summary>A new user namespace's id maps must be written before the exec (the kernel computes the new program's
+    /// capabilities from its uid in the namespace). When set, the child blocks reading this descriptor (the read end of
+    /// a pipe) until <see cref="BeforeExec"/> has written the maps and a byte, then becomes uid/gid 0 of the namespace.</summary>
+    public int MappingGateFd { get; init; } = -1;
+    /// <summary>Become uid/gid 0 of the (joined) user namespace before exec, so the new program keeps its capabilities there.</summary>
+    public bool BecomeNamespaceRoot { get; init; }
+    /// <summary>Called in the parent with the pid of the process that will exec, before it execs (write id maps here,
+    /// then release <see cref="MappingGateFd"/>).</summary>
+    public Action<int>? BeforeExec { get; init; }
     /// <summary>Descriptors the new program inherits (their close-on-exec flag is cleared in the child).</summary>
     public IReadOnlyList<int> InheritedFds { get; init; } = [];
     /// <summary>An open descriptor of the executable (execveat with AT_EMPTY_PATH: no path lookup in the new mount namespace).</summary>
@@ -26,10 +44,10 @@ public sealed unsafe class LaunchPlan : IDisposable
     public required IReadOnlyList<string> Argv { get; init; }
     public required IReadOnlyList<string> Envp { get; init; }
 
-    private enum Step { None, Join, Unshare, TimeOffsets, Fork, KeepFd, Exec }
-    private static readonly string[] StepNames = ["", "setns", "unshare", "write timens_offsets", "clone", "fcntl", "execveat"];
+    private enum Step { None, Join, Unshare, TimeOffsets, Fork, KeepFd, Exec, RootSwitch, Mapping }
+    private static readonly string[] StepNames = ["", "setns", "unshare", "write timens_offsets", "clone", "fcntl", "execveat", "keeping the container root", "becoming root of the user namespace"];
 
-    private const int SIGCHLD = 17, CLONE_PARENT = 0x00008000, AT_EMPTY_PATH = 0x1000, F_SETFD = 2, O_WRONLY = 1, O_CLOEXEC = 0x80000;
+    private const int O_PATH = 0x200000, O_DIRECTORY = 0x10000, SIGCHLD = 17, CLONE_PARENT = 0x00008000, AT_EMPTY_PATH = 0x1000, F_SETFD = 2, O_WRONLY = 1, O_CLOEXEC = 0x80000;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct Report { public int Kind; public int Step; public int Index; public int Value; } // Kind 1: pid, 2: failure
@@ -50,6 +68,10 @@ public sealed unsafe class LaunchPlan : IDisposable
         var offsetsPath = NativeStringArray.Utf8Z("/proc/self/timens_offsets");
         var empty = stackalloc byte[1];
         empty[0] = 0;
+        var slash = stackalloc byte[2];
+        slash[0] = (byte)'/'; slash[1] = 0;
+        var dot = stackalloc byte[2];
+        dot[0] = (byte)'.'; dot[1] = 0;
 
         var pipe = stackalloc int[2];
         if (pipe2(pipe, O_CLOEXEC) != 0) throw new SyscallException("pipe2", Marshal.GetLastSystemError());
@@ -62,7 +84,8 @@ public sealed unsafe class LaunchPlan : IDisposable
             if (pid == 0)
             {
                 Child(twoStage, joinFds, joinFlags, Joins.Count, NewNamespaces & ~Namespaces.CloneNewCgroup, offsetsText, offsets.Length - 1,
-                    offsetsFile, keep, InheritedFds.Count, ExecutableFd, empty, _argv.Pointer, _envp.Pointer, pipe[1]);
+                    offsetsFile, keep, InheritedFds.Count, ExecutableFd, empty, _argv.Pointer, _envp.Pointer, pipe[1],
+                    HostRootFd, ContainerRootFd, slash, dot, MappingGateFd, BecomeNamespaceRoot || MappingGateFd >= 0);
             }
         }
         var cloneErrno = pid < 0 ? *__errno_location() : 0;
@@ -73,12 +96,14 @@ public sealed unsafe class LaunchPlan : IDisposable
         var execPid = (int)pid;
         Report failure = default;
         Report r;
+        Exception? callbackError = null;
+        if (!twoStage) callbackError = Notify(execPid);
         while (true)
         {
             var n = read(pipe[0], &r, sizeof(Report));
             if (n < 0 && Marshal.GetLastSystemError() == Errno.EINTR) continue;
             if (n != sizeof(Report)) break;
-            if (r.Kind == 1) execPid = r.Value;
+            if (r.Kind == 1) { execPid = r.Value; callbackError = Notify(execPid); }
             else failure = r;
         }
         close(pipe[0]);
@@ -86,6 +111,12 @@ public sealed unsafe class LaunchPlan : IDisposable
         {
             int status;
             while (waitpid((int)pid, &status, 0) < 0 && Marshal.GetLastSystemError() == Errno.EINTR) { }
+        }
+        if (callbackError is not null)
+        {
+            int status;
+            waitpid(execPid, &status, 0);
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(callbackError).Throw();
         }
         if (failure.Kind == 2)
         {
@@ -97,15 +128,34 @@ public sealed unsafe class LaunchPlan : IDisposable
         return execPid;
     }
 
+    private Exception? Notify(int execPid)
+    {
+        if (BeforeExec is null) return null;
+        try { BeforeExec(execPid); return null; }
+        catch (Exception e)
+        {
+            kill(execPid, 9); // it waits for us at the gate: make it go away so the report pipe closes
+            return e;
+        }
+    }
+
     /// <summary>The cloned child. Only raw calls from here on: no allocation, no GC transition.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void Child(bool twoStage, int* joinFds, int* joinFlags, int joinCount, int newNamespaces, byte* offsets, int offsetsLength,
-        byte* offsetsFile, int* keep, int keepCount, int exeFd, byte* empty, byte** argv, byte** envp, int reportFd)
+        byte* offsetsFile, int* keep, int keepCount, int exeFd, byte* empty, byte** argv, byte** envp, int reportFd,
+        int hostRoot, int containerRootTarget, byte* slash, byte* dot, int mappingGate, bool becomeRoot)
     {
         if (twoStage)
         {
             for (var i = 0; i < joinCount; i++)
                 if (setns(joinFds[i], joinFlags[i]) != 0) Fail(reportFd, Step.Join, i);
+            if (hostRoot >= 0)
+            {
+                var containerRoot = open(slash, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (containerRoot < 0 || dup2(containerRoot, containerRootTarget) < 0) Fail(reportFd, Step.RootSwitch, 0);
+                close(containerRoot);
+                if (fchdir(hostRoot) != 0 || chroot(dot) != 0) Fail(reportFd, Step.RootSwitch, 1);
+            }
             if (newNamespaces != 0 && unshare(newNamespaces) != 0) Fail(reportFd, Step.Unshare, 0);
             if ((newNamespaces & Namespaces.CloneNewTime) != 0 && offsetsLength > 0)
             {
@@ -122,6 +172,12 @@ public sealed unsafe class LaunchPlan : IDisposable
                 _exit(0);
             }
         }
+        if (mappingGate >= 0)
+        {
+            byte go;
+            if (read_raw(mappingGate, &go, 1) != 1) Fail(reportFd, Step.Mapping, 0);
+        }
+        if (becomeRoot && (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)) Fail(reportFd, Step.Mapping, 1);
         for (var i = 0; i < keepCount; i++)
             if (fcntl(keep[i], F_SETFD, 0) != 0) Fail(reportFd, Step.KeepFd, i);
         execveat(exeFd, empty, argv, envp, AT_EMPTY_PATH);
@@ -156,8 +212,15 @@ public sealed unsafe class LaunchPlan : IDisposable
     [DllImport("libc"), SuppressGCTransition] private static extern nint write(int fd, void* buf, nint count);
     [DllImport("libc"), SuppressGCTransition] private static extern int open(byte* path, int flags);
     [DllImport("libc"), SuppressGCTransition] private static extern int close(int fd);
+    [DllImport("libc"), SuppressGCTransition] private static extern int dup2(int fd, int target);
+    [DllImport("libc"), SuppressGCTransition] private static extern int fchdir(int fd);
+    [DllImport("libc"), SuppressGCTransition] private static extern int chroot(byte* path);
     [DllImport("libc"), SuppressGCTransition] private static extern void _exit(int code);
     [DllImport("libc"), SuppressGCTransition] private static extern int* __errno_location();
+    [DllImport("libc"), SuppressGCTransition] private static extern int setresuid(uint r, uint e, uint s);
+    [DllImport("libc"), SuppressGCTransition] private static extern int setresgid(uint r, uint e, uint s);
+    [DllImport("libc", EntryPoint = "read"), SuppressGCTransition] private static extern nint read_raw(int fd, void* buf, nint count);
+    [DllImport("libc")] private static extern int kill(int pid, int sig);
     [DllImport("libc")] private static extern int pipe2(int* fds, int flags);
     [DllImport("libc")] private static extern nint read(int fd, void* buf, nint count);
     [DllImport("libc")] private static extern int waitpid(int pid, int* status, int options);

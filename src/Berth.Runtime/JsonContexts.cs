@@ -12,6 +12,12 @@ namespace Berth.Runtime;
 [JsonSerializable(typeof(List<int>))]
 public sealed partial class RuntimeStateJsonContext : JsonSerializerContext;
 
+/// <summary>Compact JSON: hooks' stdin state (one line), `ps -f json`.</summary>
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(Oci.Runtime.State))]
+[JsonSerializable(typeof(List<int>))]
+public sealed partial class CompactJsonContext : JsonSerializerContext;
+
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(InitRequest))]
 [JsonSerializable(typeof(InitReport))]

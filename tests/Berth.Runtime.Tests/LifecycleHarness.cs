@@ -19,6 +19,8 @@ public sealed class LifecycleHarness : IDisposable
 
     public LifecycleHarness(params string[] args)
     {
+        // Traversable by every uid: a container in a user namespace runs as a mapped, unprivileged host uid.
+        if (OperatingSystem.IsLinux()) File.SetUnixFileMode(_dir.Path, (UnixFileMode)0b111_101_101);
         BusyboxRootfs.CopyTo(Path.Combine(Bundle, "rootfs"));
         var spec = Run(["spec", "--bundle", Bundle]);
         if (spec.Code != 0) throw new InvalidOperationException("spec failed: " + spec.Stderr);

@@ -84,6 +84,17 @@ public static class RuntimeCli
             case "features":
                 Console.Out.Write(Features.Json);
                 return 0;
+            case "exec":
+                return new ContainerExecutor(sys, store).Exec(line);
+            case "ps":
+                new CgroupVerbs(store).Ps(line);
+                return 0;
+            case "events":
+                new CgroupVerbs(store).Events(line);
+                return 0;
+            case "update":
+                new CgroupVerbs(store).Update(line);
+                return 0;
             case "init":
                 throw new RuntimeException("init is internal to berth-runtime");
             default:

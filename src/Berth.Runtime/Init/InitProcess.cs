@@ -29,7 +29,6 @@ public static class InitProcess
         var fifoFd = -1;
         try
         {
-            if (request.NewUserNamespace) sys.BecomeNamespaceRoot();
             if (request.NewCgroupNamespace) sys.UnshareNamespaces(Namespaces.CloneNewCgroup);
             spec = SpecLoader.Parse(Encoding.UTF8.GetBytes(request.Spec));
             var process = spec.Process!;
@@ -37,7 +36,7 @@ public static class InitProcess
             var hooks = new HookRunner(sys);
             if (request.Kind == "create")
             {
-                fifoFd = sys.OpenFile(request.Fifo!, OpenFlags.O_PATH);
+                fifoFd = request.FifoFd;
                 var hooksRan = false;
                 void BeforePivot()
                 {
@@ -53,6 +52,11 @@ public static class InitProcess
                 }
                 RootfsStep.Prepare(spec, request.Bundle, request.NoPivot, sys, BeforePivot);
                 BeforePivot();
+            }
+            else if (request.RootFd >= 0)
+            {
+                sys.EnterRootDirectory(request.RootFd);
+                sys.CloseFd(request.RootFd);
             }
             if (process.Terminal) ConsoleSetup.Attach(sys, request.ConsoleSocket, process.ConsoleSize);
             else if (request.ConsoleSocket >= 0) sys.CloseFd(request.ConsoleSocket);

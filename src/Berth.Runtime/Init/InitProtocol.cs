@@ -17,9 +17,13 @@ public sealed class InitRequest
     /// <summary>The config (create), or a config whose process is the one to exec (exec).</summary>
     [JsonPropertyName("spec")] public string Spec { get; set; } = "";
     [JsonPropertyName("noPivot")] public bool NoPivot { get; set; }
-    [JsonPropertyName("fifo")] public string? Fifo { get; set; }
+    /// <summary>An inherited O_PATH descriptor of the exec fifo (opened by the runtime: the init may not be able to
+    /// reach the state directory, e.g. as a mapped uid).</summary>
+    [JsonPropertyName("fifoFd")] public int FifoFd { get; set; } = -1;
     /// <summary>An inherited descriptor connected to --console-socket, or -1.</summary>
     [JsonPropertyName("consoleSocket")] public int ConsoleSocket { get; set; } = -1;
+    /// <summary>exec: an inherited descriptor of the container's root directory to chroot into, or -1.</summary>
+    [JsonPropertyName("rootFd")] public int RootFd { get; set; } = -1;
     [JsonPropertyName("newUserNamespace")] public bool NewUserNamespace { get; set; }
     [JsonPropertyName("newCgroupNamespace")] public bool NewCgroupNamespace { get; set; }
     /// <summary>True when the parent must run prestart/createRuntime hooks once namespaces and mounts exist.</summary>

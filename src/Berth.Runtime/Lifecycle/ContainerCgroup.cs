@@ -16,7 +16,11 @@ public static class ContainerCgroup
         {
             cgroup.Create();
             cgroup.AddProcess(pid);
-            if (spec.Linux?.Resources is { } resources) cgroup.Apply(resources);
+            if (spec.Linux?.Resources is { } resources)
+            {
+                if (resources.Devices is { Count: > 0 }) resources.Devices = WithDefaultDevices(resources.Devices, spec.Linux.Devices);
+                cgroup.Apply(resources);
+            }
             return cgroup;
         }
         catch (CgroupException e)
@@ -24,6 +28,20 @@ public static class ContainerCgroup
             try { cgroup.Destroy(); } catch (CgroupException) { }
             throw new RuntimeException(e.Message, e);
         }
+    }
+
+    /// <summary>runc appends these allow rules after the config's own (which usually start with deny-all): the default
+    /// devices, ptys, tun, mknod of anything, and every device the config creates.</summary>
+    public static List<DeviceCgroup> WithDefaultDevices(List<DeviceCgroup> rules, List<Device>? devices)
+    {
+        var all = new List<DeviceCgroup>(rules);
+        DeviceCgroup Allow(string type, long? major, long? minor, string access) => new() { Allow = true, Type = type, Major = major, Minor = minor, Access = access };
+        all.Add(Allow("c", null, null, "m"));
+        all.Add(Allow("b", null, null, "m"));
+        foreach (var (major, minor) in new (long, long?)[] { (1, 3), (1, 8), (1, 7), (5, 0), (1, 5), (1, 9), (136, null), (5, 2), (10, 200), (5, 1) })
+            all.Add(Allow("c", major, minor, "rwm"));
+        foreach (var d in devices ?? []) all.Add(Allow(d.Type == "u" ? "c" : d.Type, d.Major, d.Minor, "rwm"));
+        return all;
     }
 
     /// <summary>The existing cgroup of a container, or null when it has none (already removed).</summary>

@@ -37,6 +37,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         {
             File.WriteAllBytes(Path.Combine(dir, StateStore.ConfigFile), raw);
             sys.CreateFifo(store.FifoOf(id), 0b110_010_010); // 0622: the container's user may not be root
+            if (OperatingSystem.IsLinux()) File.SetUnixFileMode(store.FifoOf(id), (UnixFileMode)0b110_010_010); // past the umask
             var record = new ContainerRecord
             {
                 Id = id, Bundle = bundle, Rootfs = SpecLoader.RootfsOf(spec, bundle), Annotations = spec.Annotations,
@@ -54,25 +55,26 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             var (parentEnd, childEnd) = sys.CreateSocketPair();
             using var channel = new InitChannel(sys, parentEnd);
             var newUserNs = false;
+            var fifoFd = sys.OpenFile(store.FifoOf(id), OpenFlags.O_PATH);
             try
             {
-                pid = Launch(spec, childEnd, consoleFd, out newUserNs);
+                pid = Launch(spec, childEnd, consoleFd, fifoFd, out newUserNs);
             }
             finally
             {
                 sys.CloseFd(childEnd);
+                sys.CloseFd(fifoFd);
             }
-            if (newUserNs) WriteIdMaps(pid, spec.Linux!);
             record.Pid = pid;
             record.PidStartTime = ProcStat.Read(pid)?.StartTime ?? 0;
             record.NewUserNamespace = newUserNs;
             cgroup = ContainerCgroup.Setup(spec, id, pid);
 
-            var hookState = JsonSerializer.Serialize(StateStore.SpecState(record, ContainerStatus.Creating), RuntimeStateJsonContext.Default.State);
+            var hookState = JsonSerializer.Serialize(StateStore.SpecState(record, ContainerStatus.Creating), CompactJsonContext.Default.State);
             var request = new InitRequest
             {
                 Kind = "create", Id = id, Bundle = bundle, Rootfs = record.Rootfs, Spec = Encoding.UTF8.GetString(raw), NoPivot = options.NoPivot,
-                Fifo = store.FifoOf(id), ConsoleSocket = consoleFd, NewUserNamespace = newUserNs,
+                FifoFd = fifoFd, ConsoleSocket = consoleFd, NewUserNamespace = newUserNs,
                 NewCgroupNamespace = spec.Linux?.Namespaces?.Exists(n => n.Type == "cgroup" && string.IsNullOrEmpty(n.Path)) == true,
                 RuntimeHooks = spec.Hooks?.Prestart is { Count: > 0 } || spec.Hooks?.CreateRuntime is { Count: > 0 },
                 HookState = hookState,
@@ -130,7 +132,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
     }
 
     /// <summary>Starts `berth-runtime init` in the container's new and joined namespaces.</summary>
-    private int Launch(Spec spec, int initFd, int consoleFd, out bool newUserNs)
+    private int Launch(Spec spec, int initFd, int consoleFd, int fifoFd, out bool newUserNs)
     {
         var newFlags = 0;
         var joins = new List<(int Fd, int Flag, string Name)>();
@@ -148,18 +150,25 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             }
             newUserNs = (newFlags & Namespaces.CloneNewUser) != 0;
             var exe = sys.OpenFile("/proc/self/exe", OpenFlags.O_RDONLY);
+            var (gateRead, gateWrite) = newUserNs ? sys.CreatePipe() : (-1, -1);
             try
             {
                 using var plan = new LaunchPlan
                 {
                     NewNamespaces = newFlags, Joins = joins, TimeOffsets = TimeOffsetsText(spec.Linux?.TimeOffsets),
-                    InheritedFds = consoleFd >= 0 ? [initFd, consoleFd] : [initFd], ExecutableFd = exe,
+                    InheritedFds = consoleFd >= 0 ? [initFd, fifoFd, consoleFd] : [initFd, fifoFd], ExecutableFd = exe,
                     Argv = ["berth-runtime", "init", initFd.ToString(System.Globalization.CultureInfo.InvariantCulture)], Envp = ["BERTH_INIT=1"],
+                    MappingGateFd = gateRead,
+                    BeforeExec = newUserNs ? pid => { WriteIdMaps(pid, spec.Linux!); sys.WriteAll(gateWrite, "1"u8); } : null,
                 };
                 try { return sys.Launch(plan); }
                 catch (SyscallException e) { throw new RuntimeException($"starting container init: {e.Message}"); }
             }
-            finally { sys.CloseFd(exe); }
+            finally
+            {
+                sys.CloseFd(exe);
+                if (gateRead >= 0) { sys.CloseFd(gateRead); sys.CloseFd(gateWrite); }
+            }
         }
         finally
         {

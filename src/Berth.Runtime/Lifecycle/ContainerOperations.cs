@@ -144,7 +144,7 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
     {
         var record = store.Load(id);
         var status = store.StatusOf(record);
-        if (status is not (ContainerStatus.Running or ContainerStatus.Created)) throw new RuntimeException("container not running");
+        if (status is not (ContainerStatus.Running or ContainerStatus.Created)) throw new RuntimeException(status == ContainerStatus.Paused ? "container already paused" : "container not running");
         var cgroup = ContainerCgroup.Open(record.CgroupsPath, id) ?? throw new RuntimeException("container has no cgroup to freeze");
         cgroup.Freeze();
         File.WriteAllText(Path.Combine(store.DirectoryOf(id), StateStore.PausedMarker), "");
@@ -167,5 +167,5 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
     }
 
     public static string HookState(ContainerRecord record, string status)
-        => JsonSerializer.Serialize(StateStore.SpecState(record, status), RuntimeStateJsonContext.Default.State);
+        => JsonSerializer.Serialize(StateStore.SpecState(record, status), CompactJsonContext.Default.State);
 }
