@@ -95,6 +95,22 @@ public sealed class LayerStoreTests
     }
 
     [RootFact]
+    public void FilesInASetgidDirectoryKeepTheOwnerTheTarGives()
+    {
+        using var store = new TestStore("vfs");
+        var layer = store.Register(new LayerTar().Dir("shared", mode: 0x5FD, uid: 1000, gid: 1000).File("shared/root-file", "r", mode: 0x1A4)
+            .File("shared/user-file", "u", mode: 0x1B4, uid: 1000, gid: 1000).File("plain", "p", mode: 0x1FF).Bytes());
+        var rootfs = store.Layers.CreateContainerLayer("s" + Guid.NewGuid().ToString("N"), layer.ChainId).Mount();
+        var sys = LinuxSyscalls.Instance;
+        Assert.True(sys.Lstat(null, Path.Combine(rootfs, "shared/root-file"), out var rootFile));
+        Assert.Equal((0, 0, 0x1A4), (rootFile.Uid, rootFile.Gid, rootFile.Mode & 0xFFF));
+        Assert.True(sys.Lstat(null, Path.Combine(rootfs, "shared/user-file"), out var userFile));
+        Assert.Equal((1000, 1000, 0x1B4), (userFile.Uid, userFile.Gid, userFile.Mode & 0xFFF));
+        Assert.True(sys.Lstat(null, Path.Combine(rootfs, "plain"), out var plain));
+        Assert.Equal(0x1FF, plain.Mode & 0xFFF); // not cut by the umask
+    }
+
+    [RootFact]
     public void GnuLongNamesAndPaxLongLinks()
     {
         using var store = new TestStore("vfs");

@@ -21,10 +21,10 @@ internal sealed class LayerTar
         _ => new PaxTarEntry(type, name),
     };
 
-    public LayerTar Dir(string name, int mode = 0x1ED, DateTimeOffset? mtime = null, int uid = 0)
+    public LayerTar Dir(string name, int mode = 0x1ED, DateTimeOffset? mtime = null, int uid = 0, int gid = 0)
     {
         var e = New(TarEntryType.Directory, name);
-        e.Mode = (UnixFileMode)mode; e.ModificationTime = mtime ?? Time; e.Uid = uid;
+        e.Mode = (UnixFileMode)mode; e.ModificationTime = mtime ?? Time; e.Uid = uid; e.Gid = gid;
         writer.WriteEntry(e);
         return this;
     }

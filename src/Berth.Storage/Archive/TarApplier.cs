@@ -32,6 +32,18 @@ internal sealed class TarApplier : IDisposable
     private readonly string? sideDirectory;
     private string? cachedParentPath;
     private SafeFileHandle? cachedParent;
+    private bool cachedParentSetgid;
+
+    /// <summary>The process umask (read once: umask(2) can only be read by setting it, which would race other threads).</summary>
+    private static readonly int Umask = ReadUmask();
+
+    private static int ReadUmask()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("Umask:", StringComparison.Ordinal))
+                return Convert.ToInt32(line[6..].Trim(), 8);
+        return 0x1FF; // unknown: always chmod
+    }
     private byte[]? buffer;
 
     public TarApplier(ISyscalls sys, string rootPath, WhiteoutStyle style, string? sideDirectory = null)
@@ -121,7 +133,7 @@ internal sealed class TarApplier : IDisposable
             }
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
             {
-                using var file = CreateExclusive(parent, name, path);
+                using var file = CreateExclusive(parent, name, path, mode & 0x1FF);
                 long written = 0;
                 tar.BeginData();
                 try
@@ -139,8 +151,9 @@ internal sealed class TarApplier : IDisposable
                 catch (EndOfStreamException e) { throw new InvalidLayerException($"truncated layer tar in the content of {path}", e); }
                 finally { tar.EndData(path); }
                 if (written != entry.Length) throw new InvalidLayerException($"truncated layer tar in the content of {path}");
-                sys.Fchown(file, entry.Uid, entry.Gid);
-                sys.Fchmod(file, mode); // after chown, which clears setuid/setgid
+                // Created by root with the mode (less the umask): owner and mode calls only when they change something.
+                if (entry.Uid != 0 || entry.Gid != 0 || cachedParentSetgid || parentPath.Length == 0) sys.Fchown(file, entry.Uid, entry.Gid);
+                if ((mode & ~0x1FF) != 0 || (mode & Umask) != 0) sys.Fchmod(file, mode); // after chown, which clears setuid/setgid
                 SetXattrs(file, null, xattrs, path);
                 sys.Futimens(file, mtime, mtime);
                 return written;
@@ -185,14 +198,14 @@ internal sealed class TarApplier : IDisposable
         }
     }
 
-    private SafeFileHandle CreateExclusive(SafeFileHandle parent, string name, string path)
+    private SafeFileHandle CreateExclusive(SafeFileHandle parent, string name, string path, int mode)
     {
         const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
-        try { return sys.OpenAt(parent, name, flags, Modes.Rw_______); }
+        try { return sys.OpenAt(parent, name, flags, mode); }
         catch (SyscallException e) when (e.ErrorNumber == Errno.EEXIST)
         {
             Remove(parent, name);
-            return sys.OpenAt(parent, name, flags, Modes.Rw_______);
+            return sys.OpenAt(parent, name, flags, mode);
         }
         catch (SyscallException e) { throw new InvalidLayerException($"cannot create {path}: {e.Message}", e); }
     }
@@ -253,6 +266,8 @@ internal sealed class TarApplier : IDisposable
         cachedParent?.Dispose();
         cachedParent = fd;
         cachedParentPath = parentPath;
+        sys.Fstat(fd, out var st);
+        cachedParentSetgid = (st.Mode & 0x400) != 0; // files made in a setgid directory take its group: chown them back
         return fd;
     }
 
