@@ -42,7 +42,7 @@ public class RootfsEndToEndTests
         Assert.Contains("sysrq=readonly\n", r.Stdout);
     }
 
-    [RootFact(Skip = "until the runtime appends ContainerDevices.CgroupRules(spec) to the cgroup's device rules (rt-core); passes with it")]
+    [RootFact]
     public void Dev_has_the_default_nodes_and_links_and_they_work()
     {
         using var h = new LifecycleHarness("sh", "-c", string.Join('\n',
@@ -55,7 +55,7 @@ public class RootfsEndToEndTests
         Assert.True(r.Code == 0, Show(r));
         foreach (var node in new[] { "null", "zero", "full", "random", "urandom", "tty" }) Assert.Contains($"node={node}\n", r.Stdout);
         Assert.Contains("links=/proc/self/fd /proc/self/fd/0 pts/ptmx\n", r.Stdout);
-        // These need the device cgroup to allow the default devices (ContainerDevices.CgroupRules).
+        // These need the device cgroup to allow the default devices (the runtime appends runc's list).
         Assert.Contains("zero=3\n", r.Stdout);
         Assert.Contains("null=writable\n", r.Stdout);
         Assert.Contains("keys=readable\n", r.Stdout);
