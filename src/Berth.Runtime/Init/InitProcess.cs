@@ -75,12 +75,13 @@ public static class InitProcess
         {
             if (request.Kind == "create")
             {
-                // Block until `start` opens the fifo for reading; then tell it we go on.
+                // Block until `start` opens the fifo for reading. The startContainer hooks run before the byte is
+                // written, so `start` (which waits for the byte) runs poststart hooks only after them, as the spec orders.
                 var writer = sys.OpenFile($"/proc/self/fd/{fifoFd}", OpenFlags.O_WRONLY);
+                new HookRunner(sys).Run(spec.Hooks?.StartContainer, "startContainer", request.HookState ?? "{}");
                 sys.WriteAll(writer, "0"u8);
                 sys.CloseFd(writer);
                 sys.CloseFd(fifoFd);
-                new HookRunner(sys).Run(spec.Hooks?.StartContainer, "startContainer", request.HookState ?? "{}");
             }
             ProcessStep.Finalize(spec, sys, seccomp);
             sys.ReplaceProcess(executable, spec.Process!.Args!, spec.Process.Env ?? []);

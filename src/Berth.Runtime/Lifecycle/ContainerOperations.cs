@@ -37,12 +37,20 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
         var pidfd = -1;
         try
         {
+            // Opening the fifo already released the init: a short-lived process may have run, exited and been reaped
+            // (by a subreaper such as conmon) before this line, so a failed pidfd_open is no error by itself: its
+            // byte is then in the fifo. Without a pidfd, watch the fifo alone and check liveness between short waits.
             try { pidfd = sys.OpenProcessHandle(record.Pid); }
-            catch (SyscallException) { throw new RuntimeException("cannot start a container that has stopped"); }
+            catch (SyscallException) { }
             Span<byte> one = stackalloc byte[1];
             while (true)
             {
-                var ready = sys.WaitReadable([fifo, pidfd], -1);
+                var ready = pidfd >= 0 ? sys.WaitReadable([fifo, pidfd], -1) : sys.WaitReadable([fifo], 50);
+                if (ready < 0)
+                {
+                    if (store.IsAlive(record)) continue;
+                    ready = 1; // the init exited
+                }
                 if (ready == 0)
                 {
                     int n;

@@ -62,6 +62,9 @@ public sealed class StateStore(string root)
     }
 
     /// <summary>The status as runtime.md defines it, derived from the init process and the state directory.</summary>
+    /// <summary>True while the container's init (the recorded pid with its recorded start time) is alive.</summary>
+    public bool IsAlive(ContainerRecord record) => ProcStat.IsSameLiveProcess(record.Pid, record.PidStartTime);
+
     public string StatusOf(ContainerRecord record)
     {
         if (record.Pid <= 0) return ContainerStatus.Creating;
