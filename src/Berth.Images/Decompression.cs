@@ -39,7 +39,7 @@ public static class Decompression
     public static Stream Open(Stream input) => Open(input, out _);
 
     /// <summary>A read-only stream whose first bytes are known before anyone reads them.</summary>
-    private sealed class PeekStream : Stream
+    private sealed class PeekStream : Berth.Storage.Archive.ReadOnlyStream
     {
         private readonly Stream _inner;
         private readonly byte[] _head;
@@ -59,8 +59,6 @@ public static class Decompression
 
         public ReadOnlySpan<byte> Head => _head.AsSpan(0, _headLength);
 
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
         public override int Read(Span<byte> buffer)
         {
             if (_headPosition < _headLength)
@@ -73,20 +71,11 @@ public static class Decompression
             return _inner.Read(buffer);
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         protected override void Dispose(bool disposing) { if (disposing) _inner.Dispose(); base.Dispose(disposing); }
     }
 
     /// <summary>Decompresses through "TOOL -dc": the input is pumped to its stdin on a task.</summary>
-    private sealed class ToolStream : Stream
+    private sealed class ToolStream : Berth.Storage.Archive.ReadOnlyStream
     {
         private readonly Process _process;
         private readonly Task _pump;
@@ -109,8 +98,6 @@ public static class Decompression
             });
         }
 
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
         public override int Read(Span<byte> buffer)
         {
             var n = _process.StandardOutput.BaseStream.Read(buffer);
@@ -123,15 +110,6 @@ public static class Decompression
             return n;
         }
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         private bool _disposed;
 

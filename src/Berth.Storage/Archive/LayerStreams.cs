@@ -168,7 +168,8 @@ internal sealed class ReadAheadStream : ReadOnlyStream
     }
 }
 
-internal abstract class ReadOnlyStream : Stream
+/// <summary>A forward-only readable stream: the base of every decoding, hashing and peeking stream in the rooms above.</summary>
+public abstract class ReadOnlyStream : Stream
 {
     public override bool CanRead => true;
     public override bool CanSeek => false;
