@@ -75,3 +75,25 @@ public static class BusyboxRootfs
         return stdout.Result;
     }
 }
+
+/// <summary>
+/// Containers made from runc's default config (no cgroupsPath) live under the shared parent cgroup "berth" in
+/// every hierarchy; the runtime leaves that parent, as Docker leaves "docker". A test assembly that makes such
+/// containers calls <see cref="RemoveWhenEmptyAtExit"/> so its run leaves no cgroup behind: rmdir refuses a
+/// cgroup that still has children or processes, so a parent in use by anyone else stays.
+/// </summary>
+public static class SharedCgroupParent
+{
+    public static void RemoveWhenEmptyAtExit() => AppDomain.CurrentDomain.ProcessExit += (_, _) => RemoveWhenEmpty();
+
+    public static void RemoveWhenEmpty()
+    {
+        if (!Directory.Exists("/sys/fs/cgroup")) return;
+        foreach (var hierarchy in Directory.EnumerateDirectories("/sys/fs/cgroup"))
+        {
+            try { Directory.Delete(System.IO.Path.Combine(hierarchy, "berth")); }
+            catch (IOException) { } // absent, or still in use
+            catch (UnauthorizedAccessException) { }
+        }
+    }
+}
