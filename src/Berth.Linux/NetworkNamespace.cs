@@ -1,0 +1,76 @@
+using System.Runtime.ExceptionServices;
+
+namespace Berth.Linux;
+
+/// <summary>
+/// Network namespaces kept alive by a bind-mounted file (as `ip netns` and Docker do), and work done inside one.
+/// A thread's network namespace is its own: every call here runs on a dedicated thread that joins (or unshares)
+/// the namespace and then ends, so no thread of the process is ever left in a foreign namespace. Sockets keep the
+/// namespace they were opened in, so opening a netlink or UDP socket inside and using it from anywhere is the way
+/// to act inside a namespace for long.
+/// </summary>
+public static class NetworkNamespace
+{
+    /// <summary>Creates a new, empty network namespace pinned at <paramref name="path"/> (the file is created).</summary>
+    public static void Create(ISyscalls sys, string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        sys.CloseFd(sys.OpenFile(path, OpenFlags.O_RDONLY | OpenFlags.O_CREAT | OpenFlags.O_EXCL, 0b100_100_100 /* 0444 */));
+        try
+        {
+            OnDedicatedThread(() =>
+            {
+                sys.UnshareNamespaces(Namespaces.CloneNewNet);
+                sys.Mount("/proc/thread-self/ns/net", path, null, MountFlags.Bind, null);
+                return 0;
+            });
+        }
+        catch
+        {
+            File.Delete(path);
+            throw;
+        }
+    }
+
+    /// <summary>Unpins and removes a namespace file made by <see cref="Create"/>; false when it was not there.
+    /// The namespace itself ends when its last process and socket are gone.</summary>
+    public static bool Delete(ISyscalls sys, string path)
+    {
+        if (!File.Exists(path)) return false;
+        try { sys.Unmount(path, UnmountFlags.Detach); }
+        catch (SyscallException e) when (e.ErrorNumber == Errno.EINVAL) { } // not a mount point (a crash between create and mount)
+        File.Delete(path);
+        return true;
+    }
+
+    /// <summary>Runs <paramref name="action"/> on a thread inside the network namespace at <paramref name="path"/>
+    /// (a pinned file or /proc/PID/ns/net).</summary>
+    public static T Run<T>(ISyscalls sys, string path, Func<T> action)
+    {
+        var fd = sys.OpenFile(path, OpenFlags.O_RDONLY);
+        try { return Run(sys, fd, path, action); }
+        finally { sys.CloseFd(fd); }
+    }
+
+    /// <summary>Runs <paramref name="action"/> on a thread inside the network namespace <paramref name="fd"/> refers to.</summary>
+    public static T Run<T>(ISyscalls sys, int fd, string what, Func<T> action) => OnDedicatedThread(() =>
+    {
+        sys.JoinNamespace(fd, Namespaces.CloneNewNet, what);
+        return action();
+    });
+
+    private static T OnDedicatedThread<T>(Func<T> action)
+    {
+        T result = default!;
+        ExceptionDispatchInfo? failure = null;
+        var thread = new Thread(() =>
+        {
+            try { result = action(); }
+            catch (Exception e) { failure = ExceptionDispatchInfo.Capture(e); }
+        }, 256 * 1024) { IsBackground = true, Name = "berth-netns" };
+        thread.Start();
+        thread.Join();
+        failure?.Throw();
+        return result;
+    }
+}
