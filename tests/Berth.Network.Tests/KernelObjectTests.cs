@@ -21,10 +21,12 @@ public sealed class KernelObjectTests
 
         var addresses = new List<IPAddress>();
         var namespaces = new List<string>();
+        var hostEnds = new List<string>();
         for (var i = 0; i < 2; i++)
         {
             var ns = net.Namespace($"n{i}");
             var hostEnd = net.LinkName($"v{i}");
+            hostEnds.Add(hostEnd);
             var fd = LinuxSyscalls.Instance.OpenFile(ns, OpenFlags.O_RDONLY);
             try { net.Host.CreateVethPair(hostEnd, "eth0", fd, mtu: 1500); }
             finally { LinuxSyscalls.Instance.CloseFd(fd); }
@@ -42,7 +44,7 @@ public sealed class KernelObjectTests
             addresses.Add(address);
             namespaces.Add(ns);
         }
-        Assert.Equal(bridgeIndex, net.Host.GetLink(net.LinkName("v0"))!.MasterIndex);
+        Assert.Equal(bridgeIndex, net.Host.GetLink(hostEnds[0])!.MasterIndex);
         Assert.Equal("bridge", net.Host.GetLink(bridge)!.Kind);
 
         var (listener, port) = TestNetwork.EchoPeerServer(namespaces[0], addresses[0]);

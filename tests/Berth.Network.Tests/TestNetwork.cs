@@ -32,6 +32,7 @@ public sealed class TestNetwork : IDisposable
     public string LinkName(string prefix)
     {
         var name = $"{prefix}{Id}";
+        if (_links.Contains(name)) name = $"{prefix[..1]}{_links.Count}{Id}";
         if (name.Length > 15) throw new ArgumentException(name);
         _links.Add(name);
         return name;

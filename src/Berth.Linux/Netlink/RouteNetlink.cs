@@ -162,6 +162,23 @@ public sealed class RouteNetlink : IDisposable
 
     public void SetUp(int index) => SetLink(index, new LinkChange { Up = true });
 
+    /// <summary>Bridge port hairpin mode (IFLA_BRPORT_MODE): frames may leave through the port they came in on, so a
+    /// container reaches its own published port through a host address.</summary>
+    public void SetBridgePortHairpin(int index, bool on)
+    {
+        const ushort IflaProtinfo = 12, IflaBrportMode = 4;
+        const byte AfBridge = 7;
+        lock (_lock)
+        {
+            var m = Begin(Nl.SetLink, 0);
+            _writer.Struct(new IfInfoMsg { Family = AfBridge, Index = index });
+            var info = _writer.BeginNested(IflaProtinfo);
+            _writer.AttributeU8(IflaBrportMode, on ? (byte)1 : (byte)0);
+            _writer.EndNested(info);
+            Run(m, $"set hairpin on bridge port {index}");
+        }
+    }
+
     /// <summary>The named link, or null when there is none.</summary>
     public LinkInfo? GetLink(string name)
     {
