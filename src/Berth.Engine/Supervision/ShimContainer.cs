@@ -1,0 +1,177 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
+using Berth.Linux;
+using Berth.Oci.Runtime;
+using Berth.Shim;
+
+namespace Berth.Engine.Supervision;
+
+/// <summary>A container under its berth-shim, as berthd sees it.</summary>
+internal sealed class ShimContainer : ISupervisedContainer
+{
+    private readonly ISyscalls _sys;
+    private readonly ShimSupervisor.LaunchRecord _record;
+    private readonly string _stateDirectory;
+    private readonly RuntimeCommand _runtime;
+    private readonly ShimConnection? _waitConnection;
+    private readonly TaskCompletionSource<ProcessExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _disposed = new();
+    private readonly bool _ownShimChild;
+
+    public ShimContainer(ISyscalls sys, ShimSupervisor.LaunchRecord record, string stateDirectory, int pid, ShimConnection? waitConnection, bool ownShimChild)
+    {
+        _sys = sys;
+        _record = record;
+        _stateDirectory = stateDirectory;
+        _runtime = new RuntimeCommand(record.RuntimePath, record.RuntimeRoot, stateDirectory);
+        _waitConnection = waitConnection;
+        _ownShimChild = ownShimChild;
+        Pid = pid;
+        _ = WaitForExitAsync();
+    }
+
+    public string ContainerId => _record.ContainerId;
+    public int Pid { get; }
+    public Task<ProcessExit> Exited => _exited.Task;
+
+    /// <summary>Holds the Wait request open; the shim answers once the init has exited and its output is logged.</summary>
+    private async Task WaitForExitAsync()
+    {
+        ExitRecord? exit = null;
+        if (_waitConnection is not null)
+        {
+            try
+            {
+                await _waitConnection.SendAsync(ShimProtocol.Wait, default, _disposed.Token).ConfigureAwait(false);
+                while (await _waitConnection.ReceiveAsync(_disposed.Token).ConfigureAwait(false) is { } frame)
+                {
+                    if (frame.Kind == ShimProtocol.Exit) { exit = ShimProtocol.ParseExit(frame.Payload); break; }
+                }
+            }
+            catch (OperationCanceledException) { return; } // disposed: berthd lets go, the container runs on
+            catch (IOException) { }
+            catch (System.Net.Sockets.SocketException) { }
+        }
+        // The shim went away without telling (or was gone already): its exit record, if it wrote one.
+        exit ??= ExitRecord.Read(_stateDirectory);
+        if (_ownShimChild) await Task.Run(() => { try { _sys.WaitForChild(_record.ShimPid, out _); } catch (SyscallException) { } }).ConfigureAwait(false);
+        _exited.TrySetResult(ShimSupervisor.ToProcessExit(exit) ?? new ProcessExit(255, DateTimeOffset.UtcNow, false));
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => _runtime.RunAsync(cancellationToken, "start", ContainerId);
+
+    public Task SignalAsync(int signal, bool all, CancellationToken cancellationToken)
+    {
+        var s = signal.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return all ? _runtime.RunAsync(cancellationToken, "kill", "--all", ContainerId, s) : _runtime.RunAsync(cancellationToken, "kill", ContainerId, s);
+    }
+
+    public Task PauseAsync(CancellationToken cancellationToken) => _runtime.RunAsync(cancellationToken, "pause", ContainerId);
+    public Task ResumeAsync(CancellationToken cancellationToken) => _runtime.RunAsync(cancellationToken, "resume", ContainerId);
+
+    public async Task UpdateResourcesAsync(Resources resources, CancellationToken cancellationToken)
+    {
+        var file = Path.Combine(_stateDirectory, $"resources-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(file, JsonSerializer.Serialize(resources, RuntimeJsonContext.Default.Resources), cancellationToken).ConfigureAwait(false);
+        try { await _runtime.RunAsync(cancellationToken, "update", "--resources", file, ContainerId).ConfigureAwait(false); }
+        finally { File.Delete(file); }
+    }
+
+    public async Task<IStdioSession> AttachAsync(AttachOptions options, CancellationToken cancellationToken)
+    {
+        var connection = ShimConnection.TryConnect(_sys, _stateDirectory);
+        if (connection is null) return EndedSession.Create(_record.Tty);
+        byte flags = 0;
+        if (options.Stdin) flags |= ShimProtocol.AttachStdin;
+        if (options.Stdout) flags |= ShimProtocol.AttachStdout;
+        if (options.Stderr) flags |= ShimProtocol.AttachStderr;
+        await connection.SendAsync(ShimProtocol.Attach, new[] { flags }, cancellationToken).ConfigureAwait(false);
+        return new ShimStdioSession(connection, _record.Tty);
+    }
+
+    public async Task ResizeAsync(int height, int width, CancellationToken cancellationToken)
+    {
+        var connection = ShimConnection.Connect(_sys, _stateDirectory, ContainerId);
+        await using (connection.ConfigureAwait(false))
+        {
+            await connection.SendAsync(ShimProtocol.Resize, ShimProtocol.ResizePayload(height, width), cancellationToken).ConfigureAwait(false);
+            var reply = await connection.ReceiveAsync(cancellationToken).ConfigureAwait(false);
+            if (reply is { Kind: ShimProtocol.Failed } failed) throw new ConflictException(Encoding.UTF8.GetString(failed.Payload));
+        }
+    }
+
+    public Task<ISupervisedExec> ExecAsync(Process process, bool attachStdin, CancellationToken cancellationToken)
+        => RuntimeExec.StartAsync(_sys, _runtime, _stateDirectory, ContainerId, process, attachStdin, cancellationToken);
+
+    public async Task DeleteAsync(bool force, CancellationToken cancellationToken)
+    {
+        if (force) await _runtime.RunAsync(cancellationToken, "delete", "--force", ContainerId).ConfigureAwait(false);
+        else await _runtime.RunAsync(cancellationToken, "delete", ContainerId).ConfigureAwait(false);
+        // The init is gone now; the shim records that and leaves. Give it a moment so the exit is in.
+        await Task.WhenAny(Exited, Task.Delay(5000, cancellationToken)).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_exited.Task.IsCompleted) _disposed.Cancel();
+        if (_waitConnection is not null) await _waitConnection.DisposeAsync().ConfigureAwait(false);
+    }
+}
+
+/// <summary>Live stdio of a container through its shim's Attach.</summary>
+internal sealed class ShimStdioSession(ShimConnection connection, bool tty) : IStdioSession
+{
+    private const int StdinChunk = 32 * 1024;
+
+    public bool Tty => tty;
+
+    public IAsyncEnumerable<OutputChunk> Output => ReadOutput(CancellationToken.None);
+
+    private async IAsyncEnumerable<OutputChunk> ReadOutput([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        while (await connection.ReceiveAsync(cancellationToken).ConfigureAwait(false) is { } frame)
+        {
+            switch (frame.Kind)
+            {
+                case ShimProtocol.Stdout: yield return new OutputChunk(StdStream.Stdout, frame.Payload); break;
+                case ShimProtocol.Stderr: yield return new OutputChunk(StdStream.Stderr, frame.Payload); break;
+                case ShimProtocol.End: yield break;
+            }
+        }
+    }
+
+    public async ValueTask WriteStdinAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        for (var offset = 0; offset < data.Length; offset += StdinChunk)
+        {
+            var piece = data.Slice(offset, Math.Min(StdinChunk, data.Length - offset));
+            try { await connection.SendAsync(ShimProtocol.Stdin, piece, cancellationToken).ConfigureAwait(false); }
+            catch (IOException) { return; } // the container is gone: its stdin with it
+        }
+    }
+
+    public async ValueTask CloseStdinAsync()
+    {
+        try { await connection.SendAsync(ShimProtocol.CloseStdin, default, CancellationToken.None).ConfigureAwait(false); }
+        catch (IOException) { }
+    }
+
+    public ValueTask DisposeAsync() => connection.DisposeAsync();
+}
+
+/// <summary>The stdio of a container whose shim has gone: no output, stdin goes nowhere.</summary>
+internal sealed class EndedSession(bool tty) : IStdioSession
+{
+    public static IStdioSession Create(bool tty) => new EndedSession(tty);
+    public bool Tty => tty;
+    public IAsyncEnumerable<OutputChunk> Output => Empty();
+    private static async IAsyncEnumerable<OutputChunk> Empty()
+    {
+        await Task.CompletedTask.ConfigureAwait(false);
+        yield break;
+    }
+    public ValueTask WriteStdinAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    public ValueTask CloseStdinAsync() => ValueTask.CompletedTask;
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}

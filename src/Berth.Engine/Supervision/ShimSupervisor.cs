@@ -1,0 +1,175 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Berth.Linux;
+using Berth.Shim;
+
+namespace Berth.Engine.Supervision;
+
+/// <summary>
+/// <see cref="ISupervisor"/> over berth-shim: one small process per container, started in a session of its own so
+/// that it outlives berthd (SIGKILL included). berthd talks to it over shim.sock in the container's state directory
+/// and runs the runtime's short verbs (start, kill, pause, resume, update, delete, exec) itself.
+/// </summary>
+public sealed class ShimSupervisor : ISupervisor
+{
+    /// <summary>What berthd needs to drive a container again after a restart; written beside the shim's socket.</summary>
+    internal sealed record LaunchRecord(string ContainerId, string RuntimePath, string RuntimeRoot, string Bundle, bool Tty, int ShimPid);
+
+    public const string LaunchFile = "launch.json";
+
+    private readonly ISyscalls _sys;
+
+    /// <summary>The berth-shim executable (artifacts/bin/berth-shim beside berthd).</summary>
+    public string ShimPath { get; }
+
+    /// <summary>Environment of the shims: the GC is told the shim allocates almost nothing (small gen0 budget).</summary>
+    public IReadOnlyList<string> ShimEnvironment { get; init; } = DefaultShimEnvironment();
+
+    public ShimSupervisor(string shimPath, ISyscalls? sys = null)
+    {
+        ShimPath = shimPath;
+        _sys = sys ?? LinuxSyscalls.Instance;
+    }
+
+    /// <summary>berth-shim next to the running executable (berthd's directory), else on PATH.</summary>
+    public static string FindShim()
+    {
+        var beside = Path.Combine(AppContext.BaseDirectory, "berth-shim");
+        if (File.Exists(beside)) return beside;
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(dir, "berth-shim");
+            if (File.Exists(candidate)) return candidate;
+        }
+        return beside;
+    }
+
+    private static List<string> DefaultShimEnvironment()
+    {
+        var env = new List<string>();
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            var name = (string)e.Key;
+            if (name.StartsWith("DOTNET_", StringComparison.Ordinal) || name.StartsWith("COMPlus_", StringComparison.Ordinal)) continue;
+            env.Add(name + "=" + (string?)e.Value);
+        }
+        env.Add("DOTNET_GCgen0size=0x40000"); // 256 KiB: the shim's few allocations never need more
+        return env;
+    }
+
+    public async Task<ISupervisedContainer> CreateAsync(LaunchRequest request, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(ShimPath)) throw new EngineFailureException($"berth-shim not found at {ShimPath}");
+        Directory.CreateDirectory(request.StateDirectory);
+        if (request.LogPath is not null) Directory.CreateDirectory(Path.GetDirectoryName(request.LogPath)!);
+        var options = new ShimOptions
+        {
+            ContainerId = request.ContainerId, Bundle = request.BundleDirectory, Runtime = request.RuntimePath, RuntimeRoot = request.RuntimeRoot,
+            StateDirectory = request.StateDirectory, LogPath = request.LogPath, LogMaxSize = request.LogMaxSize, LogMaxFiles = request.LogMaxFiles,
+            Tty = request.Tty, OpenStdin = request.OpenStdin, StdinOnce = request.StdinOnce,
+        };
+
+        var (reportRead, reportWrite) = _sys.CreatePipe();
+        var devNull = _sys.OpenFile("/dev/null", OpenFlags.O_RDWR);
+        int shimLog;
+        try { shimLog = _sys.OpenFile(Path.Combine(request.StateDirectory, "shim.log"), OpenFlags.O_WRONLY | OpenFlags.O_CREAT | OpenFlags.O_APPEND, 0b110_100_000); }
+        catch { _sys.CloseFd(reportRead); _sys.CloseFd(reportWrite); _sys.CloseFd(devNull); throw; }
+        int shimPid;
+        try { shimPid = _sys.SpawnProcess(ShimPath, ["berth-shim", .. options.ToArguments()], ShimEnvironment, devNull, reportWrite, shimLog); }
+        catch (SyscallException e)
+        {
+            _sys.CloseFd(reportRead);
+            throw new EngineFailureException($"starting berth-shim: {e.Message}");
+        }
+        finally
+        {
+            _sys.CloseFd(reportWrite);
+            _sys.CloseFd(devNull);
+            _sys.CloseFd(shimLog);
+        }
+
+        // The shim answers one line once the runtime's create is done: "created PID" or "error MESSAGE".
+        var report = await Task.Run(() => ReadReport(reportRead), CancellationToken.None).ConfigureAwait(false);
+        if (!report.StartsWith("created ", StringComparison.Ordinal) || !int.TryParse(report.AsSpan(8), out var pid))
+        {
+            Reap(shimPid);
+            RemoveStateFiles(request.StateDirectory);
+            var message = report.StartsWith("error ", StringComparison.Ordinal) ? report[6..]
+                : $"berth-shim exited without creating the container{ShimLogTail(request.StateDirectory)}";
+            throw new RuntimeCommandException("create", message);
+        }
+
+        var record = new LaunchRecord(request.ContainerId, request.RuntimePath, request.RuntimeRoot, request.BundleDirectory, request.Tty, shimPid);
+        File.WriteAllText(Path.Combine(request.StateDirectory, LaunchFile), JsonSerializer.Serialize(record, SupervisionJsonContext.Default.LaunchRecord));
+        var connection = ShimConnection.TryConnect(_sys, request.StateDirectory);
+        return new ShimContainer(_sys, record, request.StateDirectory, pid, connection, ownShimChild: true);
+    }
+
+    private string ReadReport(int fd)
+    {
+        var buffer = new byte[4096];
+        var length = 0;
+        try
+        {
+            while (length < buffer.Length)
+            {
+                var n = _sys.ReadSome(fd, buffer.AsSpan(length));
+                if (n == 0) break;
+                length += n;
+                if (Array.IndexOf(buffer, (byte)'\n', 0, length) >= 0) break;
+            }
+        }
+        finally { _sys.CloseFd(fd); }
+        return Encoding.UTF8.GetString(buffer, 0, length).Trim();
+    }
+
+    private void Reap(int pid)
+    {
+        try { _sys.WaitForChild(pid, out _); } catch (SyscallException) { }
+    }
+
+    private static string ShimLogTail(string stateDirectory)
+    {
+        try
+        {
+            var text = File.ReadAllText(Path.Combine(stateDirectory, "shim.log")).Trim();
+            return text.Length == 0 ? "" : ": " + (text.Length > 500 ? text[^500..] : text);
+        }
+        catch (IOException) { return ""; }
+    }
+
+    private static void RemoveStateFiles(string stateDirectory)
+    {
+        foreach (var name in new[] { ShimProtocol.InitPidFile, ShimProtocol.ShimPidFile, ShimProtocol.RuntimeLogFile, ShimProtocol.SocketName, "shim.log", LaunchFile, ExitRecord.FileName })
+        {
+            try { File.Delete(Path.Combine(stateDirectory, name)); } catch (IOException) { }
+        }
+    }
+
+    public ISupervisedContainer? Reattach(string containerId, string stateDirectory)
+    {
+        LaunchRecord? record;
+        try { record = JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(stateDirectory, LaunchFile)), SupervisionJsonContext.Default.LaunchRecord); }
+        catch (Exception e) when (e is IOException or JsonException) { return null; }
+        if (record is null) return null;
+        var connection = ShimConnection.TryConnect(_sys, stateDirectory);
+        if (connection is null) return null;
+        int pid;
+        try { pid = int.Parse(File.ReadAllText(Path.Combine(stateDirectory, ShimProtocol.InitPidFile)).Trim(), System.Globalization.CultureInfo.InvariantCulture); }
+        catch (Exception e) when (e is IOException or FormatException)
+        {
+            _ = connection.DisposeAsync();
+            return null;
+        }
+        return new ShimContainer(_sys, record with { ContainerId = containerId }, stateDirectory, pid, connection, ownShimChild: false);
+    }
+
+    public ProcessExit? ReadRecordedExit(string stateDirectory) => ToProcessExit(ExitRecord.Read(stateDirectory));
+
+    internal static ProcessExit? ToProcessExit(ExitRecord? record)
+        => record is { } r ? new ProcessExit(r.ExitCode, DateTimeOffset.UnixEpoch.AddTicks(r.FinishedUnixNanoseconds / 100), r.OomKilled) : null;
+}
+
+[JsonSerializable(typeof(ShimSupervisor.LaunchRecord))]
+internal sealed partial class SupervisionJsonContext : JsonSerializerContext;

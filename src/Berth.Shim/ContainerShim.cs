@@ -1,0 +1,619 @@
+using System.Text;
+using System.Text.Json;
+using Berth.Linux;
+
+namespace Berth.Shim;
+
+/// <summary>
+/// berth-shim: the parent of one container. It leaves berthd's session, becomes a child subreaper, gives the
+/// container its stdio (pipes, or the pty master the runtime sends over a console socket), runs the runtime's
+/// create, reports "created PID" or "error MESSAGE" on its stdout, and then does almost nothing: one thread in one
+/// poll(2) loop draining the container's output into the json-file log (so pipes never fill, whatever berthd
+/// does), serving attach/wait/resize on shim.sock, and, when the init exits, recording the exit in exit.json and
+/// leaving once the clients connected then have been told.
+/// </summary>
+public sealed class ContainerShim
+{
+    private const int DrainAfterExitMs = 2000, FlushClientsMs = 5000, BackPressureBytes = 1 << 20;
+
+    private readonly ISyscalls _sys;
+    private readonly ShimOptions _options;
+    private readonly byte[] _scratch = new byte[32 * 1024];
+    private readonly List<Client> _clients = [];
+    private PollEntry[] _polls = new PollEntry[8];
+
+    private int _listener = -1, _outFd = -1, _errFd = -1, _stdinFd = -1, _masterFd = -1, _initHandle = -1, _initPid;
+    private JsonLogWriter? _log;
+    private OomCounter? _oom;
+    private byte[]? _stdinPending;
+    private int _stdinPendingLength;
+    private bool _stdinCloseRequested;
+    private bool _initExited, _finished;
+    private int _initStatus;
+    private long _exitNanoseconds, _drainDeadline, _finishDeadline;
+    private ExitRecord _exit;
+
+    private sealed class Client(int fd)
+    {
+        public readonly int Fd = fd;
+        public byte[] In = new byte[64];
+        public int InLength;
+        public byte[]? Out;
+        public int OutStart, OutLength;
+        public bool Waiting, Attached, Stdin, Stdout, Stderr, CloseAfterFlush, Closed;
+        public int Pending => OutLength - OutStart;
+    }
+
+    private ContainerShim(ISyscalls sys, ShimOptions options)
+    {
+        _sys = sys;
+        _options = options;
+    }
+
+    public static int Main(string[] args)
+    {
+        var sys = LinuxSyscalls.Instance;
+        ShimOptions options;
+        try { options = ShimOptions.Parse(args); }
+        catch (ArgumentException e) { Report(sys, "error " + e.Message); return 2; }
+        return new ContainerShim(sys, options).Run();
+    }
+
+    private string StatePath(string name) => Path.Combine(_options.StateDirectory, name);
+
+    private int Run()
+    {
+        try { _sys.StartSession(); } catch (SyscallException) { } // already a session leader
+        try
+        {
+            _sys.BecomeSubreaper();
+            _sys.IgnoreBrokenPipe();
+            Directory.CreateDirectory(_options.StateDirectory);
+            _sys.ChangeDirectory(_options.StateDirectory); // nothing of the shim pins berthd's working directory
+            File.WriteAllText(StatePath(ShimProtocol.ShimPidFile), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            _sys.Unlink(StatePath(ShimProtocol.SocketName));
+            _listener = _sys.ListenUnixSocket(StatePath(ShimProtocol.SocketName), 16);
+            if (_options.LogPath is not null) _log = new JsonLogWriter(_sys, _options.LogPath, _options.LogMaxSize, _options.LogMaxFiles);
+        }
+        catch (Exception e) when (e is SyscallException or IOException or UnauthorizedAccessException)
+        {
+            Report(_sys, "error " + e.Message);
+            CleanUpFailedStart();
+            return 1;
+        }
+
+        string? error;
+        try { error = Create(); }
+        catch (Exception e) when (e is SyscallException or IOException or UnauthorizedAccessException or FormatException)
+        {
+            error = e.Message;
+        }
+        if (error is not null)
+        {
+            Report(_sys, "error " + error);
+            CleanUpFailedStart();
+            return 1;
+        }
+        Report(_sys, "created " + _initPid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var devNull = _sys.OpenFile("/dev/null", OpenFlags.O_RDWR);
+        _sys.DuplicateTo(devNull, 1); // berthd reads the report to end of file
+        _sys.CloseFd(devNull);
+        Loop();
+        return 0;
+    }
+
+    private static void Report(ISyscalls sys, string line)
+    {
+        try { sys.WriteAll(1, Encoding.UTF8.GetBytes(line.ReplaceLineEndings(" ").Trim() + "\n")); }
+        catch (SyscallException) { } // nobody is listening: berthd went away while we started
+    }
+
+    private void CleanUpFailedStart()
+    {
+        _log?.Dispose();
+        if (_listener >= 0) _sys.CloseFd(_listener);
+        try { _sys.Unlink(StatePath(ShimProtocol.SocketName)); _sys.Unlink(StatePath(ShimProtocol.ShimPidFile)); }
+        catch (SyscallException) { }
+    }
+
+    // ---------------------------------------------------------------- create
+
+    /// <summary>Runs the runtime's create with the container's stdio; null on success, else the runtime's message.</summary>
+    private string? Create()
+    {
+        var devNull = _sys.OpenFile("/dev/null", OpenFlags.O_RDWR);
+        int childIn = devNull, childOut, childErr, consoleListener = -1;
+        string? consolePath = null;
+        int captureOut = -1, captureErr;
+        if (_options.Tty)
+        {
+            consolePath = StatePath("console.sock");
+            if (Encoding.UTF8.GetByteCount(consolePath) >= 108) consolePath = $"/tmp/berth-console-{Environment.ProcessId}.sock";
+            _sys.Unlink(consolePath);
+            consoleListener = _sys.ListenUnixSocket(consolePath, 1);
+            childOut = devNull;
+            (captureErr, childErr) = _sys.CreatePipe();
+        }
+        else
+        {
+            (captureOut, childOut) = _sys.CreatePipe();
+            (captureErr, childErr) = _sys.CreatePipe();
+            if (_options.OpenStdin) (childIn, _stdinFd) = _sys.CreatePipe();
+        }
+
+        var argv = new List<string>
+        {
+            _options.Runtime, "--root", _options.RuntimeRoot, "--log", StatePath(ShimProtocol.RuntimeLogFile), "--log-format", "json",
+            "create", "--bundle", _options.Bundle, "--pid-file", StatePath(ShimProtocol.InitPidFile),
+        };
+        if (consolePath is not null) argv.AddRange(["--console-socket", consolePath]);
+        argv.Add(_options.ContainerId);
+        _sys.Unlink(StatePath(ShimProtocol.InitPidFile));
+        _sys.Unlink(StatePath(ExitRecord.FileName));
+
+        int runtimePid;
+        try { runtimePid = _sys.SpawnProcess(_options.Runtime, argv, RuntimeEnvironment(), childIn, childOut, childErr); }
+        finally
+        {
+            if (childIn != devNull) _sys.CloseFd(childIn);
+            if (childOut != devNull) _sys.CloseFd(childOut);
+            _sys.CloseFd(childErr);
+            _sys.CloseFd(devNull);
+        }
+
+        // While create runs: keep its stderr (the runtime's messages; for pipes, also the container's stderr, which
+        // is silent until start) and take the pty master when the runtime sends it.
+        var captured = new MemoryStream();
+        var runtimeHandle = _sys.OpenProcessHandle(runtimePid);
+        Span<PollEntry> polls = stackalloc PollEntry[4];
+        while (true)
+        {
+            var n = 0;
+            polls[n++] = new PollEntry(runtimeHandle, PollEntry.In);
+            if (captureErr >= 0) polls[n++] = new PollEntry(captureErr, PollEntry.In);
+            if (captureOut >= 0) polls[n++] = new PollEntry(captureOut, PollEntry.In);
+            if (consoleListener >= 0) polls[n++] = new PollEntry(consoleListener, PollEntry.In);
+            _sys.Poll(polls[..n], -1);
+            for (var i = 1; i < n; i++)
+            {
+                if (!polls[i].Readable) continue;
+                var fd = polls[i].Fd;
+                if (fd == consoleListener)
+                {
+                    var connection = _sys.Accept(consoleListener);
+                    if (connection < 0) continue;
+                    if (_sys.WaitReadable([connection], 10_000) == 0) _masterFd = _sys.ReceiveDescriptor(connection, out _);
+                    _sys.CloseFd(connection);
+                    continue;
+                }
+                var read = _sys.ReadSome(fd, _scratch);
+                if (read > 0 && captured.Length < 64 * 1024) captured.Write(_scratch, 0, read);
+                if (read == 0)
+                {
+                    _sys.CloseFd(fd);
+                    if (fd == captureErr) captureErr = -1; else captureOut = -1;
+                }
+            }
+            if (polls[0].Readable) break;
+        }
+        _sys.WaitForChild(runtimePid, out var status);
+        _sys.CloseFd(runtimeHandle);
+        if (consoleListener >= 0)
+        {
+            _sys.CloseFd(consoleListener);
+            _sys.Unlink(consolePath!);
+        }
+        if (_options.Tty && captureErr >= 0) { _sys.CloseFd(captureErr); captureErr = -1; }
+
+        string? failure = null;
+        if (!WaitStatus.Exited(status) || WaitStatus.ExitCode(status) != 0)
+        {
+            failure = LastRuntimeError() ?? LastLine(captured)
+                ?? $"{Path.GetFileName(_options.Runtime)} create exited with status {WaitStatus.ShellCode(status)}";
+        }
+        else
+        {
+            _initPid = int.Parse(File.ReadAllText(StatePath(ShimProtocol.InitPidFile)).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            if (_options.Tty && _masterFd < 0) failure = "the runtime sent no terminal over the console socket";
+        }
+        if (failure is not null)
+        {
+            if (captureOut >= 0) _sys.CloseFd(captureOut);
+            if (captureErr >= 0) _sys.CloseFd(captureErr);
+            if (_stdinFd >= 0) { _sys.CloseFd(_stdinFd); _stdinFd = -1; }
+            if (_masterFd >= 0) { _sys.CloseFd(_masterFd); _masterFd = -1; }
+            if (_initPid > 0) RunRuntime("delete", "--force", _options.ContainerId);
+            return failure;
+        }
+
+        _initHandle = _sys.OpenProcessHandle(_initPid);
+        _oom = OomCounter.ForProcess(_initPid);
+        if (_options.Tty)
+        {
+            _outFd = _masterFd;
+            _sys.SetNonBlocking(_masterFd);
+        }
+        else
+        {
+            _outFd = captureOut;
+            _errFd = captureErr;
+            _sys.SetNonBlocking(_outFd);
+            _sys.SetNonBlocking(_errFd);
+            if (_stdinFd >= 0) _sys.SetNonBlocking(_stdinFd);
+        }
+        return null;
+    }
+
+    /// <summary>The shim's environment without the GC knobs berthd sets for the shim itself.</summary>
+    private static List<string> RuntimeEnvironment()
+    {
+        var env = new List<string>();
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            var name = (string)e.Key;
+            if (name.StartsWith("DOTNET_", StringComparison.Ordinal)) continue;
+            env.Add(name + "=" + (string?)e.Value);
+        }
+        if (!env.Exists(v => v.StartsWith("PATH=", StringComparison.Ordinal))) env.Add("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        return env;
+    }
+
+    private void RunRuntime(params string[] verb)
+    {
+        var devNull = _sys.OpenFile("/dev/null", OpenFlags.O_RDWR);
+        try
+        {
+            var pid = _sys.SpawnProcess(_options.Runtime, [_options.Runtime, "--root", _options.RuntimeRoot, .. verb], RuntimeEnvironment(), devNull, devNull, devNull);
+            _sys.WaitForChild(pid, out _);
+        }
+        catch (SyscallException) { }
+        finally { _sys.CloseFd(devNull); }
+    }
+
+    /// <summary>The last error the runtime wrote to its --log (runc's and berth-runtime's JSON lines).</summary>
+    private string? LastRuntimeError()
+    {
+        string[] lines;
+        try { lines = File.ReadAllLines(StatePath(ShimProtocol.RuntimeLogFile)); }
+        catch (IOException) { return null; }
+        for (var i = lines.Length - 1; i >= 0; i--)
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(lines[i]);
+                if (doc.RootElement.TryGetProperty("level", out var level) && level.GetString() is "error" or "fatal"
+                    && doc.RootElement.TryGetProperty("msg", out var msg) && msg.GetString() is { Length: > 0 } text) return text;
+            }
+            catch (JsonException) { }
+        }
+        return null;
+    }
+
+    private static string? LastLine(MemoryStream captured)
+    {
+        var text = Encoding.UTF8.GetString(captured.GetBuffer(), 0, (int)captured.Length).Trim();
+        if (text.Length == 0) return null;
+        var last = text.LastIndexOf('\n');
+        return last < 0 ? text : text[(last + 1)..];
+    }
+
+    // ---------------------------------------------------------------- the loop
+
+    private void Loop()
+    {
+        while (true)
+        {
+            var n = BuildPollSet();
+            var timeout = -1;
+            if (_finished) timeout = Remaining(_finishDeadline);
+            else if (_initExited) timeout = Remaining(_drainDeadline);
+            _sys.Poll(_polls.AsSpan(0, n), timeout);
+
+            ReapChildren();
+            for (var i = 0; i < n; i++)
+            {
+                ref var p = ref _polls[i];
+                if (p.Returned == 0) continue;
+                var fd = p.Fd;
+                if (fd == _listener) AcceptClients();
+                else if (fd == _outFd && p.Readable) ReadOutput(_outFd, stderr: false);
+                else if (fd == _errFd && p.Readable) ReadOutput(_errFd, stderr: true);
+                else if (fd == _initHandle) { } // ReapChildren took care of it
+                else if (fd == _stdinFd && p.Writable && (p.Events & PollEntry.Out) != 0) FlushStdin();
+                else
+                {
+                    var client = FindClient(fd);
+                    if (client is null) continue;
+                    if (p.Writable && client.Pending > 0) FlushClient(client);
+                    if ((p.Returned & (PollEntry.In | PollEntry.HangUp | PollEntry.Error)) != 0) ReadClient(client);
+                }
+            }
+            _clients.RemoveAll(c => c.Closed);
+
+            if (_initExited && !_finished && ((_outFd < 0 && _errFd < 0) || Environment.TickCount64 >= _drainDeadline)) Finish();
+            if (_finished)
+            {
+                foreach (var c in _clients) if (c.Pending == 0) CloseClient(c);
+                _clients.RemoveAll(c => c.Closed);
+                if (_clients.Count == 0 || Environment.TickCount64 >= _finishDeadline) break;
+            }
+        }
+        foreach (var c in _clients) CloseClient(c);
+    }
+
+    private static int Remaining(long deadline) => (int)Math.Clamp(deadline - Environment.TickCount64, 0, int.MaxValue);
+
+    private int BuildPollSet()
+    {
+        var needed = 6 + _clients.Count;
+        if (_polls.Length < needed) _polls = new PollEntry[needed * 2];
+        var n = 0;
+        var outputBlocked = false;
+        foreach (var c in _clients) if (c.Attached && c.Pending > BackPressureBytes) outputBlocked = true;
+        if (_listener >= 0) _polls[n++] = new PollEntry(_listener, PollEntry.In);
+        if (!outputBlocked)
+        {
+            if (_outFd >= 0) _polls[n++] = new PollEntry(_outFd, PollEntry.In);
+            if (_errFd >= 0) _polls[n++] = new PollEntry(_errFd, PollEntry.In);
+        }
+        if (_initHandle >= 0) _polls[n++] = new PollEntry(_initHandle, PollEntry.In);
+        if (_stdinFd >= 0 && _stdinFd != _outFd && _stdinPendingLength > 0) _polls[n++] = new PollEntry(_stdinFd, PollEntry.Out);
+        var stdinBlocked = _stdinPendingLength > BackPressureBytes;
+        foreach (var c in _clients)
+        {
+            short events = 0;
+            if (!(stdinBlocked && c.Stdin) && !_finished) events |= PollEntry.In;
+            if (c.Pending > 0) events |= PollEntry.Out;
+            _polls[n++] = new PollEntry(c.Fd, events);
+        }
+        return n;
+    }
+
+    private Client? FindClient(int fd)
+    {
+        foreach (var c in _clients) if (c.Fd == fd && !c.Closed) return c;
+        return null;
+    }
+
+    private void ReapChildren()
+    {
+        while (true)
+        {
+            var pid = _sys.ReapAnyChild(out var status);
+            if (pid <= 0) return;
+            if (pid != _initPid || _initExited) continue;
+            _initExited = true;
+            _initStatus = status;
+            _exitNanoseconds = _sys.RealtimeNanoseconds();
+            _drainDeadline = Environment.TickCount64 + DrainAfterExitMs;
+            _sys.CloseFd(_initHandle);
+            _initHandle = -1;
+        }
+    }
+
+    private void ReadOutput(int fd, bool stderr)
+    {
+        var n = _sys.TryRead(fd, _scratch);
+        if (n < 0) return;
+        var now = _sys.RealtimeNanoseconds();
+        if (n == 0)
+        {
+            _log?.Flush(stderr, now);
+            if (fd == _stdinFd) _stdinFd = -1; // a pty: stdin and output are the master
+            _sys.CloseFd(fd);
+            if (stderr) _errFd = -1; else _outFd = -1;
+            if (fd == _masterFd) _masterFd = -1;
+            return;
+        }
+        var data = _scratch.AsSpan(0, n);
+        _log?.Append(stderr, data, now);
+        var kind = stderr ? ShimProtocol.Stderr : ShimProtocol.Stdout;
+        foreach (var c in _clients)
+        {
+            if (c.Attached && !c.CloseAfterFlush && (stderr ? c.Stderr : c.Stdout)) Send(c, kind, data);
+        }
+    }
+
+    private void AcceptClients()
+    {
+        while (true)
+        {
+            var fd = _sys.Accept(_listener);
+            if (fd < 0) return;
+            _clients.Add(new Client(fd));
+        }
+    }
+
+    private void ReadClient(Client client)
+    {
+        if (client.In.Length - client.InLength < 512 && client.In.Length < ShimProtocol.HeaderSize + ShimProtocol.MaxPayload)
+            Array.Resize(ref client.In, Math.Min(Math.Max(client.In.Length * 2, 4096), ShimProtocol.HeaderSize + ShimProtocol.MaxPayload));
+        var n = _sys.TryRead(client.Fd, client.In.AsSpan(client.InLength));
+        if (n < 0) return;
+        if (n == 0) { Disconnected(client); return; }
+        client.InLength += n;
+        var offset = 0;
+        while (client.InLength - offset >= ShimProtocol.HeaderSize)
+        {
+            var kind = client.In[offset];
+            var length = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(client.In.AsSpan(offset + 1));
+            if (length < 0 || length > ShimProtocol.MaxPayload) { Disconnected(client); return; }
+            if (client.InLength - offset - ShimProtocol.HeaderSize < length)
+            {
+                if (client.In.Length < ShimProtocol.HeaderSize + length) Array.Resize(ref client.In, ShimProtocol.HeaderSize + length + offset);
+                break;
+            }
+            Handle(client, kind, client.In.AsSpan(offset + ShimProtocol.HeaderSize, length));
+            offset += ShimProtocol.HeaderSize + length;
+            if (client.Closed) return;
+        }
+        if (offset > 0)
+        {
+            client.In.AsSpan(offset, client.InLength - offset).CopyTo(client.In);
+            client.InLength -= offset;
+            if (client.InLength == 0 && client.In.Length > 64 * 1024) client.In = new byte[64];
+        }
+    }
+
+    private void Handle(Client client, byte kind, ReadOnlySpan<byte> payload)
+    {
+        switch (kind)
+        {
+            case ShimProtocol.Wait:
+                client.Waiting = true;
+                if (_finished) { Send(client, ShimProtocol.Exit, ShimProtocol.ExitPayload(_exit)); client.CloseAfterFlush = true; }
+                break;
+            case ShimProtocol.Attach:
+                var flags = payload.Length > 0 ? payload[0] : (byte)0;
+                client.Attached = true;
+                client.Stdin = (flags & ShimProtocol.AttachStdin) != 0;
+                client.Stdout = (flags & ShimProtocol.AttachStdout) != 0;
+                client.Stderr = (flags & ShimProtocol.AttachStderr) != 0;
+                if (_finished) { Send(client, ShimProtocol.End, default); client.CloseAfterFlush = true; }
+                break;
+            case ShimProtocol.Stdin:
+                WriteStdin(payload);
+                break;
+            case ShimProtocol.CloseStdin:
+                if (_options.StdinOnce) RequestStdinClose();
+                break;
+            case ShimProtocol.Resize:
+                if (_masterFd < 0 || payload.Length < 4) { Send(client, ShimProtocol.Failed, "the container has no terminal"u8); break; }
+                try
+                {
+                    _sys.SetWindowSize(_masterFd, System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(payload),
+                        System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(payload[2..]));
+                    Send(client, ShimProtocol.Ok, default);
+                }
+                catch (SyscallException e) { Send(client, ShimProtocol.Failed, Encoding.UTF8.GetBytes(e.Message)); }
+                break;
+            default:
+                Disconnected(client);
+                break;
+        }
+    }
+
+    private void Disconnected(Client client)
+    {
+        if (client.Attached && client.Stdin && _options.StdinOnce) RequestStdinClose();
+        CloseClient(client);
+    }
+
+    private void CloseClient(Client client)
+    {
+        if (client.Closed) return;
+        client.Closed = true;
+        _sys.CloseFd(client.Fd);
+    }
+
+    private void Send(Client client, byte kind, ReadOnlySpan<byte> payload)
+    {
+        if (client.Closed) return;
+        var frame = ShimProtocol.HeaderSize + payload.Length;
+        if (client.Pending == 0)
+        {
+            client.OutStart = client.OutLength = 0;
+            if (client.Out is null || client.Out.Length < frame) client.Out = new byte[Math.Max(frame, 4096)];
+        }
+        else if (client.Out!.Length - client.OutLength < frame)
+        {
+            var pending = client.Pending;
+            var bigger = new byte[Math.Max(pending + frame, client.Out.Length * 2)];
+            client.Out.AsSpan(client.OutStart, pending).CopyTo(bigger);
+            client.Out = bigger;
+            client.OutStart = 0;
+            client.OutLength = pending;
+        }
+        ShimProtocol.WriteHeader(client.Out.AsSpan(client.OutLength), kind, payload.Length);
+        payload.CopyTo(client.Out.AsSpan(client.OutLength + ShimProtocol.HeaderSize));
+        client.OutLength += frame;
+        FlushClient(client);
+    }
+
+    private void FlushClient(Client client)
+    {
+        while (client.Pending > 0)
+        {
+            var n = _sys.TryWrite(client.Fd, client.Out.AsSpan(client.OutStart, client.Pending));
+            if (n == -1) return;
+            if (n < 0) { Disconnected(client); return; }
+            client.OutStart += n;
+        }
+        client.OutStart = client.OutLength = 0;
+        if (client.Out is { Length: > 64 * 1024 }) client.Out = null; // give a burst's buffer back
+        if (client.CloseAfterFlush) CloseClient(client);
+    }
+
+    private void WriteStdin(ReadOnlySpan<byte> data)
+    {
+        if (_stdinFd < 0 || _stdinCloseRequested || data.IsEmpty) return;
+        if (_stdinPendingLength == 0)
+        {
+            var n = _sys.TryWrite(_stdinFd, data);
+            if (n == -2) { StdinGone(); return; }
+            if (n > 0) data = data[n..];
+            if (data.IsEmpty) return;
+        }
+        if (_stdinPending is null || _stdinPending.Length - _stdinPendingLength < data.Length)
+            Array.Resize(ref _stdinPending, Math.Max(_stdinPendingLength + data.Length, 4096));
+        data.CopyTo(_stdinPending.AsSpan(_stdinPendingLength));
+        _stdinPendingLength += data.Length;
+    }
+
+    private void FlushStdin()
+    {
+        if (_stdinPending is null || _stdinFd < 0) return;
+        var n = _sys.TryWrite(_stdinFd, _stdinPending.AsSpan(0, _stdinPendingLength));
+        if (n == -2) { StdinGone(); return; }
+        if (n <= 0) return;
+        _stdinPending.AsSpan(n, _stdinPendingLength - n).CopyTo(_stdinPending);
+        _stdinPendingLength -= n;
+        if (_stdinPendingLength == 0)
+        {
+            _stdinPending = null;
+            if (_stdinCloseRequested) StdinGone();
+        }
+    }
+
+    private void RequestStdinClose()
+    {
+        if (_options.Tty || _stdinFd < 0) return; // a terminal has no half-close
+        _stdinCloseRequested = true;
+        if (_stdinPendingLength == 0) StdinGone();
+    }
+
+    private void StdinGone()
+    {
+        _stdinPending = null;
+        _stdinPendingLength = 0;
+        if (_stdinFd >= 0 && _stdinFd != _outFd) _sys.CloseFd(_stdinFd);
+        _stdinFd = -1;
+    }
+
+    private void Finish()
+    {
+        var now = _sys.RealtimeNanoseconds();
+        if (_outFd >= 0) { _log?.Flush(false, now); _sys.CloseFd(_outFd); _outFd = -1; }
+        if (_errFd >= 0) { _log?.Flush(true, now); _sys.CloseFd(_errFd); _errFd = -1; }
+        if (_stdinFd >= 0 && _stdinFd != _masterFd) _sys.CloseFd(_stdinFd);
+        _stdinFd = _masterFd = -1;
+        _log?.Dispose();
+        _exit = new ExitRecord(WaitStatus.ShellCode(_initStatus), _exitNanoseconds, _oom?.Killed() == true);
+        try { _exit.WriteTo(_sys, _sys, _options.StateDirectory); }
+        catch (Exception e) when (e is SyscallException or IOException) { Console.Error.WriteLine("berth-shim: recording the exit: " + e.Message); }
+        _sys.CloseFd(_listener);
+        _listener = -1;
+        try { _sys.Unlink(StatePath(ShimProtocol.SocketName)); } catch (SyscallException) { }
+        _finished = true;
+        _finishDeadline = Environment.TickCount64 + FlushClientsMs;
+        var exitPayload = ShimProtocol.ExitPayload(_exit);
+        foreach (var c in _clients)
+        {
+            if (c.Closed) continue;
+            if (c.Attached) Send(c, ShimProtocol.End, default);
+            if (c.Waiting) Send(c, ShimProtocol.Exit, exitPayload);
+            c.CloseAfterFlush = true;
+            if (c.Pending == 0) CloseClient(c);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+return Berth.Shim.ContainerShim.Main(args);
