@@ -28,47 +28,75 @@ public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<
     public Stream RawStdout { get => rawStdout ??= Console.OpenStandardOutput(); set => rawStdout = value; }
     public Stream RawStderr { get => rawStderr ??= Console.OpenStandardError(); set => rawStderr = value; }
 
-    private DaemonClient Client => client ??= new DaemonClient(host);
+    private DaemonClient Client => client ??= new DaemonClient(host, tls);
+    private TlsSettings? tls;
+
+    /// <summary>The command as the user named it ("run", "container ls"), for error messages.</summary>
+    private string commandName = "";
 
     public async Task<int> RunAsync(IReadOnlyList<string> args)
     {
         var command = "";
         try
         {
-            var global = new FlagSet("", interspersed: false).List("host", 'H').Bool("debug", 'D').String("log-level", 'l').Bool("version", 'v').Bool("help").String("config").String("context", 'c').Bool("tls").Bool("tlsverify");
+            var global = new FlagSet("", interspersed: false).List("host", 'H').Bool("debug", 'D').String("log-level", 'l').Bool("version", 'v').Bool("help")
+                .String("config").String("context", 'c').Bool("tls").Bool("tlsverify").String("tlscacert").String("tlscert").String("tlskey");
             global.Parse(args);
             if (global.GetBool("version")) { stdout.WriteLine($"Berth version {Version}"); return 0; }
-            host = global.Get("host") ?? (environment("BERTH_HOST") is { Length: > 0 } fromEnvironment ? fromEnvironment : DaemonClient.DefaultHost);
-            if (host.StartsWith('/')) host = "unix://" + host;
+            host = ResolveHost(global.Get("host"), environment);
+            tls = TlsSettings.From(global, environment);
             var rest = global.Positionals;
             if (rest.Count == 0 || global.GetBool("help")) { stdout.Write(Usage); return 0; }
             command = rest[0];
+            commandName = command;
             var commandArgs = rest.Skip(1).ToList();
             // Management commands: "container ls", "image rm", "system df"...
-            if (command is "container" or "image" or "system" && commandArgs.Count > 0)
+            if (command is "container" or "image" or "system")
             {
+                if (commandArgs.Count == 0 || commandArgs[0] is "--help") { stdout.Write(Usage); return 0; }
                 var sub = commandArgs[0];
                 commandArgs = commandArgs.Skip(1).ToList();
-                command = (command, sub) switch
-                {
-                    ("container", "ls" or "list" or "ps") => "ps",
-                    ("image", "ls" or "list") => "images",
-                    ("image", "rm" or "remove") => "rmi",
-                    ("container", "prune") => "container-prune",
-                    ("image", "prune") => "image-prune",
-                    ("system", "df") => "system-df",
-                    ("system", "prune") => "system-prune",
-                    ("system", "info") => "info",
-                    ("system", "events") => "events",
-                    (_, var other) => other,
-                };
+                commandName = $"{command} {sub}";
+                var mapped = ManagementCommand(command, sub);
+                if (mapped is null) throw new UnknownCommandException($"berth: unknown command: berth {command} {sub}\n\nUsage:  berth {command}\n\nRun 'berth {command} --help' for more information");
+                command = mapped;
             }
             return await DispatchAsync(command, commandArgs);
         }
         catch (FlagException e)
         {
+            // pflag's failures, as docker prints them: the message, the usage line, where to find help.
             stderr.WriteLine(e.Message);
-            stderr.WriteLine(command.Length > 0 ? $"See 'berth {command} --help'." : "See 'berth --help'.");
+            stderr.WriteLine();
+            if (commandName.Length > 0)
+            {
+                stderr.WriteLine($"Usage:  berth {commandName} {CommandUsage(command)}");
+                stderr.WriteLine();
+                stderr.WriteLine($"Run 'berth {commandName} --help' for more information");
+            }
+            else stderr.WriteLine("Run 'berth --help' for more information");
+            return 125;
+        }
+        catch (ArgumentCountException e)
+        {
+            stderr.WriteLine($"berth: 'berth {commandName}' {e.Message}");
+            stderr.WriteLine();
+            stderr.WriteLine($"Usage:  berth {commandName} {CommandUsage(command)}");
+            stderr.WriteLine();
+            stderr.WriteLine($"See 'berth {commandName} --help' for more information");
+            return 1;
+        }
+        catch (UnknownCommandException e)
+        {
+            stderr.WriteLine(e.Message);
+            return 1;
+        }
+        catch (InvalidOptionException e)
+        {
+            // run/create options that parse but do not make sense: docker prints them prefixed, exit 125.
+            stderr.WriteLine($"berth: {e.Message}");
+            stderr.WriteLine();
+            stderr.WriteLine($"Run 'berth {commandName} --help' for more information");
             return 125;
         }
         catch (ConnectException e)
@@ -97,11 +125,70 @@ public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<
         }
     }
 
+    /// <summary>Where the daemon is: -H, then BERTH_HOST, then the default socket (a bare path means a unix socket).</summary>
+    public static string ResolveHost(string? flag, Func<string, string?> environment)
+    {
+        var host = flag ?? (environment("BERTH_HOST") is { Length: > 0 } fromEnvironment ? fromEnvironment : DaemonClient.DefaultHost);
+        return host.StartsWith('/') ? "unix://" + host : host;
+    }
+
+    /// <summary>"container ls" → "ps", "image rm" → "rmi"…; null when the management command has no such verb.</summary>
+    public static string? ManagementCommand(string group, string sub) => (group, sub) switch
+    {
+        ("container", "ls" or "list" or "ps") => "ps",
+        ("container", "prune") => "container-prune",
+        ("container", "inspect") => "container-inspect",
+        ("container", "attach" or "commit" or "cp" or "create" or "diff" or "exec" or "export" or "kill" or "logs" or "pause" or "port"
+            or "rename" or "restart" or "rm" or "run" or "start" or "stats" or "stop" or "top" or "unpause" or "update" or "wait") => sub,
+        ("container", "remove") => "rm",
+        ("image", "ls" or "list") => "images",
+        ("image", "rm" or "remove") => "rmi",
+        ("image", "prune") => "image-prune",
+        ("image", "inspect") => "image-inspect",
+        ("image", "history" or "import" or "load" or "save" or "tag" or "pull" or "push" or "build") => sub,
+        ("system", "df") => "system-df",
+        ("system", "prune") => "system-prune",
+        ("system", "info") => "info",
+        ("system", "events") => "events",
+        _ => null,
+    };
+
+    /// <summary>docker's usage line of each command, printed under a flag or argument error.</summary>
+    private static string CommandUsage(string command) => command switch
+    {
+        "attach" => "[OPTIONS] CONTAINER",
+        "commit" => "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+        "cp" => "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+        "create" or "run" => "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+        "diff" => "CONTAINER",
+        "exec" => "[OPTIONS] CONTAINER COMMAND [ARG...]",
+        "export" or "logs" => "[OPTIONS] CONTAINER",
+        "history" => "[OPTIONS] IMAGE",
+        "images" => "[OPTIONS] [REPOSITORY[:TAG]]",
+        "import" => "[OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+        "inspect" => "[OPTIONS] NAME|ID [NAME|ID...]",
+        "container-inspect" => "[OPTIONS] CONTAINER [CONTAINER...]",
+        "image-inspect" or "rmi" or "save" => "[OPTIONS] IMAGE [IMAGE...]",
+        "kill" or "restart" or "rm" or "start" or "stop" or "update" => "[OPTIONS] CONTAINER [CONTAINER...]",
+        "pause" or "unpause" or "wait" => "CONTAINER [CONTAINER...]",
+        "port" => "CONTAINER [PRIVATE_PORT[/PROTO]]",
+        "rename" => "CONTAINER NEW_NAME",
+        "stats" => "[OPTIONS] [CONTAINER...]",
+        "tag" => "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+        "top" => "CONTAINER [ps OPTIONS]",
+        _ => "[OPTIONS]",
+    };
+
     /// <summary>Ends a command with a message and an exit code.</summary>
     private sealed class CliExit(int code, string message = "") : Exception(message)
     {
         public int Code { get; } = code;
     }
+
+    /// <summary>Too few or too many positional arguments: docker prints "berth: 'berth CMD' requires…" and exits 1.</summary>
+    private sealed class ArgumentCountException(string message) : Exception(message);
+
+    private sealed class UnknownCommandException(string message) : Exception(message);
 
     private const string Usage = """
         Usage:  berth [OPTIONS] COMMAND
@@ -155,10 +242,14 @@ public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<
         "attach" => AttachCommand(args),
         "exec" => ExecCommand(args),
         "system-df" => SystemDfCommand(args),
+        "update" => UpdateCommand(args),
+        "cp" => CopyCommand(args),
+        "container-inspect" => InspectCommand(args, "container"),
+        "image-inspect" => InspectCommand(args, "image"),
         "container-prune" => PruneCommand(args, "containers"),
         "image-prune" => PruneCommand(args, "images"),
         "system-prune" => SystemPruneCommand(args),
-        _ => throw new FlagException($"berth: '{command}' is not a berth command."),
+        _ => throw new UnknownCommandException($"berth: unknown command: berth {command}\n\nRun 'berth --help' for more information"),
     };
 
     private static string Esc(string value) => Uri.EscapeDataString(value);
@@ -172,11 +263,20 @@ public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<
     private static FlagSet Parse(string command, IReadOnlyList<string> args, Func<FlagSet, FlagSet> define, int minArgs = 0, int maxArgs = int.MaxValue, string usage = "")
     {
         var flags = define(new FlagSet(command).Bool("help")).Parse(args);
-        if (flags.Positionals.Count < minArgs)
-            throw new FlagException(minArgs == 1 ? $"\"berth {command}\" requires at least 1 argument." : $"\"berth {command}\" requires at least {minArgs} arguments.");
-        if (flags.Positionals.Count > maxArgs)
-            throw new FlagException(maxArgs == 0 ? $"\"berth {command}\" accepts no arguments." : $"\"berth {command}\" requires at most {maxArgs} arguments.");
+        CheckArgumentCount(flags.Positionals.Count, minArgs, maxArgs);
         return flags;
+    }
+
+    /// <summary>cobra's argument checks in docker's words.</summary>
+    private static void CheckArgumentCount(int count, int minArgs, int maxArgs)
+    {
+        if (count >= minArgs && count <= maxArgs) return;
+        static string Arguments(int n) => n == 1 ? "1 argument" : $"{n} arguments";
+        throw new ArgumentCountException(
+            maxArgs == 0 ? "accepts no arguments"
+            : minArgs == maxArgs ? $"requires {Arguments(minArgs)}"
+            : maxArgs == int.MaxValue ? $"requires at least {Arguments(minArgs)}"
+            : $"requires at least {minArgs} and at most {Arguments(maxArgs)}");
     }
 
     /// <summary>Runs an action for each named container, printing each name, as docker stop/rm/kill do; exit 1 if any failed.</summary>
@@ -202,6 +302,9 @@ public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<
 
     /// <summary>Renders rows with a --format template (with docker's "table" prefix) or the default table.</summary>
     private void WriteFormatted(string? format, string defaultTable, JsonObject header, IEnumerable<JsonNode> rows)
+        => WriteFormattedTo(stdout, format, defaultTable, header, rows);
+
+    private static void WriteFormattedTo(TextWriter stdout, string? format, string defaultTable, JsonObject header, IEnumerable<JsonNode> rows)
     {
         format = string.IsNullOrEmpty(format) || format == "table" ? defaultTable : format;
         if (format == "json") format = "{{json .}}";

@@ -288,112 +288,6 @@ public sealed partial class BerthCli
         return Encoding.UTF8.GetString(buffer.ToArray());
     }
 
-    // ---- create, run, start -------------------------------------------------------------------
-
-    private async Task<string> CreateAsync(FlagSet flags, string command)
-    {
-        var request = RunOptions.Build(flags, environment, path =>
-        {
-            try { return File.ReadAllLines(path); }
-            catch (IOException e) { throw new FlagException($"open {path}: {e.Message}"); }
-        });
-        try
-        {
-            var created = await Client.PostAsync("/containers/create" + Query(("name", flags.Get("name")), ("platform", flags.Get("platform"))),
-                DaemonClient.JsonBody(request, Json.ContainerCreateRequest), Json.ContainerCreateResponse);
-            foreach (var warning in created.Warnings) stderr.WriteLine($"WARNING: {warning}");
-            return created.Id;
-        }
-        catch (DaemonException e)
-        {
-            if (e.Status == 404 && e.Message.StartsWith("No such image", StringComparison.Ordinal))
-                stderr.WriteLine($"Unable to find image '{request.Image}' locally");
-            throw new CliExit(125, $"berth: Error response from daemon: {e.Message}.\nSee 'berth {command} --help'.");
-        }
-    }
-
-    private async Task<int> CreateCommand(IReadOnlyList<string> args)
-    {
-        var flags = RunOptions.Flags("create").Parse(args);
-        stdout.WriteLine(await CreateAsync(flags, "create"));
-        return 0;
-    }
-
-    /// <summary>docker's exit code for a start failure: 127 command not found, 126 not executable, else 125.</summary>
-    public static int StartFailureCode(string message)
-    {
-        if (message.Contains("executable file not found", StringComparison.Ordinal) || message.Contains("no such file or directory", StringComparison.Ordinal)) return 127;
-        if (message.Contains("permission denied", StringComparison.Ordinal) || message.Contains("cannot execute", StringComparison.Ordinal)) return 126;
-        return 125;
-    }
-
-    private async Task<int> RunCommand(IReadOnlyList<string> args)
-    {
-        var flags = RunOptions.Flags("run").Parse(args);
-        var detached = flags.GetBool("detach");
-        var autoRemove = flags.GetBool("rm");
-        var id = await CreateAsync(flags, "run");
-        if (detached)
-        {
-            await StartOrExit(id);
-            stdout.WriteLine(id);
-            return 0;
-        }
-        var tty = flags.GetBool("tty");
-        var interactive = flags.GetBool("interactive");
-        // As docker: attach first, register the wait, then start, so no output and no exit is missed.
-        var attach = await Client.HijackAsync($"/containers/{id}/attach?stream=1&stdout=1&stderr=1{(interactive ? "&stdin=1" : "")}");
-        var wait = Client.PostAsync($"/containers/{id}/wait?condition={(autoRemove ? "removed" : "next-exit")}", null, Json.ContainerWaitResponse);
-        await StartOrExit(id);
-        var output = DaemonClient.DemuxAsync(attach, RawStdout, RawStderr, tty);
-        if (interactive) _ = PumpStdinAsync(attach);
-        await output;
-        await attach.DisposeAsync();
-        var result = await wait;
-        if (result.Error?.Message is { Length: > 0 } error) stderr.WriteLine(error);
-        return (int)result.StatusCode;
-    }
-
-    private static async Task PumpStdinAsync(Stream connection)
-    {
-        try
-        {
-            await Console.OpenStandardInput().CopyToAsync(connection);
-            if (connection is System.Net.Sockets.NetworkStream network) network.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
-        }
-        catch (IOException) { }
-        catch (ObjectDisposedException) { }
-    }
-
-    private async Task StartOrExit(string id)
-    {
-        try
-        {
-            await Client.PostAsync($"/containers/{id}/start");
-        }
-        catch (DaemonException e)
-        {
-            throw new CliExit(StartFailureCode(e.Message), $"berth: Error response from daemon: {e.Message}.");
-        }
-    }
-
-    private async Task<int> StartCommand(IReadOnlyList<string> args)
-    {
-        var flags = Parse("start", args, f => f.Bool("attach", 'a').Bool("interactive", 'i').String("detach-keys"), minArgs: 1);
-        if (flags.GetBool("attach") || flags.GetBool("interactive"))
-        {
-            var id = flags.Positionals[0];
-            var inspect = await Client.GetAsync($"/containers/{Esc(id)}/json", Json.ContainerInspect);
-            var attach = await Client.HijackAsync($"/containers/{Esc(id)}/attach?stream=1&stdout=1&stderr=1{(flags.GetBool("interactive") ? "&stdin=1" : "")}");
-            var wait = Client.PostAsync($"/containers/{Esc(id)}/wait?condition=next-exit", null, Json.ContainerWaitResponse);
-            await StartOrExit(inspect.Id);
-            if (flags.GetBool("interactive")) _ = PumpStdinAsync(attach);
-            await DaemonClient.DemuxAsync(attach, RawStdout, RawStderr, inspect.Config.Tty);
-            return (int)(await wait).StatusCode;
-        }
-        return await ForEach(args, "start", f => f.Bool("attach", 'a').Bool("interactive", 'i').String("detach-keys"), (_, id) => Client.PostAsync($"/containers/{Esc(id)}/start"));
-    }
-
     // ---- images: rmi, tag, history ------------------------------------------------------------
 
     private async Task<int> RmiCommand(IReadOnlyList<string> args)
@@ -520,7 +414,7 @@ public sealed partial class BerthCli
         {
             var key = flags.Positionals[1].Contains('/') ? flags.Positionals[1] : flags.Positionals[1] + "/tcp";
             if (!ports.TryGetValue(key, out var bound) || bound is null || bound.Count == 0)
-                throw new CliExit(1, $"Error: No public port '{key}' published for {flags.Positionals[0]}");
+                throw new CliExit(1, $"Error: No public port '{flags.Positionals[1]}' published for {flags.Positionals[0]}");
             foreach (var b in bound) stdout.WriteLine($"{(b.HostIp is { Length: > 0 } ip ? ip : "0.0.0.0")}:{b.HostPort}");
             return 0;
         }
@@ -650,23 +544,6 @@ public sealed partial class BerthCli
 
     // ---- stats, events, system ----------------------------------------------------------------
 
-    private async Task<int> StatsCommand(IReadOnlyList<string> args)
-    {
-        var flags = Parse("stats", args, f => f.Bool("all", 'a').Bool("no-stream").Bool("no-trunc").String("format"));
-        var ids = flags.Positionals.ToList();
-        if (ids.Count == 0)
-            ids = (await Client.GetAsync("/containers/json" + (flags.GetBool("all") ? "?all=1" : ""), Json.ListContainerSummary)).Select(c => c.Id).ToList();
-        var rows = new List<JsonNode>();
-        foreach (var id in ids)
-        {
-            var stats = await Client.GetAsync($"/containers/{Esc(id)}/stats?stream=0", Json.ContainerStats);
-            rows.Add(StatsRow(id, stats));
-        }
-        var header = new JsonObject { ["Container"] = "CONTAINER", ["ID"] = "CONTAINER ID", ["Name"] = "NAME", ["CPUPerc"] = "CPU %", ["MemUsage"] = "MEM USAGE / LIMIT", ["MemPerc"] = "MEM %", ["NetIO"] = "NET I/O", ["BlockIO"] = "BLOCK I/O", ["PIDs"] = "PIDS" };
-        WriteFormatted(flags.Get("format"), "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}", header, rows);
-        return 0;
-    }
-
     /// <summary>docker stats' row: CPU % from the delta of container and system CPU time, memory less page cache.</summary>
     public static JsonObject StatsRow(string id, ContainerStats s)
     {
@@ -717,109 +594,5 @@ public sealed partial class BerthCli
             await stdout.FlushAsync();
         }
         return 0;
-    }
-
-    private async Task<int> SystemDfCommand(IReadOnlyList<string> args)
-    {
-        Parse("system df", args, f => f.Bool("verbose", 'v').String("format"), maxArgs: 0);
-        var df = await Client.GetAsync("/system/df", Json.SystemDiskUsage);
-        var lines = new List<string> { "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE" };
-        var imagesSize = df.Images.Sum(i => i.Size);
-        var activeImages = df.Images.Count(i => i.Containers > 0);
-        lines.Add($"Images\t{df.Images.Count}\t{activeImages}\t{Units.HumanSize(imagesSize)}\t{Units.HumanSize(df.Images.Where(i => i.Containers <= 0).Sum(i => i.Size))}");
-        var containersSize = df.Containers.Sum(c => c.SizeRw ?? 0);
-        lines.Add($"Containers\t{df.Containers.Count}\t{df.Containers.Count(c => c.State == "running")}\t{Units.HumanSize(containersSize)}\t{Units.HumanSize(df.Containers.Where(c => c.State != "running").Sum(c => c.SizeRw ?? 0))}");
-        var volumesSize = df.Volumes.Sum(v => Math.Max(0, v.UsageData?.Size ?? 0));
-        lines.Add($"Local Volumes\t{df.Volumes.Count}\t{df.Volumes.Count(v => v.UsageData?.RefCount > 0)}\t{Units.HumanSize(volumesSize)}\t{Units.HumanSize(df.Volumes.Where(v => v.UsageData?.RefCount == 0).Sum(v => v.UsageData?.Size ?? 0))}");
-        lines.Add($"Build Cache\t{df.BuildCache.Count}\t0\t{Units.HumanSize(df.BuildCache.Sum(b => b.Size))}\t{Units.HumanSize(df.BuildCache.Sum(b => b.Size))}");
-        stdout.Write(Units.Tabulate(lines));
-        return 0;
-    }
-
-    private async Task<int> PruneCommand(IReadOnlyList<string> args, string what)
-    {
-        var flags = Parse($"{(what == "containers" ? "container" : "image")} prune", args, f => f.Bool("force", 'f').Bool("all", 'a').List("filter"), maxArgs: 0);
-        var filters = flags.GetAll("filter").ToList();
-        if (what == "images") filters.Add("dangling=" + (flags.GetBool("all") ? "false" : "true"));
-        var query = Query(("filters", filters.Count > 0 ? FiltersJson(filters) : null));
-        if (what == "containers")
-        {
-            var report = await Client.PostAsync("/containers/prune" + query, null, Json.ContainerPruneResponse);
-            if (report.ContainersDeleted is { Count: > 0 } deleted)
-            {
-                stdout.WriteLine("Deleted Containers:");
-                foreach (var id in deleted) stdout.WriteLine(id);
-                stdout.WriteLine();
-            }
-            stdout.WriteLine($"Total reclaimed space: {Units.HumanSize(report.SpaceReclaimed)}");
-        }
-        else
-        {
-            var report = await Client.PostAsync("/images/prune" + query, null, Json.ImagePruneResponse);
-            if (report.ImagesDeleted is { Count: > 0 } deleted)
-            {
-                stdout.WriteLine("Deleted Images:");
-                foreach (var item in deleted) stdout.WriteLine(item.Untagged is { } u ? $"untagged: {u}" : $"deleted: {item.Deleted}");
-                stdout.WriteLine();
-            }
-            stdout.WriteLine($"Total reclaimed space: {Units.HumanSize(report.SpaceReclaimed)}");
-        }
-        return 0;
-    }
-
-    private async Task<int> SystemPruneCommand(IReadOnlyList<string> args)
-    {
-        var flags = Parse("system prune", args, f => f.Bool("force", 'f').Bool("all", 'a').Bool("volumes"), maxArgs: 0);
-        await PruneCommand(flags.GetBool("force") ? ["--force"] : [], "containers");
-        await PruneCommand(flags.GetBool("all") ? ["--force", "--all"] : ["--force"], "images");
-        return 0;
-    }
-
-    // ---- attach, exec -------------------------------------------------------------------------
-
-    private async Task<int> AttachCommand(IReadOnlyList<string> args)
-    {
-        var flags = Parse("attach", args, f => f.Bool("no-stdin").String("detach-keys").Bool("sig-proxy"), minArgs: 1, maxArgs: 1);
-        var inspect = await Client.GetAsync($"/containers/{Esc(flags.Positionals[0])}/json", Json.ContainerInspect);
-        if (!inspect.State.Running) throw new CliExit(1, "You cannot attach to a stopped container, start it first");
-        var stdin = !flags.GetBool("no-stdin") && inspect.Config.OpenStdin;
-        var attach = await Client.HijackAsync($"/containers/{inspect.Id}/attach?stream=1&stdout=1&stderr=1{(stdin ? "&stdin=1" : "")}{(flags.Get("detach-keys") is { } k ? "&detachKeys=" + Esc(k) : "")}");
-        if (stdin) _ = PumpStdinAsync(attach);
-        await DaemonClient.DemuxAsync(attach, RawStdout, RawStderr, inspect.Config.Tty);
-        var after = await Client.GetAsync($"/containers/{inspect.Id}/json", Json.ContainerInspect);
-        return after.State.Running ? 0 : after.State.ExitCode;
-    }
-
-    private async Task<int> ExecCommand(IReadOnlyList<string> args)
-    {
-        var flags = new FlagSet("exec", interspersed: false).Bool("detach", 'd').Bool("interactive", 'i').Bool("tty", 't').List("env", 'e').List("env-file")
-            .String("user", 'u').String("workdir", 'w').Bool("privileged").String("detach-keys").Parse(args);
-        if (flags.Positionals.Count < 2) throw new FlagException("\"berth exec\" requires at least 2 arguments.");
-        var config = new ExecConfig
-        {
-            AttachStdin = flags.GetBool("interactive") && !flags.GetBool("detach"),
-            AttachStdout = !flags.GetBool("detach"),
-            AttachStderr = !flags.GetBool("detach"),
-            Tty = flags.GetBool("tty"),
-            Env = flags.GetAll("env").Count > 0 ? [.. flags.GetAll("env")] : null,
-            User = flags.Get("user"),
-            WorkingDir = flags.Get("workdir"),
-            Privileged = flags.GetBool("privileged"),
-            DetachKeys = flags.Get("detach-keys"),
-            Cmd = flags.Positionals.Skip(1).ToList(),
-        };
-        var container = flags.Positionals[0];
-        var created = await Client.PostAsync($"/containers/{Esc(container)}/exec", DaemonClient.JsonBody(config, Json.ExecConfig), Json.IdResponse);
-        var start = new ExecStartConfig { Detach = flags.GetBool("detach"), Tty = config.Tty };
-        if (start.Detach)
-        {
-            await Client.PostAsync($"/exec/{created.Id}/start", DaemonClient.JsonBody(start, Json.ExecStartConfig));
-            return 0;
-        }
-        var connection = await Client.HijackAsync($"/exec/{created.Id}/start", JsonSerializer.Serialize(start, Json.ExecStartConfig));
-        if (config.AttachStdin) _ = PumpStdinAsync(connection);
-        await DaemonClient.DemuxAsync(connection, RawStdout, RawStderr, config.Tty);
-        var inspect = await Client.GetAsync($"/exec/{created.Id}/json", Json.ExecInspect);
-        return inspect.ExitCode ?? 0;
     }
 }

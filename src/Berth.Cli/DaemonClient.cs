@@ -13,7 +13,7 @@ public sealed class DaemonException(int status, string message) : Exception(mess
 }
 
 /// <summary>The daemon cannot be reached.</summary>
-public sealed class ConnectException(string host) : Exception($"Cannot connect to the Berth daemon at {host}. Is the berth daemon running?");
+public sealed class ConnectException(string host, string? message = null) : Exception(message ?? $"Cannot connect to the Berth daemon at {host}. Is the berth daemon running?");
 
 /// <summary>A Docker Engine API client over a unix socket or TCP, with version negotiation through /_ping.</summary>
 public sealed class DaemonClient : IDisposable
@@ -28,44 +28,74 @@ public sealed class DaemonClient : IDisposable
 
     public string Host { get; }
 
-    public DaemonClient(string host)
+    private readonly TlsSettings? tls;
+
+    public DaemonClient(string host, TlsSettings? tls = null)
     {
         Host = host;
+        this.tls = tls;
         if (host.StartsWith("unix://", StringComparison.Ordinal)) socketPath = host[7..];
         else if (host.StartsWith("tcp://", StringComparison.Ordinal))
         {
             var address = host[6..].TrimEnd('/');
             var colon = address.LastIndexOf(':');
             tcpHost = colon < 0 ? address : address[..colon];
-            tcpPort = colon < 0 ? 2375 : int.Parse(address[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            tcpPort = colon < 0 ? (tls is null ? 2375 : 2376) : int.Parse(address[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture);
         }
         else throw new FlagException($"invalid host {host}: unix:// or tcp:// expected");
-        http = new HttpClient(new SocketsHttpHandler { ConnectCallback = async (_, token) => new NetworkStream(await ConnectAsync(token), ownsSocket: true) })
+        http = new HttpClient(new SocketsHttpHandler { ConnectCallback = async (_, token) => await ConnectAsync(token) })
         {
             BaseAddress = new Uri("http://docker"),
             Timeout = Timeout.InfiniteTimeSpan,
         };
     }
 
-    private async Task<Socket> ConnectAsync(CancellationToken token)
+    /// <summary>One connection to the daemon: a unix socket, TCP, or TCP wrapped in TLS (HTTP runs over it unchanged).</summary>
+    private async Task<Stream> ConnectAsync(CancellationToken token)
     {
+        Socket? socket = null;
         try
         {
             if (socketPath is not null)
             {
-                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                await s.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), token);
-                return s;
+                socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), token);
+                return new NetworkStream(socket, ownsSocket: true);
             }
-            var t = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            await t.ConnectAsync(tcpHost!, tcpPort, token);
-            return t;
+            socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            await socket.ConnectAsync(tcpHost!, tcpPort, token);
+            var network = new NetworkStream(socket, ownsSocket: true);
+            if (tls is null) return network;
+            var secure = new System.Net.Security.SslStream(network, leaveInnerStreamOpen: false);
+            try
+            {
+                await secure.AuthenticateAsClientAsync(tls.ClientOptions(tcpHost!), token);
+            }
+            catch (System.Security.Authentication.AuthenticationException e)
+            {
+                await secure.DisposeAsync();
+                throw new ConnectException(Host, $"error during connect: {e.Message}");
+            }
+            Sockets.AddOrUpdate(secure, socket);
+            return secure;
         }
         catch (SocketException)
         {
+            socket?.Dispose();
             throw new ConnectException(Host);
         }
     }
+
+    /// <summary>The socket under a hijacked stream, for half-closing it (TLS streams close both ways).</summary>
+    public static void CloseWrite(Stream connection)
+    {
+        var socket = connection is NetworkStream network ? network.Socket : Sockets.TryGetValue(connection, out var under) ? under : null;
+        try { socket?.Shutdown(SocketShutdown.Send); }
+        catch (SocketException) { }
+        catch (ObjectDisposedException) { }
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Stream, Socket> Sockets = [];
 
     /// <summary>The API version both sides speak: the daemon's (from /_ping), at most ours.</summary>
     public async Task<string> VersionAsync()
@@ -122,9 +152,11 @@ public sealed class DaemonClient : IDisposable
         return JsonSerializer.Deserialize(await response.Content.ReadAsStreamAsync(), type)!;
     }
 
-    public async Task<string> GetTextAsync(string path)
+    public Task<string> GetTextAsync(string path) => GetTextAsync(HttpMethod.Get, path);
+
+    public async Task<string> GetTextAsync(HttpMethod method, string path)
     {
-        using var response = await SendAsync(HttpMethod.Get, path);
+        using var response = await SendAsync(method, path);
         return await response.Content.ReadAsStringAsync();
     }
 
@@ -148,8 +180,7 @@ public sealed class DaemonClient : IDisposable
     /// </summary>
     public async Task<Stream> HijackAsync(string path, string? jsonBody = null)
     {
-        var socket = await ConnectAsync(CancellationToken.None);
-        var stream = new NetworkStream(socket, ownsSocket: true);
+        var stream = await ConnectAsync(CancellationToken.None);
         var body = jsonBody is null ? [] : Encoding.UTF8.GetBytes(jsonBody);
         var head = $"POST /v{await VersionAsync()}{path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n" +
                    (jsonBody is null ? "" : "Content-Type: application/json\r\n") + $"Content-Length: {body.Length}\r\n\r\n";

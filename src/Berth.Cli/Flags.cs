@@ -3,6 +3,9 @@ namespace Berth.Cli;
 /// <summary>A command-line error in docker's words; the CLI prints it with "See 'berth CMD --help'." and exits 125.</summary>
 public sealed class FlagException(string message) : Exception(message);
 
+/// <summary>An option that parses but cannot be used (a bad port spec, a missing env file): "berth: MESSAGE", exit 125.</summary>
+public sealed class InvalidOptionException(string message) : Exception(message);
+
 /// <summary>
 /// Flags parsed as docker's (spf13/pflag): --name value, --name=value, -n value, -nvalue, grouped short
 /// booleans (-it, -dit), "--" ends flags; for run/exec/create the first positional ends them too.

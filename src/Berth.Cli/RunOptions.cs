@@ -14,13 +14,16 @@ public static class RunOptions
         .String("memory-swap", null, v => v == "-1" ? null : Try(() => Units.RamInBytes(v)))
         .String("cpus", null, v => decimal.TryParse(v, NumberStyles.Number, CultureInfo.InvariantCulture, out var d) && d >= 0 ? null : $"failed to parse {v} as a rational number")
         .Int("cpu-shares", 'c').String("cpuset-cpus").Int("pids-limit").List("cap-add").List("cap-drop")
-        .List("tmpfs").String("restart", null, v => Try(() => ParseRestart(v))).List("ulimit", null, v => Try(() => ParseUlimit(v)))
+        .List("tmpfs").String("restart").List("ulimit", null, v => Try(() => ParseUlimit(v)))
         .List("security-opt").List("publish", 'p').List("expose").List("volume", 'v').List("mount", null, v => Try(() => ParseMount(v)))
         .String("network").List("add-host", null, v => v.Contains(':') ? null : $"bad format for add-host: \"{v}\"").List("dns").String("runtime")
         .String("stop-signal").Int("stop-timeout").String("health-cmd").String("health-interval", null, v => Try(() => GoDuration(v)))
         .String("health-timeout", null, v => Try(() => GoDuration(v))).String("health-start-period", null, v => Try(() => GoDuration(v)))
-        .Int("health-retries").String("detach-keys").String("platform").String("pull").List("attach", 'a').String("shm-size", null, v => Try(() => Units.RamInBytes(v)))
-        .List("sysctl").List("group-add").String("ipc").String("pid").String("cidfile").String("log-driver").List("log-opt");
+        .Int("health-retries").String("detach-keys").String("platform").String("pull").List("attach", 'a', v => v.ToLowerInvariant() is "stdin" or "stdout" or "stderr" ? null : "valid streams are STDIN, STDOUT and STDERR").String("shm-size", null, v => Try(() => Units.RamInBytes(v)))
+        .List("sysctl").List("group-add").String("ipc").String("pid").String("cidfile").String("log-driver").List("log-opt")
+        .List("label-file").Bool("sig-proxy").List("dns-search").List("dns-option").String("memory-reservation", null, v => Try(() => Units.RamInBytes(v)))
+        .Int("cpu-period").Int("cpu-quota").Bool("oom-kill-disable").String("cgroupns").String("uts").String("userns").String("mac-address")
+        .String("ip").String("cgroup-parent").List("device").Int("oom-score-adj");
 
     private static string? Try(Action parse)
     {
@@ -58,25 +61,18 @@ public static class RunOptions
         return total;
     }
 
+    /// <summary>docker's opts.ParseRestartPolicy: the CLI checks only the form; the daemon judges the policy's name.</summary>
     public static RestartPolicy ParseRestart(string text)
     {
-        var parts = text.Split(':', 2);
-        var policy = new RestartPolicy { Name = parts[0] };
-        switch (parts[0])
+        var colon = text.IndexOf(':');
+        var name = colon < 0 ? text : text[..colon];
+        if (colon == 0) throw new InvalidOptionException("invalid restart policy format: no policy provided before colon");
+        var policy = new RestartPolicy { Name = name };
+        if (colon >= 0 && colon + 1 < text.Length)
         {
-            case "no" or "always" or "unless-stopped":
-                if (parts.Length > 1) throw new FormatException($"invalid restart policy format: maximum retry count can only be used with 'on-failure'");
-                break;
-            case "on-failure":
-                if (parts.Length > 1)
-                {
-                    if (!int.TryParse(parts[1], out var count)) throw new FormatException($"invalid restart policy format: maximum retry count must be an integer");
-                    if (count < 0) throw new FormatException("invalid restart policy format: maximum retry count cannot be negative");
-                    policy.MaximumRetryCount = count;
-                }
-                break;
-            default:
-                throw new FormatException($"invalid restart policy format: unknown policy '{parts[0]}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'");
+            if (!int.TryParse(text[(colon + 1)..], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var count))
+                throw new InvalidOptionException("invalid restart policy format: maximum retry count must be an integer");
+            policy.MaximumRetryCount = count;
         }
         return policy;
     }
@@ -110,12 +106,21 @@ public static class RunOptions
                 case "bind-propagation": (mount.BindOptions ??= new BindOptions()).Propagation = value; break;
                 case "tmpfs-size": (mount.TmpfsOptions ??= new TmpfsOptions()).SizeBytes = Units.RamInBytes(value ?? ""); break;
                 case "tmpfs-mode": (mount.TmpfsOptions ??= new TmpfsOptions()).Mode = Convert.ToInt32(value, 8); break;
-                case "volume-nocopy": (mount.VolumeOptions ??= new VolumeOptions()).NoCopy = true; break;
+                case "volume-nocopy": (mount.VolumeOptions ??= new VolumeOptions()).NoCopy = value is null or "1" or "true"; break;
+                case "volume-driver": ((mount.VolumeOptions ??= new VolumeOptions()).DriverConfig ??= new DriverConfig()).Name = value; break;
+                case "volume-label":
+                    var label = (value ?? "").Split('=', 2);
+                    ((mount.VolumeOptions ??= new VolumeOptions()).Labels ??= [])[label[0]] = label.Length > 1 ? label[1] : "";
+                    break;
+                case "volume-opt":
+                    var option = (value ?? "").Split('=', 2);
+                    (((mount.VolumeOptions ??= new VolumeOptions()).DriverConfig ??= new DriverConfig()).Options ??= [])[option[0]] = option.Length > 1 ? option[1] : "";
+                    break;
+                case "bind-nonrecursive": (mount.BindOptions ??= new BindOptions()).NonRecursive = value is null or "1" or "true"; break;
                 case "consistency": mount.Consistency = value; break;
                 default: throw new FormatException($"unexpected key '{key}' in '{field}'");
             }
         }
-        if (mount.Type is not ("bind" or "volume" or "tmpfs")) throw new FormatException($"invalid mount type: {mount.Type}");
         if (string.IsNullOrEmpty(mount.Target)) throw new FormatException("target is required");
         return mount;
     }
@@ -194,6 +199,17 @@ public static class RunOptions
             CapDrop = NullIfEmpty(f.GetAll("cap-drop")),
             SecurityOpt = NullIfEmpty(f.GetAll("security-opt")),
             Dns = NullIfEmpty(f.GetAll("dns")),
+            DnsSearch = NullIfEmpty(f.GetAll("dns-search")),
+            DnsOptions = NullIfEmpty(f.GetAll("dns-option")),
+            CpuPeriod = f.GetInt("cpu-period") ?? 0,
+            CpuQuota = f.GetInt("cpu-quota") ?? 0,
+            OomKillDisable = f.GetBool("oom-kill-disable") ? true : null,
+            OomScoreAdj = f.GetInt("oom-score-adj") ?? 0,
+            CgroupnsMode = f.Get("cgroupns"),
+            CgroupParent = f.Get("cgroup-parent"),
+            UTSMode = f.Get("uts"),
+            UsernsMode = f.Get("userns"),
+            ContainerIDFile = f.Get("cidfile"),
             ExtraHosts = NullIfEmpty(f.GetAll("add-host")),
             GroupAdd = NullIfEmpty(f.GetAll("group-add")),
             Runtime = f.Get("runtime"),
@@ -204,9 +220,10 @@ public static class RunOptions
             PidMode = f.Get("pid"),
             RestartPolicy = f.Get("restart") is { } restart ? ParseRestart(restart) : new RestartPolicy { Name = "no" },
         };
-        if (host.AutoRemove && host.RestartPolicy.Name is not ("no" or "")) throw new FlagException("Conflicting options: --restart and --rm");
+        if (host.AutoRemove && host.RestartPolicy.Name is not ("no" or "")) throw new InvalidOptionException("conflicting options: cannot specify both --restart and --rm");
         if (f.Get("memory") is { } memory) host.Memory = Units.RamInBytes(memory);
         if (f.Get("memory-swap") is { } swap) host.MemorySwap = swap == "-1" ? -1 : Units.RamInBytes(swap);
+        if (f.Get("memory-reservation") is { } reservation) host.MemoryReservation = Units.RamInBytes(reservation);
         if (f.Get("shm-size") is { } shm) host.ShmSize = Units.RamInBytes(shm);
         if (f.Get("cpus") is { } cpus) host.NanoCpus = (long)(decimal.Parse(cpus, CultureInfo.InvariantCulture) * 1_000_000_000m);
         if (f.GetAll("ulimit").Count > 0) host.Ulimits = f.GetAll("ulimit").Select(ParseUlimit).ToList();
@@ -230,7 +247,7 @@ public static class RunOptions
         foreach (var publish in f.GetAll("publish"))
         {
             try { ParsePublish(publish, exposed, bindings); }
-            catch (FormatException e) { throw new FlagException(e.Message); }
+            catch (FormatException e) { throw new InvalidOptionException(e.Message); }
         }
         foreach (var expose in f.GetAll("expose"))
             exposed[expose.Contains('/') ? expose : expose + "/tcp"] = EmptyObject.Instance;
@@ -242,7 +259,7 @@ public static class RunOptions
             var parts = volume.Split(':');
             if (parts.Length == 1) { (volumes ??= [])[parts[0]] = EmptyObject.Instance; continue; }
             if (parts.Length > 3 || parts[1].Length == 0 || !parts[1].StartsWith('/'))
-                throw new FlagException($"invalid volume specification: '{volume}'");
+                throw new InvalidOptionException($"invalid volume specification: '{volume}'");
             (host.Binds ??= []).Add(volume);
         }
 
@@ -257,7 +274,12 @@ public static class RunOptions
         foreach (var e in f.GetAll("env")) env.Add(ExpandEnv(e, environment));
         env.RemoveAll(e => e.Length == 0);
 
-        var labels = f.GetAll("label").Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "");
+        var labels = new Dictionary<string, string>();
+        foreach (var line in f.GetAll("label-file").SelectMany(readLines).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).Concat(f.GetAll("label")))
+        {
+            var pair = line.Split('=', 2);
+            labels[pair[0]] = pair.Length > 1 ? pair[1] : "";
+        }
         var tty = f.GetBool("tty");
         var interactive = f.GetBool("interactive");
         var detached = f.GetBool("detach");
@@ -283,8 +305,13 @@ public static class RunOptions
             StopTimeout = f.GetInt("stop-timeout"),
             HostConfig = host,
         };
-        if (f.GetBool("no-healthcheck")) request.Healthcheck = new HealthConfig { Test = ["NONE"] };
-        else if (f.Get("health-cmd") is { } cmd || f.Has("health-interval") || f.Has("health-retries"))
+        var healthFlags = f.Has("health-cmd") || f.Has("health-interval") || f.Has("health-retries") || f.Has("health-timeout") || f.Has("health-start-period");
+        if (f.GetBool("no-healthcheck"))
+        {
+            if (healthFlags) throw new InvalidOptionException("--no-healthcheck conflicts with --health-* options");
+            request.Healthcheck = new HealthConfig { Test = ["NONE"] };
+        }
+        else if (healthFlags)
         {
             request.Healthcheck = new HealthConfig
             {

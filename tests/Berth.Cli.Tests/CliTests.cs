@@ -138,15 +138,24 @@ public sealed class CliTests : IAsyncLifetime
     {
         var (code, _, errors) = await BerthAsync("run", "--memory", "abc", "busybox");
         Assert.Equal(125, code);
-        Assert.Equal("invalid argument \"abc\" for \"-m, --memory\" flag: invalid size: 'abc'\nSee 'berth run --help'.\n", errors);
+        Assert.Equal("invalid argument \"abc\" for \"-m, --memory\" flag: invalid size: 'abc'\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'berth run --help' for more information\n", errors);
         (code, _, errors) = await BerthAsync("run", "-p", "99999:80", "busybox");
         Assert.Equal(125, code);
-        Assert.Contains("invalid hostPort: 99999", errors);
+        Assert.Equal("berth: invalid hostPort: 99999\n\nRun 'berth run --help' for more information\n", errors);
+        (code, _, errors) = await BerthAsync("container", "rename", "a");
+        Assert.Equal(1, code);
+        Assert.Equal("berth: 'berth container rename' requires 2 arguments\n\nUsage:  berth container rename CONTAINER NEW_NAME\n\nSee 'berth container rename --help' for more information\n", errors);
+        (code, _, errors) = await BerthAsync("run", "--rm", "--restart", "always", "busybox");
+        Assert.Equal(125, code);
+        Assert.StartsWith("berth: conflicting options: cannot specify both --restart and --rm\n", errors);
+        (code, _, errors) = await BerthAsync("run", "--restart", "on-failure:x", "busybox");
+        Assert.StartsWith("berth: invalid restart policy format: maximum retry count must be an integer\n", errors);
         (code, _, errors) = await BerthAsync("stop", "ghost");
         Assert.Equal(1, code);
         Assert.Contains("Error response from daemon: stopping containers is not implemented yet", errors);
         (code, _, errors) = await BerthAsync("frobnicate");
-        Assert.Equal(125, code);
+        Assert.Equal(1, code);
+        Assert.Equal("berth: unknown command: berth frobnicate\n\nRun 'berth --help' for more information\n", errors);
         (code, _, errors) = await BerthAsync("-H", "unix:///nonexistent/berth.sock", "ps");
         Assert.Equal(1, code);
         Assert.Equal("Cannot connect to the Berth daemon at unix:///nonexistent/berth.sock. Is the berth daemon running?\n", errors);

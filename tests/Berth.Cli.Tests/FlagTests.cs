@@ -25,7 +25,8 @@ public sealed class FlagTests
     [InlineData(new[] { "-z", "busybox" }, "unknown shorthand flag: 'z' in -z")]
     [InlineData(new[] { "--name" }, "flag needs an argument: --name")]
     [InlineData(new[] { "--rm=maybe", "busybox" }, "invalid argument \"maybe\" for \"--rm\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax")]
-    [InlineData(new[] { "--restart", "sometimes", "busybox" }, "invalid argument \"sometimes\" for \"--restart\" flag: invalid restart policy format: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")]
+    [InlineData(new[] { "-a", "stdfoo", "busybox" }, "invalid argument \"stdfoo\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR")]
+    [InlineData(new[] { "--health-interval", "5", "busybox" }, "invalid argument \"5\" for \"--health-interval\" flag: time: missing unit in duration \"5\"")]
     [InlineData(new[] { "--ulimit", "nofile", "busybox" }, "invalid argument \"nofile\" for \"--ulimit\" flag: invalid ulimit argument: nofile")]
     [InlineData(new[] { "--pids-limit", "many", "busybox" }, "invalid argument \"many\" for \"--pids-limit\" flag: strconv.ParseInt: parsing \"many\": invalid syntax")]
     public void Bad_flags_fail_with_pflags_messages(string[] args, string message)
@@ -74,7 +75,7 @@ public sealed class FlagTests
     [InlineData("abc", "invalid containerPort: abc")]
     [InlineData("1.2.3:80:80", "invalid IP address: 1.2.3")]
     public void Bad_port_specs_give_dockers_messages(string spec, string message)
-        => Assert.Equal(message, Assert.Throws<FlagException>(() => RunOptions.Build(Run("-p", spec, "busybox"), _ => null, _ => [])).Message);
+        => Assert.Equal(message, Assert.Throws<InvalidOptionException>(() => RunOptions.Build(Run("-p", spec, "busybox"), _ => null, _ => [])).Message);
 
     [Fact]
     public void Port_ranges_map_one_to_one()
@@ -87,8 +88,79 @@ public sealed class FlagTests
 
     [Fact]
     public void Rm_and_restart_conflict()
-        => Assert.Equal("Conflicting options: --restart and --rm",
-            Assert.Throws<FlagException>(() => RunOptions.Build(Run("--rm", "--restart", "always", "busybox"), _ => null, _ => [])).Message);
+        => Assert.Equal("conflicting options: cannot specify both --restart and --rm",
+            Assert.Throws<InvalidOptionException>(() => RunOptions.Build(Run("--rm", "--restart", "always", "busybox"), _ => null, _ => [])).Message);
+
+    [Theory]
+    [InlineData("always", "always", 0)]
+    [InlineData("on-failure:3", "on-failure", 3)]
+    [InlineData("sometimes", "sometimes", 0)] // the daemon judges names, as dockerd does
+    public void Restart_policies_parse_as_dockers(string text, string name, int retries)
+    {
+        var policy = RunOptions.ParseRestart(text);
+        Assert.Equal((name, retries), (policy.Name, policy.MaximumRetryCount));
+    }
+
+    [Fact]
+    public void Label_files_env_files_mounts_and_health_flags_reach_the_body()
+    {
+        var files = new Dictionary<string, string[]> { ["labels"] = ["# comment", "a=1", "b"], ["env"] = ["X=1", "", "Y"] };
+        var flags = Run("--label-file", "labels", "-l", "a=2", "--env-file", "env", "--mount", "type=volume,source=data,target=/data,volume-label=k=v,readonly",
+            "--health-cmd", "true", "--health-timeout", "2s", "--health-retries", "4", "--stop-signal", "SIGUSR1", "--stop-timeout", "7", "--add-host", "db:10.0.0.2",
+            "--dns", "10.0.0.53", "--runtime", "runc", "--security-opt", "seccomp=unconfined", "-P", "--init", "busybox");
+        var body = RunOptions.Build(flags, name => name == "Y" ? "y" : null, path => files[path]);
+        Assert.Equal(("2", ""), (body.Labels!["a"], body.Labels["b"]));
+        Assert.Equal(["X=1", "Y=y"], body.Env);
+        var mount = Assert.Single(body.HostConfig!.Mounts!);
+        Assert.Equal(("volume", "data", "/data", true, "v"), (mount.Type, mount.Source, mount.Target, mount.ReadOnly, mount.VolumeOptions!.Labels!["k"]));
+        Assert.Equal((2_000_000_000L, 4), (body.Healthcheck!.Timeout, body.Healthcheck.Retries));
+        Assert.Equal(("SIGUSR1", 7), (body.StopSignal, body.StopTimeout));
+        Assert.Equal(["db:10.0.0.2"], body.HostConfig.ExtraHosts);
+        Assert.Equal(["10.0.0.53"], body.HostConfig.Dns);
+        Assert.Equal("runc", body.HostConfig.Runtime);
+        Assert.True(body.HostConfig.PublishAllPorts && body.HostConfig.Init == true);
+        Assert.Equal("--no-healthcheck conflicts with --health-* options",
+            Assert.Throws<InvalidOptionException>(() => RunOptions.Build(Run("--no-healthcheck", "--health-cmd", "true", "busybox"), _ => null, _ => [])).Message);
+    }
+
+    [Theory]
+    [InlineData("ctrl-p,ctrl-q", new byte[] { 16, 17 })]
+    [InlineData("a,ctrl-[", new byte[] { 97, 27 })]
+    public void Detach_keys_parse_as_dockers(string text, byte[] expected) => Assert.Equal(expected, DetachKeys.Parse(text));
+
+    [Fact]
+    public void Detach_keys_are_held_back_until_they_complete_or_break()
+    {
+        var keys = new DetachKeys(DetachKeys.Default);
+        static string Show((byte[] Forward, bool Detach) r) => $"{Convert.ToHexString(r.Forward)} {r.Detach}";
+        Assert.Equal("6162 False", Show(keys.Filter("ab\u0010"u8)));
+        Assert.Equal("1063 False", Show(keys.Filter("c"u8))); // ctrl-p then c: both pass
+        Assert.Equal("78 True", Show(keys.Filter("x\u0010\u0011tail"u8)));
+    }
+
+    [Theory]
+    [InlineData("web:/etc/hosts", "web", "/etc/hosts")]
+    [InlineData("./a:b", null, "./a:b")]
+    [InlineData("/tmp/x:y", null, "/tmp/x:y")]
+    [InlineData("-", null, "-")]
+    public void Copy_arguments_split_as_dockers(string argument, string? container, string path)
+        => Assert.Equal((container, path), BerthCli.SplitCopyArgument(argument));
+
+    [Theory]
+    [InlineData("ls", "ps")]
+    [InlineData("rm", "rm")]
+    [InlineData("prune", "container-prune")]
+    [InlineData("update", "update")]
+    public void Management_container_verbs_map_to_commands(string verb, string command)
+        => Assert.Equal(command, BerthCli.ManagementCommand("container", verb));
+
+    [Fact]
+    public void The_daemon_is_found_by_flag_then_BERTH_HOST_then_the_default_socket()
+    {
+        Assert.Equal("unix:///a.sock", BerthCli.ResolveHost("/a.sock", _ => "unix:///b.sock"));
+        Assert.Equal("unix:///b.sock", BerthCli.ResolveHost(null, name => name == "BERTH_HOST" ? "unix:///b.sock" : null));
+        Assert.Equal("unix:///run/berth/berth.sock", BerthCli.ResolveHost(null, name => name == "DOCKER_HOST" ? "unix:///c.sock" : null));
+    }
 
     [Fact]
     public void Start_failures_map_to_126_and_127()
