@@ -1,0 +1,723 @@
+using System.Text.Json;
+using Berth.Engine.Models;
+using Berth.Engine.Supervision;
+using Berth.Oci.Runtime;
+using Berth.Storage;
+
+namespace Berth.Engine.Containers;
+
+public sealed partial class ContainerService
+{
+    private string StateDirectory(string id) => Path.Combine(settings.ExecRoot, "containers", id);
+    private string BundleDirectory(string id) => Path.Combine(settings.ExecRoot, "bundles", id);
+    private string RuntimeRoot(string runtime) => Path.Combine(settings.ExecRoot, "runtime-" + runtime);
+
+    // ---- start -----------------------------------------------------------------------------------
+
+    public async Task StartAsync(string idOrName, CancellationToken cancellationToken)
+    {
+        var c = store.Get(idOrName);
+        await c.Operation.WaitAsync(cancellationToken);
+        try
+        {
+            lock (c.Gate)
+            {
+                if (c.State.Paused) throw new ConflictException("cannot start a paused container, try unpause instead");
+                if (c.State.Running) throw new NotModifiedException();
+                if (c.RemovalInProgress || c.State.Dead) throw new ConflictException("container is marked for removal and cannot be started");
+                c.Record.HasBeenManuallyStopped = false;
+                c.Record.RestartCount = 0;
+            }
+            c.Restart.Reset();
+            await StartLockedAsync(c, cancellationToken);
+        }
+        finally { c.Operation.Release(); }
+    }
+
+    /// <summary>Starts a stopped container; the caller holds its Operation lock. On failure nothing of the run is left.</summary>
+    private async Task StartLockedAsync(Container c, CancellationToken cancellationToken)
+    {
+        var record = c.Record;
+        var id = c.Id;
+        var layer = layers.GetContainerLayer(record.LayerId) ?? throw new EngineFailureException($"the filesystem of container {id} is missing");
+        var bundle = BundleDirectory(id);
+        var stateDirectory = StateDirectory(id);
+        Directory.CreateDirectory(bundle);
+        Directory.CreateDirectory(stateDirectory);
+        string? mounted = null;
+        ISupervisedContainer? supervised = null;
+        var networkAttached = false;
+        Spec spec;
+        try
+        {
+            var rootfs = MountRootfs(layer, bundle, out mounted);
+            var network = await Networks.AttachAsync(record, cancellationToken);
+            networkAttached = true;
+            WriteHostFiles(c);
+            Oci.Image.ImageConfig? imageConfig = null;
+            if (!string.IsNullOrEmpty(record.Image))
+            {
+                try { imageConfig = images.Resolve(record.Image).Config; }
+                catch (NotFoundException) { } // the image was removed with force: the container still runs from its layer
+            }
+            spec = specs.Build(new SpecContext(record, imageConfig, rootfs, network.NamespacePath, record.HostnamePath, record.HostsPath, record.ResolvConfPath));
+            spec.Root ??= new Root();
+            spec.Root.Path = rootfs;
+            lock (c.Gate) record.CgroupsPath = spec.Linux?.CgroupsPath;
+            await File.WriteAllBytesAsync(Path.Combine(bundle, "config.json"), JsonSerializer.SerializeToUtf8Bytes(spec, RuntimeJsonContext.Default.Spec), cancellationToken);
+
+            var config = record.Config;
+            var logging = record.HostConfig.LogConfig?.Config;
+            var request = new LaunchRequest(
+                id, bundle, settings.Runtimes[record.Runtime], RuntimeRoot(record.Runtime), stateDirectory,
+                string.IsNullOrEmpty(record.LogPath) ? null : record.LogPath,
+                LogSize(logging?.GetValueOrDefault("max-size")), LogFiles(logging?.GetValueOrDefault("max-file")),
+                config.Tty, config.OpenStdin, config.StdinOnce);
+            supervised = await supervisor.CreateAsync(request, cancellationToken);
+
+            List<PendingAttach> attaches;
+            lock (c.Gate) { attaches = [.. c.PendingAttaches]; c.PendingAttaches.Clear(); }
+            foreach (var attach in attaches) await attach.ConnectAsync(supervised, cancellationToken);
+
+            await supervised.StartAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is EngineException or IOException or StorageException or Linux.SyscallException or UnauthorizedAccessException or OperationCanceledException or JsonException)
+        {
+            if (supervised is not null)
+            {
+                try { await supervised.DeleteAsync(force: true, CancellationToken.None); } catch (Exception inner) when (inner is EngineException or IOException) { }
+                await supervised.DisposeAsync();
+            }
+            if (networkAttached) await DetachNetworkQuietlyAsync(record);
+            if (mounted is not null) TryQuietly(() => Mounter.Unmount(mounted));
+            AbandonAttaches(c);
+            var (failure, exitCode) = StartFailure(e);
+            lock (c.Gate)
+            {
+                record.State.Error = failure.Message;
+                record.State.ExitCode = exitCode;
+                record.State.Running = false;
+                record.State.Restarting = false;
+                c.UpdateStatus();
+            }
+            TryQuietly(() => store.Save(c));
+            throw failure;
+        }
+
+        var now = time.GetUtcNow();
+        var healthConfig = record.Config.Healthcheck;
+        lock (c.Gate)
+        {
+            var state = record.State;
+            state.Running = true;
+            state.Paused = false;
+            state.Restarting = false;
+            state.OOMKilled = false;
+            state.Dead = false;
+            state.Pid = supervised.Pid;
+            state.ExitCode = 0;
+            state.Error = "";
+            state.StartedAt = DockerTime.Format(now);
+            state.Health = HealthRules.Enabled(healthConfig) ? new Health { Status = "starting", Log = [] } : null;
+            record.HasBeenStartedBefore = true;
+            c.Supervised = supervised;
+            c.MountedRootfs = mounted;
+            c.RootfsPath = spec.Root!.Path;
+            c.Spec = spec;
+            c.ExitHandled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            c.UpdateStatus();
+        }
+        store.Save(c);
+        Publish(c, "start");
+        StartHealthMonitor(c, supervised);
+        _ = MonitorExitAsync(c, supervised);
+    }
+
+    /// <summary>Mounts the container layer at bundle/rootfs (copy drivers give a directory that is used as it is).</summary>
+    private static string MountRootfs(ContainerLayer layer, string bundle, out string? mounted)
+    {
+        mounted = null;
+        var mounts = layer.Mounts();
+        if (mounts is [{ Type: "bind" } bind]) return bind.Source;
+        var rootfs = Path.Combine(bundle, "rootfs");
+        Directory.CreateDirectory(rootfs);
+        if (IsMountPoint(rootfs)) Mounter.Unmount(rootfs); // left by a daemon that died mid-start
+        Mounter.Mount(mounts[0], rootfs);
+        mounted = rootfs;
+        return rootfs;
+    }
+
+    internal static bool IsMountPoint(string path)
+    {
+        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
+        {
+            var fields = line.Split(' ', 6);
+            if (fields.Length > 4 && fields[4] == path) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Docker's mapping of start failures: a missing executable is 127, one not allowed 126, both the client's fault (400).</summary>
+    private static (EngineException Error, int ExitCode) StartFailure(Exception e)
+    {
+        var message = e.Message;
+        if (message.Contains("executable file not found", StringComparison.Ordinal) || message.Contains("no such file or directory", StringComparison.OrdinalIgnoreCase))
+            return (new InvalidParameterException(message), 127);
+        if (message.Contains("permission denied", StringComparison.OrdinalIgnoreCase))
+            return (new InvalidParameterException(message), 126);
+        return (e as EngineException ?? new EngineFailureException(message, e), 128);
+    }
+
+    private static long LogSize(string? text)
+    {
+        if (string.IsNullOrEmpty(text)) return 0;
+        var t = text.Trim().ToLowerInvariant();
+        long unit = 1;
+        if (t.EndsWith('b')) t = t[..^1];
+        if (t.EndsWith('k')) { unit = 1000; t = t[..^1]; }
+        else if (t.EndsWith('m')) { unit = 1000 * 1000; t = t[..^1]; }
+        else if (t.EndsWith('g')) { unit = 1000 * 1000 * 1000; t = t[..^1]; }
+        return double.TryParse(t, System.Globalization.CultureInfo.InvariantCulture, out var n) ? (long)(n * unit) : 0;
+    }
+
+    private static int LogFiles(string? text) => int.TryParse(text, out var n) && n > 0 ? n : 1;
+
+    /// <summary>/etc/hostname, /etc/hosts and /etc/resolv.conf of the container, in its directory (bind-mounted by the spec).</summary>
+    private void WriteHostFiles(Container c)
+    {
+        var r = c.Record;
+        var hostname = r.Config.Hostname ?? c.Id[..12];
+        r.HostnamePath = Path.Combine(c.Directory, "hostname");
+        r.HostsPath = Path.Combine(c.Directory, "hosts");
+        r.ResolvConfPath = Path.Combine(c.Directory, "resolv.conf");
+        File.WriteAllText(r.HostnamePath, hostname + "\n");
+        var hosts = new System.Text.StringBuilder();
+        if (r.HostConfig.NetworkMode == "host" && File.Exists("/etc/hosts")) hosts.Append(File.ReadAllText("/etc/hosts"));
+        else
+        {
+            hosts.Append("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
+        }
+        foreach (var extra in r.HostConfig.ExtraHosts ?? [])
+        {
+            var sep = extra.IndexOf(':');
+            if (sep > 0) hosts.Append(extra[(sep + 1)..]).Append('\t').Append(extra[..sep]).Append('\n');
+        }
+        var address = r.NetworkSettings.IPAddress;
+        if (string.IsNullOrEmpty(address))
+            address = r.NetworkSettings.Networks?.Values.Select(n => n.IPAddress).FirstOrDefault(a => !string.IsNullOrEmpty(a));
+        if (!string.IsNullOrEmpty(address) && r.HostConfig.NetworkMode != "host") hosts.Append(address).Append('\t').Append(hostname).Append('\n');
+        File.WriteAllText(r.HostsPath, hosts.ToString());
+        File.WriteAllText(r.ResolvConfPath, ResolvConf(r.HostConfig));
+    }
+
+    /// <summary>The host's resolv.conf without loopback nameservers (unreachable from a container), or the request's DNS settings.</summary>
+    private static string ResolvConf(HostConfig host)
+    {
+        var lines = new List<string>();
+        var hostText = File.Exists("/etc/resolv.conf") ? File.ReadAllLines("/etc/resolv.conf") : [];
+        var servers = host.Dns is { Count: > 0 } dns ? dns
+            : [.. hostText.Where(l => l.StartsWith("nameserver", StringComparison.Ordinal)).Select(l => l.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries).ElementAtOrDefault(1) ?? "")
+                .Where(a => a.Length > 0 && !a.StartsWith("127.", StringComparison.Ordinal) && a != "::1")];
+        var search = host.DnsSearch is { Count: > 0 } s ? "search " + string.Join(' ', s) : hostText.FirstOrDefault(l => l.StartsWith("search", StringComparison.Ordinal));
+        var options = host.DnsOptions is { Count: > 0 } o ? "options " + string.Join(' ', o) : hostText.FirstOrDefault(l => l.StartsWith("options", StringComparison.Ordinal));
+        if (search is not null) lines.Add(search);
+        foreach (var server in servers) lines.Add("nameserver " + server);
+        if (options is not null) lines.Add(options);
+        return string.Join('\n', lines) + "\n";
+    }
+
+    private async Task DetachNetworkQuietlyAsync(ContainerRecord record)
+    {
+        try { await Networks.DetachAsync(record, CancellationToken.None); }
+        catch (Exception e) when (e is EngineException or IOException or Linux.SyscallException) { }
+    }
+
+    private static void AbandonAttaches(Container c)
+    {
+        List<PendingAttach> attaches;
+        lock (c.Gate) { attaches = [.. c.PendingAttaches]; c.PendingAttaches.Clear(); }
+        foreach (var attach in attaches) attach.Abandon();
+    }
+
+    private void StartHealthMonitor(Container c, ISupervisedContainer supervised)
+    {
+        var config = c.Record.Config.Healthcheck;
+        if (!HealthRules.Enabled(config)) return;
+        var monitor = new HealthMonitor(c, config!, (command, ct) => ProbeAsync(c, supervised, command, ct), status =>
+        {
+            TryQuietly(() => store.Save(c));
+            if (status.Length > 0) Publish(c, "health_status: " + status);
+        }, time);
+        lock (c.Gate) c.Health = monitor;
+    }
+
+    /// <summary>Runs a health probe through exec and collects its output.</summary>
+    private async Task<(int, string)> ProbeAsync(Container c, ISupervisedContainer supervised, List<string> command, CancellationToken cancellationToken)
+    {
+        var process = Exec.ExecService.ProcessFor(c, command, env: null, user: null, workingDir: null, tty: false, privileged: false);
+        var exec = await supervised.ExecAsync(process, attachStdin: false, cancellationToken);
+        var output = new System.Text.StringBuilder();
+        if (exec.Stdio is { } stdio)
+        {
+            await using (stdio)
+            {
+                await foreach (var chunk in stdio.Output.WithCancellation(cancellationToken))
+                    if (output.Length < HealthRules.MaxOutputLength) output.Append(System.Text.Encoding.UTF8.GetString(chunk.Data.Span));
+            }
+        }
+        var exit = await exec.Exited.WaitAsync(cancellationToken);
+        return (exit.ExitCode, output.ToString());
+    }
+
+    // ---- exit ------------------------------------------------------------------------------------
+
+    private async Task MonitorExitAsync(Container c, ISupervisedContainer supervised)
+    {
+        ProcessExit exit;
+        try { exit = await supervised.Exited; }
+        catch (Exception e) when (e is EngineException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            exit = new ProcessExit(255, time.GetUtcNow(), false);
+        }
+        lock (c.Gate)
+            if (!ReferenceEquals(c.Supervised, supervised)) return; // detached at daemon shutdown (live restore)
+        await HandleExitAsync(c, supervised, exit);
+    }
+
+    /// <summary>
+    /// The process ended: release the run (shim, mounts, network), record the exit, tell waiters, and then either
+    /// schedule the restart policy's restart or remove an AutoRemove container.
+    /// </summary>
+    private async Task HandleExitAsync(Container c, ISupervisedContainer? supervised, ProcessExit exit)
+    {
+        HealthMonitor? health;
+        lock (c.Gate) { health = c.Health; c.Health = null; }
+        health?.Dispose();
+        if (supervised is not null)
+        {
+            try { await supervised.DeleteAsync(force: true, CancellationToken.None); }
+            catch (Exception e) when (e is EngineException or IOException or OperationCanceledException) { }
+            await supervised.DisposeAsync();
+        }
+        Execs?.ContainerStopped(c.Id);
+        string? mounted;
+        lock (c.Gate) { mounted = c.MountedRootfs; c.MountedRootfs = null; }
+        if (mounted is not null) TryQuietly(() => Mounter.Unmount(mounted));
+        else
+        {
+            var leftover = Path.Combine(BundleDirectory(c.Id), "rootfs");
+            if (Directory.Exists(leftover) && IsMountPoint(leftover)) TryQuietly(() => Mounter.Unmount(leftover));
+        }
+        await DetachNetworkQuietlyAsync(c.Record);
+
+        TimeSpan? restartIn;
+        bool autoRemove;
+        CancellationTokenSource? pending = null;
+        List<TaskCompletionSource<ContainerWaitResponse>> wake;
+        ContainerWaitResponse result;
+        lock (c.Gate)
+        {
+            var state = c.State;
+            var ranFor = exit.FinishedAt - (DockerTime.Parse(state.StartedAt) ?? exit.FinishedAt);
+            restartIn = c.RemovalInProgress ? null : c.Restart.ShouldRestart(exit.ExitCode, c.Record.HasBeenManuallyStopped, ranFor);
+            state.Pid = 0;
+            state.ExitCode = exit.ExitCode;
+            state.FinishedAt = DockerTime.Format(exit.FinishedAt);
+            state.OOMKilled = exit.OomKilled;
+            state.Paused = false;
+            if (restartIn is not null)
+            {
+                state.Restarting = true;
+                state.Running = true;
+                c.Record.RestartCount++;
+                c.PendingRestart = pending = new CancellationTokenSource();
+            }
+            else
+            {
+                state.Restarting = false;
+                state.Running = false;
+            }
+            c.Supervised = null;
+            c.RootfsPath = null;
+            c.UpdateStatus();
+            autoRemove = restartIn is null && c.Record.HostConfig.AutoRemove && !c.RemovalInProgress;
+            result = WaitResult(state);
+            wake = [.. c.NextExitWaiters];
+            c.NextExitWaiters.Clear();
+            if (restartIn is null) { wake.AddRange(c.NotRunningWaiters); c.NotRunningWaiters.Clear(); }
+        }
+        TryQuietly(() => store.Save(c));
+        if (exit.OomKilled) Publish(c, "oom");
+        Publish(c, "die", new() { ["exitCode"] = exit.ExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        foreach (var waiter in wake) waiter.TrySetResult(result);
+        c.ExitHandled.TrySetResult();
+
+        if (restartIn is { } delay) _ = RestartLaterAsync(c, delay, pending!.Token);
+        else if (autoRemove) _ = AutoRemoveAsync(c);
+    }
+
+    private static ContainerWaitResponse WaitResult(ContainerState state) => new()
+    {
+        StatusCode = state.ExitCode,
+        Error = string.IsNullOrEmpty(state.Error) ? null : new ContainerWaitExitError { Message = state.Error },
+    };
+
+    private async Task RestartLaterAsync(Container c, TimeSpan delay, CancellationToken cancellationToken)
+    {
+        try { await Task.Delay(delay, time, cancellationToken); }
+        catch (OperationCanceledException) { return; }
+        await c.Operation.WaitAsync(CancellationToken.None);
+        try
+        {
+            lock (c.Gate)
+            {
+                if (cancellationToken.IsCancellationRequested || !c.State.Restarting || c.RemovalInProgress) return;
+                c.State.Running = false; // StartLockedAsync sets it again once the process runs
+            }
+            await StartLockedAsync(c, CancellationToken.None);
+        }
+        catch (EngineException)
+        {
+            // StartLockedAsync recorded the error; the container stays exited and its waiters learn of it.
+            WakeNotRunning(c);
+        }
+        finally { c.Operation.Release(); }
+    }
+
+    private static void WakeNotRunning(Container c)
+    {
+        List<TaskCompletionSource<ContainerWaitResponse>> wake;
+        ContainerWaitResponse result;
+        lock (c.Gate)
+        {
+            result = WaitResult(c.State);
+            wake = [.. c.NotRunningWaiters];
+            c.NotRunningWaiters.Clear();
+        }
+        foreach (var waiter in wake) waiter.TrySetResult(result);
+    }
+
+    private async Task AutoRemoveAsync(Container c)
+    {
+        try { await RemoveAsync(c.Id, force: true, removeVolumes: true, removeLink: false, CancellationToken.None); }
+        catch (EngineException) { } // removed by the user meanwhile
+    }
+
+    // ---- stop, kill, restart, pause ----------------------------------------------------------------
+
+    public async Task StopAsync(string idOrName, int? timeoutSeconds, string? signal, CancellationToken cancellationToken)
+    {
+        var c = store.Get(idOrName);
+        var stopSignal = Signals.StopSignal(signal, c.Record.Config.StopSignal);
+        await c.Operation.WaitAsync(cancellationToken);
+        try
+        {
+            if (!await StopLockedAsync(c, timeoutSeconds, stopSignal, cancellationToken)) throw new NotModifiedException();
+        }
+        finally { c.Operation.Release(); }
+    }
+
+    /// <summary>Docker's stop: the stop signal, then SIGKILL after the timeout. Returns false when it was not running.</summary>
+    private async Task<bool> StopLockedAsync(Container c, int? timeoutSeconds, int stopSignal, CancellationToken cancellationToken)
+    {
+        ISupervisedContainer? supervised;
+        TaskCompletionSource exitHandled;
+        bool paused;
+        lock (c.Gate)
+        {
+            if (!c.State.Running) return false;
+            c.Record.HasBeenManuallyStopped = true;
+            c.Restart.Cancel();
+            supervised = c.Supervised;
+            exitHandled = c.ExitHandled;
+            paused = c.State.Paused;
+            if (supervised is null)
+            {
+                // Waiting out a restart back-off: cancel it; the container is simply exited.
+                c.PendingRestart?.Cancel();
+                c.State.Running = false;
+                c.State.Restarting = false;
+                c.UpdateStatus();
+            }
+        }
+        TryQuietly(() => store.Save(c));
+        if (supervised is null)
+        {
+            WakeNotRunning(c);
+            Publish(c, "stop");
+            return true;
+        }
+        var timeout = timeoutSeconds ?? c.Record.Config.StopTimeout ?? 10;
+        if (stopSignal != Signals.SIGKILL)
+        {
+            await SignalQuietlyAsync(c, supervised, stopSignal, all: false, paused);
+            if (timeout < 0) await exitHandled.Task.WaitAsync(cancellationToken);
+            else
+            {
+                try { await exitHandled.Task.WaitAsync(TimeSpan.FromSeconds(timeout), time, cancellationToken); }
+                catch (TimeoutException) { }
+            }
+        }
+        if (!exitHandled.Task.IsCompleted)
+        {
+            await SignalQuietlyAsync(c, supervised, Signals.SIGKILL, all: true, paused);
+            await exitHandled.Task.WaitAsync(cancellationToken);
+        }
+        Publish(c, "stop");
+        return true;
+    }
+
+    /// <summary>Sends a signal and publishes Docker's kill event; a paused container is thawed so it can act on it.</summary>
+    private async Task SignalQuietlyAsync(Container c, ISupervisedContainer supervised, int signal, bool all, bool paused)
+    {
+        try
+        {
+            await supervised.SignalAsync(signal, all, CancellationToken.None);
+            Publish(c, "kill", new() { ["signal"] = signal.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            if (paused)
+            {
+                await supervised.ResumeAsync(CancellationToken.None);
+                lock (c.Gate) c.State.Paused = false;
+            }
+        }
+        catch (EngineException) { } // it exited meanwhile
+    }
+
+    public async Task KillAsync(string idOrName, string? signal, CancellationToken cancellationToken)
+    {
+        var c = store.Get(idOrName);
+        var number = string.IsNullOrEmpty(signal) ? Signals.SIGKILL : Signals.Parse(signal);
+        ISupervisedContainer? supervised;
+        TaskCompletionSource exitHandled;
+        bool paused;
+        lock (c.Gate)
+        {
+            if (!c.State.Running) throw new ConflictException($"Container {c.Id} is not running");
+            if (c.Supervised is null) throw new ConflictException($"Container {c.Id} is restarting, wait until the container is running");
+            supervised = c.Supervised;
+            exitHandled = c.ExitHandled;
+            paused = c.State.Paused;
+            c.Record.HasBeenManuallyStopped = true;
+            // As dockerd: the container's own stop signal means "stop", so the restart policy does not bring it back.
+            if (number == Signals.StopSignal(null, c.Record.Config.StopSignal)) c.Restart.Cancel();
+        }
+        TryQuietly(() => store.Save(c));
+        try { await supervised.SignalAsync(number, all: false, cancellationToken); }
+        catch (EngineException) when (exitHandled.Task.IsCompleted) { throw new ConflictException($"Container {c.Id} is not running"); }
+        Publish(c, "kill", new() { ["signal"] = number.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        if (paused && number == Signals.SIGKILL)
+        {
+            try { await supervised.ResumeAsync(cancellationToken); } catch (EngineException) { }
+        }
+        // SIGKILL returns once the container is gone, so `kill; rm` works as with dockerd.
+        if (number == Signals.SIGKILL) await exitHandled.Task.WaitAsync(cancellationToken);
+    }
+
+    public async Task RestartAsync(string idOrName, int? timeoutSeconds, string? signal, CancellationToken cancellationToken)
+    {
+        var c = store.Get(idOrName);
+        var stopSignal = Signals.StopSignal(signal, c.Record.Config.StopSignal);
+        await c.Operation.WaitAsync(cancellationToken);
+        try
+        {
+            lock (c.Gate)
+                if (c.RemovalInProgress) throw new ConflictException("container is marked for removal and cannot be started");
+            await StopLockedAsync(c, timeoutSeconds, stopSignal, cancellationToken);
+            lock (c.Gate)
+            {
+                c.Record.HasBeenManuallyStopped = false;
+                c.Record.RestartCount = 0;
+            }
+            c.Restart.Reset();
+            await StartLockedAsync(c, cancellationToken);
+            Publish(c, "restart");
+        }
+        finally { c.Operation.Release(); }
+    }
+
+    public async Task PauseAsync(string idOrName, CancellationToken cancellationToken)
+    {
+        var c = store.Get(idOrName);
+        ISupervisedContainer supervised;
+        lock (c.Gate)
+        {
+            if (!c.State.Running) throw new ConflictException($"Container {c.Id} is not running");
+            if (c.State.Paused) throw new ConflictException($"Container {c.Id} is already paused");
+            supervised = c.Supervised ?? throw new ConflictException($"Container {c.Id} is restarting, wait until the container is running");
+        }
+        await supervised.PauseAsync(cancellationToken);
+        lock (c.Gate) { c.State.Paused = true; c.UpdateStatus(); }
+        store.Save(c);
+        Publish(c, "pause");
+    }
+
+    public async Task UnpauseAsync(string idOrName, CancellationToken cancellationToken)
+    {
+        var c = store.Get(idOrName);
+        ISupervisedContainer supervised;
+        lock (c.Gate)
+        {
+            if (!c.State.Paused || c.Supervised is null) throw new ConflictException($"Container {c.Id} is not paused");
+            supervised = c.Supervised;
+        }
+        await supervised.ResumeAsync(cancellationToken);
+        lock (c.Gate) { c.State.Paused = false; c.UpdateStatus(); }
+        store.Save(c);
+        Publish(c, "unpause");
+    }
+
+    // ---- wait, remove --------------------------------------------------------------------------------
+
+    public Task<Task<ContainerWaitResponse>> WaitAsync(string idOrName, WaitCondition condition, CancellationToken cancellationToken)
+    {
+        var c = store.Get(idOrName);
+        var waiter = new TaskCompletionSource<ContainerWaitResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (c.Gate)
+        {
+            switch (condition)
+            {
+                case WaitCondition.NotRunning when !c.State.Running:
+                    waiter.SetResult(WaitResult(c.State));
+                    break;
+                case WaitCondition.NotRunning:
+                    c.NotRunningWaiters.Add(waiter);
+                    break;
+                case WaitCondition.NextExit:
+                    c.NextExitWaiters.Add(waiter);
+                    break;
+                case WaitCondition.Removed:
+                    c.RemovedWaiters.Add(waiter);
+                    break;
+            }
+        }
+        return Task.FromResult(waiter.Task);
+    }
+
+    public async Task RemoveAsync(string idOrName, bool force, bool removeVolumes, bool removeLink, CancellationToken cancellationToken)
+    {
+        var c = store.Get(idOrName);
+        if (removeLink) throw new InvalidParameterException("Conflict, cannot remove the default link name of the container");
+        await c.Operation.WaitAsync(cancellationToken);
+        try
+        {
+            ISupervisedContainer? supervised;
+            TaskCompletionSource exitHandled;
+            lock (c.Gate)
+            {
+                if (c.RemovalInProgress) throw new ConflictException($"removal of container {c.Id} is already in progress");
+                if (c.State.Running && !force)
+                {
+                    var state = c.State.Paused ? "paused" : c.State.Restarting ? "restarting" : "running";
+                    throw new ConflictException($"cannot remove container \"{c.Name}\": container is {state}: stop the container before removing or force remove");
+                }
+                c.RemovalInProgress = true;
+                c.Restart.Cancel();
+                c.PendingRestart?.Cancel();
+                supervised = c.Supervised;
+                exitHandled = c.ExitHandled;
+                c.UpdateStatus();
+            }
+            if (supervised is not null)
+            {
+                try { await supervised.SignalAsync(Signals.SIGKILL, all: true, CancellationToken.None); }
+                catch (EngineException) { } // exited meanwhile
+                Publish(c, "kill", new() { ["signal"] = "9" });
+                try { await supervised.ResumeAsync(CancellationToken.None); } catch (EngineException) { }
+                await exitHandled.Task;
+            }
+            await DestroyAsync(c);
+        }
+        finally { c.Operation.Release(); }
+    }
+
+    /// <summary>Removes everything of a stopped container: its layer, its directories, its record; wakes its waiters.</summary>
+    private async Task DestroyAsync(Container c)
+    {
+        AbandonAttaches(c);
+        Execs?.ContainerRemoved(c.Id);
+        await Task.Run(() =>
+        {
+            try { if (layers.GetContainerLayer(c.Record.LayerId) is not null) layers.DeleteContainerLayer(c.Record.LayerId); }
+            catch (StorageException) { }
+            TryQuietly(() => { var b = BundleDirectory(c.Id); if (Directory.Exists(b)) Directory.Delete(b, recursive: true); });
+            TryQuietly(() => { var s = StateDirectory(c.Id); if (Directory.Exists(s)) Directory.Delete(s, recursive: true); });
+            store.Delete(c);
+        });
+        List<TaskCompletionSource<ContainerWaitResponse>> wake;
+        ContainerWaitResponse result;
+        lock (c.Gate)
+        {
+            c.State.Running = false;
+            c.State.Restarting = false;
+            c.State.Dead = false;
+            result = WaitResult(c.State);
+            wake = [.. c.RemovedWaiters, .. c.NextExitWaiters, .. c.NotRunningWaiters];
+            c.RemovedWaiters.Clear();
+            c.NextExitWaiters.Clear();
+            c.NotRunningWaiters.Clear();
+        }
+        Publish(c, "destroy");
+        foreach (var waiter in wake) waiter.TrySetResult(result);
+    }
+
+    // ---- update ------------------------------------------------------------------------------------
+
+    public async Task<ContainerUpdateResponse> UpdateAsync(string idOrName, ContainerUpdateRequest update, CancellationToken cancellationToken)
+    {
+        var c = store.Get(idOrName);
+        if (update.RestartPolicy is { } policy)
+        {
+            if (c.Record.HostConfig.AutoRemove && RestartBackoff.PolicyName(policy) != "no")
+                throw new InvalidParameterException("Cannot update container " + c.Id + ": Restart policy cannot be updated because AutoRemove is enabled for the container");
+            RestartBackoff.Validate(policy, autoRemove: false);
+        }
+        ISupervisedContainer? supervised;
+        Models.Resources resources;
+        bool resourcesChanged;
+        lock (c.Gate)
+        {
+            if (c.RemovalInProgress || c.State.Dead) throw new ConflictException($"Cannot update container {c.Id}: container is marked for removal and cannot be \"update\"");
+            var host = c.Record.HostConfig;
+            resourcesChanged = ApplyResources(host, update);
+            if (update.RestartPolicy is { } p)
+            {
+                host.RestartPolicy = new RestartPolicy { Name = RestartBackoff.PolicyName(p), MaximumRetryCount = p.MaximumRetryCount };
+                c.Restart.SetPolicy(host.RestartPolicy);
+            }
+            supervised = c.State.Running ? c.Supervised : null;
+            resources = host;
+        }
+        if (resourcesChanged && supervised is not null)
+            await supervised.UpdateResourcesAsync(specs.Resources(resources), cancellationToken);
+        store.Save(c);
+        Publish(c, "update");
+        return new ContainerUpdateResponse();
+    }
+
+    /// <summary>Copies the fields the update sets (non-zero, as dockerd reads them) into the container's HostConfig.</summary>
+    private static bool ApplyResources(HostConfig host, ContainerUpdateRequest u)
+    {
+        var changed = false;
+        void Set<T>(T value, T zero, Action<T> apply)
+        {
+            if (EqualityComparer<T>.Default.Equals(value, zero)) return;
+            apply(value);
+            changed = true;
+        }
+        Set(u.CpuShares, 0, v => host.CpuShares = v);
+        Set(u.Memory, 0, v => host.Memory = v);
+        Set(u.MemorySwap, 0, v => host.MemorySwap = v);
+        Set(u.MemoryReservation, 0, v => host.MemoryReservation = v);
+        Set(u.NanoCpus, 0, v => host.NanoCpus = v);
+        Set(u.CpuPeriod, 0, v => host.CpuPeriod = v);
+        Set(u.CpuQuota, 0, v => host.CpuQuota = v);
+        Set(u.CpuRealtimePeriod, 0, v => host.CpuRealtimePeriod = v);
+        Set(u.CpuRealtimeRuntime, 0, v => host.CpuRealtimeRuntime = v);
+        Set(u.CpusetCpus, null, v => host.CpusetCpus = v);
+        Set(u.CpusetMems, null, v => host.CpusetMems = v);
+        Set(u.BlkioWeight, 0, v => host.BlkioWeight = v);
+        Set(u.KernelMemoryTCP, 0, v => host.KernelMemoryTCP = v);
+        Set(u.PidsLimit, null, v => host.PidsLimit = v);
+        return changed;
+    }
+}
