@@ -82,6 +82,14 @@ public sealed class RegistryApp
             await CatalogAsync(ctx);
             return;
         }
+        if (path == "/v1/search")
+        {
+            // docker search asks a registry's v1 index; berth-registry answers from its catalog.
+            RequireMethod(method, "GET", "HEAD");
+            if (!await AuthorizeAsync(ctx, [AccessRequest.Catalog])) return;
+            await SearchAsync(ctx);
+            return;
+        }
         if (!path.StartsWith("/v2/", StringComparison.Ordinal)) throw new RegistryException(ErrorCode.NotFound, $"no route for {path}", "page not found");
         var rest = path[4..];
 
@@ -445,6 +453,32 @@ public sealed class RegistryApp
         {
             w.WriteStartArray("repositories");
             foreach (var r in page) w.WriteStringValue(r);
+            w.WriteEndArray();
+        }), "application/json");
+    }
+
+    private async Task SearchAsync(HttpContext ctx)
+    {
+        var term = ctx.Request.Query["q"].FirstOrDefault() ?? "";
+        var limit = int.TryParse(ctx.Request.Query["n"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is > 0 and <= 100 ? n : 25;
+        var matches = _store.Catalog().Where(r => r.Contains(term, StringComparison.OrdinalIgnoreCase)).ToList();
+        await WriteJsonAsync(ctx, Json(w =>
+        {
+            w.WriteNumber("num_results", matches.Count);
+            w.WriteString("query", term);
+            w.WriteNumber("page", 1);
+            w.WriteNumber("page_size", limit);
+            w.WriteStartArray("results");
+            foreach (var name in matches.Take(limit))
+            {
+                w.WriteStartObject();
+                w.WriteString("name", name);
+                w.WriteString("description", "");
+                w.WriteNumber("star_count", 0);
+                w.WriteBoolean("is_official", false);
+                w.WriteBoolean("is_automated", false);
+                w.WriteEndObject();
+            }
             w.WriteEndArray();
         }), "application/json");
     }

@@ -82,7 +82,7 @@ public sealed class RegistryConfig
                     var actions = Node(rule, "actions") is YamlSequenceNode list
                         ? list.Children.OfType<YamlScalarNode>().Select(a => a.Value ?? "").ToList()
                         : (Scalar(rule, "actions") ?? "pull").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
-                    TokenAccess.Add(new AccessRule(Scalar(rule, "account") ?? "*", Scalar(rule, "repository") ?? "*", actions));
+                    TokenAccess.Add(new AccessRule(Node(rule, "account") is YamlScalarNode account ? account.Value ?? "" : "*", Scalar(rule, "repository") ?? "*", actions));
                 }
         }
     }

@@ -187,6 +187,20 @@ public sealed class PullPushTests
     }
 
     [RootFact]
+    public async Task Search_asks_the_registry_named_in_the_term()
+    {
+        await using var registry = await TokenRegistryAsync();
+        using var store = new TestStore();
+        store.ImportFiles($"{registry.Host}/tools/finder:1", ("f", "x"));
+        store.ImportFiles($"{registry.Host}/other:1", ("g", "y"));
+        using var client = new DistributionClient(Options(registry.Host));
+        await new ImagePusher(client, store.Images).PushAsync($"{registry.Host}/tools/finder:1");
+        await new ImagePusher(client, store.Images).PushAsync($"{registry.Host}/other:1");
+        var results = await client.SearchAsync($"{registry.Host}/find", 10);
+        Assert.Equal([$"{registry.Host}/tools/finder"], results.Select(r => r.Name));
+    }
+
+    [RootFact]
     public async Task Unknown_tag_and_repository_are_named()
     {
         await using var registry = await TestRegistry.StartAsync();
