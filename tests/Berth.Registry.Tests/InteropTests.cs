@@ -194,3 +194,45 @@ public sealed class DockerdInteropTests : IAsyncLifetime
         Assert.NotEqual(0, anonymous.Code);
     }
 }
+
+/// <summary>podman (package podman) pushes to and pulls from berth-registry with htpasswd basic auth, from a private store.</summary>
+public sealed class PodmanInteropTests
+{
+    private const string Podman = "/usr/bin/podman";
+
+    [RootFact]
+    public async Task Podman_pushes_and_pulls_with_basic_auth()
+    {
+        if (!File.Exists(Podman)) Assert.Fail("podman is not installed (apt-get install podman)");
+        await using var h = await RegistryHarness.StartAsync((c, d) =>
+        {
+            c.HtpasswdPath = d.Combine("htpasswd");
+            File.WriteAllText(c.HtpasswdPath, $"bob:{BCrypt.Net.BCrypt.HashPassword("pw", 5)}\n");
+        });
+        var root = h.Dir.Combine("podman");
+        string[] Args(params string[] rest) => ["--root", root + "/root", "--runroot", root + "/run", "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", .. rest];
+        var env = new Dictionary<string, string> { ["REGISTRY_AUTH_FILE"] = h.Dir.Combine("auth.json"), ["XDG_RUNTIME_DIR"] = root + "/xdg" };
+        Directory.CreateDirectory(root + "/xdg");
+        File.WriteAllText(h.Dir.Combine("auth.json"), "{\"auths\":{}}");
+        var image = $"{h.Server.HostPort}/pod/busybox:1";
+        try
+        {
+            var rootfs = h.Dir.Combine("rootfs");
+            BusyboxRootfs.CopyTo(rootfs);
+            BusyboxRootfs.Run("tar", "-C", rootfs, "-cf", h.Dir.Combine("busybox.tar"), ".");
+            InteropTests.Must(Podman, Args("import", h.Dir.Combine("busybox.tar"), image), env);
+            var anonymous = InteropTests.Run(Podman, Args("push", "--tls-verify=false", image), env);
+            Assert.NotEqual(0, anonymous.Code);
+            InteropTests.Must(Podman, Args("push", "--tls-verify=false", "--creds", "bob:pw", image), env);
+            using (var r = await h.Http.GetAsync("/v2/pod/busybox/tags/list")) Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+            InteropTests.Must(Podman, Args("rmi", image), env);
+            InteropTests.Must(Podman, Args("pull", "--tls-verify=false", "--creds", "bob:pw", image), env);
+            Assert.Contains("pod/busybox", InteropTests.Must(Podman, Args("images", "--format", "{{.Repository}}:{{.Tag}}"), env));
+        }
+        finally
+        {
+            InteropTests.Run(Podman, Args("rmi", "-af"), env);
+            BusyboxRootfs.Run("sh", "-c", $"grep -o ' {root}[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l || true");
+        }
+    }
+}
