@@ -53,6 +53,7 @@ public sealed class ContainerShim
     public static int Main(string[] args)
     {
         var sys = LinuxSyscalls.Instance;
+        if (args.Length > 0 && args[0] == "exec-wait") return ExecWaiter.Run(sys, args.AsSpan(1));
         ShimOptions options;
         try { options = ShimOptions.Parse(args); }
         catch (ArgumentException e) { Report(sys, "error " + e.Message); return 2; }
@@ -73,6 +74,7 @@ public sealed class ContainerShim
             File.WriteAllText(StatePath(ShimProtocol.ShimPidFile), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
             _sys.Unlink(StatePath(ShimProtocol.SocketName));
             _listener = _sys.ListenUnixSocket(StatePath(ShimProtocol.SocketName), 16);
+            if (_options.LogPath is not null) Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_options.LogPath))!);
             if (_options.LogPath is not null) _log = new JsonLogWriter(_sys, _options.LogPath, _options.LogMaxSize, _options.LogMaxFiles);
         }
         catch (Exception e) when (e is SyscallException or IOException or UnauthorizedAccessException)
@@ -231,6 +233,7 @@ public sealed class ContainerShim
         if (_options.Tty)
         {
             _outFd = _masterFd;
+            if (_options.OpenStdin) _stdinFd = _masterFd;
             _sys.SetNonBlocking(_masterFd);
         }
         else
@@ -316,7 +319,11 @@ public sealed class ContainerShim
                 if (p.Returned == 0) continue;
                 var fd = p.Fd;
                 if (fd == _listener) AcceptClients();
-                else if (fd == _outFd && p.Readable) ReadOutput(_outFd, stderr: false);
+                else if (fd == _outFd)
+                {
+                    if (_stdinFd == _outFd && (p.Returned & PollEntry.Out) != 0) FlushStdin();
+                    if (p.Readable) ReadOutput(_outFd, stderr: false);
+                }
                 else if (fd == _errFd && p.Readable) ReadOutput(_errFd, stderr: true);
                 else if (fd == _initHandle) { } // ReapChildren took care of it
                 else if (fd == _stdinFd && p.Writable && (p.Events & PollEntry.Out) != 0) FlushStdin();
@@ -353,7 +360,7 @@ public sealed class ContainerShim
         if (_listener >= 0) _polls[n++] = new PollEntry(_listener, PollEntry.In);
         if (!outputBlocked)
         {
-            if (_outFd >= 0) _polls[n++] = new PollEntry(_outFd, PollEntry.In);
+            if (_outFd >= 0) _polls[n++] = new PollEntry(_outFd, (short)(PollEntry.In | (_stdinFd == _outFd && _stdinPendingLength > 0 ? PollEntry.Out : 0)));
             if (_errFd >= 0) _polls[n++] = new PollEntry(_errFd, PollEntry.In);
         }
         if (_initHandle >= 0) _polls[n++] = new PollEntry(_initHandle, PollEntry.In);

@@ -54,24 +54,17 @@ public static class JsonFileLogs
                     yield return ToChunk(entry);
                 }
             }
-            if (!options.Follow || stopped) yield break;
+            if (!options.Follow) yield break;
 
-            // Rotated away (renamed to .1, a new file in its place)? Finish the old one first, then switch.
-            var replaced = OpenCurrentIfReplaced(logPath, reader?.File);
-            if (replaced is not null)
+            // Rotated away (renamed to .1, a new file in its place)? What was in it has been read: go on with the next.
+            var next = NextFileIfRotated(logPath, reader?.File);
+            if (next is not null)
             {
-                if (reader is not null)
-                {
-                    foreach (var entry in reader.ReadAvailable())
-                    {
-                        if (entry.UnixNanoseconds > until) yield break;
-                        if (entry.UnixNanoseconds >= since && Wanted(entry, options)) yield return ToChunk(entry);
-                    }
-                    reader.File.Dispose();
-                }
-                reader = new Tail(replaced, 0);
+                reader?.File.Dispose();
+                reader = new Tail(next, 0);
                 continue;
             }
+            if (stopped) yield break;
             if (stopFollowing is { IsCompleted: true }) { stopped = true; continue; } // one last read
             var changed = watch!.WaitAsync(cancellationToken);
             if (stopFollowing is null) await changed.ConfigureAwait(false);
@@ -159,23 +152,25 @@ public static class JsonFileLogs
         catch (DirectoryNotFoundException) { return null; }
     }
 
-    /// <summary>A different file now at <paramref name="logPath"/> than <paramref name="open"/> (rotation), or a first one.</summary>
-    private static FileStream? OpenCurrentIfReplaced(string logPath, FileStream? open)
+    /// <summary>
+    /// The file written after <paramref name="open"/>, when <paramref name="open"/> is no longer the current file: the
+    /// kernel's name for its descriptor follows renames, so ID-json.log.K means the next one is .K-1 (or the current
+    /// file when K is 1). Null while <paramref name="open"/> is still current (or nothing exists yet).
+    /// </summary>
+    private static FileStream? NextFileIfRotated(string logPath, FileStream? open)
     {
-        if (open is not null && SameFile(logPath, open)) return null;
-        return OpenCurrent(logPath);
-    }
-
-    /// <summary>Whether the open file is still the one at <paramref name="path"/>: rotation renames it to .1, and the
-    /// kernel's name for the descriptor (/proc/self/fd/N) follows the rename.</summary>
-    private static bool SameFile(string path, FileStream open)
-    {
-        try
-        {
-            var target = new FileInfo($"/proc/self/fd/{open.SafeFileHandle.DangerousGetHandle()}").LinkTarget;
-            return target == Path.GetFullPath(path);
-        }
-        catch (IOException) { return false; }
+        if (open is null) return OpenCurrent(logPath);
+        var full = Path.GetFullPath(logPath);
+        string? name;
+        try { name = new FileInfo($"/proc/self/fd/{open.SafeFileHandle.DangerousGetHandle()}").LinkTarget; }
+        catch (IOException) { return null; }
+        if (name is null || name == full) return null;
+        if (name.StartsWith(full + ".", StringComparison.Ordinal) && int.TryParse(name.AsSpan(full.Length + 1), out var k) && k >= 1)
+            return k == 1 ? OpenCurrent(logPath) : OpenCurrent($"{logPath}.{k - 1}");
+        // Rotated out altogether (deleted): continue with the oldest file still there.
+        var files = Files(logPath);
+        foreach (var f in files) if (OpenCurrent(f) is { } oldest) return oldest;
+        return null;
     }
 
     /// <summary>Reads whole lines from a file as it grows; keeps a torn last line until its newline arrives.</summary>

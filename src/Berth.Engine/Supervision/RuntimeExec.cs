@@ -10,9 +10,10 @@ using OciProcess = Berth.Oci.Runtime.Process;
 namespace Berth.Engine.Supervision;
 
 /// <summary>
-/// exec, run by berthd: the runtime's exec (not detached) stays the parent of the new process and exits with its
-/// status, so berthd learns the exit code by waiting for it. stdio are pipes, or a pty whose master the runtime
-/// sends over a console socket. An exec does not survive a berthd restart (Docker's don't either).
+/// exec, run by berthd: `berth-shim exec-wait` runs the runtime's exec detached (runc takes a console socket only
+/// then), becomes the process's parent as a subreaper and exits with its status, so berthd learns the exit code by
+/// waiting for that helper. stdio are pipes passed through, or a pty whose master the runtime sends to berthd over a
+/// console socket. An exec does not survive a berthd restart (Docker's don't either).
 /// </summary>
 internal sealed class RuntimeExec : ISupervisedExec
 {
@@ -55,7 +56,7 @@ internal sealed class RuntimeExec : ISupervisedExec
         return Task.CompletedTask;
     }
 
-    public static async Task<ISupervisedExec> StartAsync(ISyscalls sys, RuntimeCommand runtime, string stateDirectory, string containerId,
+    public static async Task<ISupervisedExec> StartAsync(ISyscalls sys, string shimPath, RuntimeCommand runtime, string stateDirectory, string containerId,
         OciProcess process, bool attachStdin, CancellationToken cancellationToken)
     {
         var tag = Guid.NewGuid().ToString("N")[..12];
@@ -72,14 +73,14 @@ internal sealed class RuntimeExec : ISupervisedExec
             consoleListener = new Socket(new SafeSocketHandle(sys.ListenUnixSocket(consolePath, 1), ownsHandle: true));
         }
 
-        var psi = new ProcessStartInfo(runtime.RuntimePath)
+        var psi = new ProcessStartInfo(shimPath)
         {
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        var verb = new List<string> { "exec", "--process", processFile, "--pid-file", pidFile };
+        var verb = new List<string> { "exec", "--detach", "--process", processFile, "--pid-file", pidFile };
         if (consolePath is not null) verb.AddRange(["--console-socket", consolePath]);
         verb.Add(containerId);
-        foreach (var a in runtime.Arguments(verb)) psi.ArgumentList.Add(a);
+        foreach (var a in (string[])["exec-wait", pidFile, "--", runtime.RuntimePath, .. runtime.Arguments(verb)]) psi.ArgumentList.Add(a);
         var logLength = LogLength(runtime.LogPath);
 
         System.Diagnostics.Process child;

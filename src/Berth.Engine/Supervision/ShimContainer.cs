@@ -19,9 +19,12 @@ internal sealed class ShimContainer : ISupervisedContainer
     private readonly CancellationTokenSource _disposed = new();
     private readonly bool _ownShimChild;
 
-    public ShimContainer(ISyscalls sys, ShimSupervisor.LaunchRecord record, string stateDirectory, int pid, ShimConnection? waitConnection, bool ownShimChild)
+    private readonly string _shimPath;
+
+    public ShimContainer(ISyscalls sys, string shimPath, ShimSupervisor.LaunchRecord record, string stateDirectory, int pid, ShimConnection? waitConnection, bool ownShimChild)
     {
         _sys = sys;
+        _shimPath = shimPath;
         _record = record;
         _stateDirectory = stateDirectory;
         _runtime = new RuntimeCommand(record.RuntimePath, record.RuntimeRoot, stateDirectory);
@@ -102,7 +105,7 @@ internal sealed class ShimContainer : ISupervisedContainer
     }
 
     public Task<ISupervisedExec> ExecAsync(Process process, bool attachStdin, CancellationToken cancellationToken)
-        => RuntimeExec.StartAsync(_sys, _runtime, _stateDirectory, ContainerId, process, attachStdin, cancellationToken);
+        => RuntimeExec.StartAsync(_sys, _shimPath, _runtime, _stateDirectory, ContainerId, process, attachStdin, cancellationToken);
 
     public async Task DeleteAsync(bool force, CancellationToken cancellationToken)
     {

@@ -103,7 +103,7 @@ public sealed class ShimSupervisor : ISupervisor
         var record = new LaunchRecord(request.ContainerId, request.RuntimePath, request.RuntimeRoot, request.BundleDirectory, request.Tty, shimPid);
         File.WriteAllText(Path.Combine(request.StateDirectory, LaunchFile), JsonSerializer.Serialize(record, SupervisionJsonContext.Default.LaunchRecord));
         var connection = ShimConnection.TryConnect(_sys, request.StateDirectory);
-        return new ShimContainer(_sys, record, request.StateDirectory, pid, connection, ownShimChild: true);
+        return new ShimContainer(_sys, ShimPath, record, request.StateDirectory, pid, connection, ownShimChild: true);
     }
 
     private string ReadReport(int fd)
@@ -162,7 +162,7 @@ public sealed class ShimSupervisor : ISupervisor
             _ = connection.DisposeAsync();
             return null;
         }
-        return new ShimContainer(_sys, record with { ContainerId = containerId }, stateDirectory, pid, connection, ownShimChild: false);
+        return new ShimContainer(_sys, ShimPath, record with { ContainerId = containerId }, stateDirectory, pid, connection, ownShimChild: false);
     }
 
     public ProcessExit? ReadRecordedExit(string stateDirectory) => ToProcessExit(ExitRecord.Read(stateDirectory));
