@@ -37,16 +37,76 @@ public sealed class CorpusTests
     }
 }
 
-internal static class CorpusDump
+internal static partial class CorpusDump
 {
-    public static Task<string> DescribeAsync(string text, string directory)
+    public static async Task<string> DescribeAsync(string text, string directory)
+    {
+        var parsed = Describe(text);
+        var marker = Path.Combine(directory, "build");
+        if (!File.Exists(marker)) return parsed;
+        return parsed + await BuildAsync(directory, await File.ReadAllLinesAsync(marker));
+    }
+
+    /// <summary>Builds the corpus directory as a context with the fake backend; ids and times are replaced by placeholders.</summary>
+    private static async Task<string> BuildAsync(string directory, string[] buildArgs)
+    {
+        using var backend = new FakeBackend();
+        backend.AddImage("busybox:latest");
+        backend.AddImage("onbuild-parent:latest", new Berth.Oci.Image.ContainerConfig { OnBuild = ["RUN echo parent trigger", "ENV FROM_TRIGGER=1"] });
+        var args = new Dictionary<string, string?>();
+        foreach (var line in buildArgs.Where(l => l.Contains('=')))
+            args[line[..line.IndexOf('=')]] = line[(line.IndexOf('=') + 1)..];
+        var log = new StringBuilder();
+        using var context = Berth.Build.Context.BuildContext.FromDirectory(directory);
+        var result = await new Berth.Build.Execution.DockerfileBuilder(backend, new Berth.Build.Execution.MemoryBuildCache())
+            .BuildAsync(context, new Berth.Build.Execution.BuildOptions { BuildArgs = args, Platform = "linux/amd64" }, m =>
+            {
+                if (m.Stream is not null) log.Append(m.Stream);
+                else if (m.Aux is not null) log.Append("aux ").Append(m.Aux.Id).Append('\n');
+                else if (m.Error is not null) log.Append("error ").Append(m.ErrorDetail!.Code).Append(": ").Append(m.Error).Append('\n');
+                return ValueTask.CompletedTask;
+            }, CancellationToken.None);
+        var sb = new StringBuilder("--- build");
+        foreach (var a in args) sb.Append(' ').Append(a.Key).Append('=').Append(a.Value);
+        sb.Append('\n').Append(log);
+        // Independent stages run in parallel: list their RUN steps in a stable order.
+        foreach (var run in backend.Runs.Select(run => $"run {L(run.Args)} env={L(run.Env.Where(e => !e.StartsWith("PATH=", StringComparison.Ordinal)))} user={Q(run.User)} workdir={Q(run.WorkingDir)}\n").Order(StringComparer.Ordinal))
+            sb.Append(run);
+        if (result.ImageId is not null)
+        {
+            var image = backend.Image(result.ImageId).Config;
+            var c = image.Config!;
+            sb.Append("--- config\n");
+            void Field(string name, object? value) { if (value is not null) sb.Append(name).Append(": ").Append(value).Append('\n'); }
+            Field("Author", image.Author is null ? null : Q(image.Author));
+            Field("Env", c.Env is null ? null : L(c.Env));
+            Field("Cmd", c.Cmd is null ? null : L(c.Cmd));
+            Field("Entrypoint", c.Entrypoint is null ? null : L(c.Entrypoint));
+            Field("WorkingDir", c.WorkingDir is null ? null : Q(c.WorkingDir));
+            Field("User", c.User is null ? null : Q(c.User));
+            Field("ExposedPorts", c.ExposedPorts is null ? null : L(c.ExposedPorts.Keys));
+            Field("Labels", c.Labels is null ? null : string.Join(" ", c.Labels.Select(l => $"{Q(l.Key)}={Q(l.Value)}")));
+            Field("Volumes", c.Volumes is null ? null : L(c.Volumes.Keys));
+            Field("Shell", c.Shell is null ? null : L(c.Shell));
+            Field("StopSignal", c.StopSignal);
+            Field("Healthcheck", c.Healthcheck is null ? null : $"{L(c.Healthcheck.Test ?? [])} interval={c.Healthcheck.Interval} timeout={c.Healthcheck.Timeout} retries={c.Healthcheck.Retries}");
+            Field("OnBuild", c.OnBuild is null ? null : L(c.OnBuild));
+            foreach (var h in image.History ?? []) sb.Append("history: ").Append(h.CreatedBy).Append(h.EmptyLayer == true ? " (empty)" : "").Append('\n');
+        }
+        return Ids().Replace(sb.ToString(), "<id>");
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("(sha256:)?[0-9a-f]{12,64}")]
+    private static partial System.Text.RegularExpressions.Regex Ids();
+
+    private static string Describe(string text)
     {
         var sb = new StringBuilder();
         DockerfileAst ast;
         try { ast = DockerfileParser.Parse(text); }
         catch (DockerfileException e)
         {
-            return Task.FromResult($"parse error (line {e.Line}): {e.Message}\n");
+            return $"parse error (line {e.Line}): {e.Message}\n";
         }
         sb.Append("--- ast\n").Append(ast.Dump());
         sb.Append("--- stages\n");
@@ -67,7 +127,7 @@ internal static class CorpusDump
         {
             sb.Append("error (line ").Append(e.Line).Append("): ").Append(e.Message).Append('\n');
         }
-        return Task.FromResult(sb.ToString());
+        return sb.ToString();
     }
 
     private static string Q(string s) => InstructionNode.Quote(s);
