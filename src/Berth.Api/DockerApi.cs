@@ -30,6 +30,8 @@ public sealed partial class DockerApi
         MapContainers();
         MapExec();
         MapImages();
+        MapNetworks();
+        MapVolumes();
     }
 
     /// <summary>Every (method, pattern) served, for tests that exercise each route.</summary>

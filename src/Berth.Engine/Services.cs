@@ -9,6 +9,10 @@ public interface IEngine
     IExecService Exec { get; }
     IImageService Images { get; }
     ISystemService System { get; }
+    /// <summary>The /networks routes; engines without networking answer 501.</summary>
+    Networks.INetworkService Networks => Berth.Engine.Networks.UnavailableNetworks.Instance;
+    /// <summary>The /volumes routes; engines without volumes answer 501.</summary>
+    Volumes.IVolumeService Volumes => Berth.Engine.Volumes.UnavailableVolumes.Instance;
 }
 
 /// <summary>Docker's filters query parameter, decoded: filter name → accepted values.</summary>
