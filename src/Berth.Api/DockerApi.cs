@@ -32,6 +32,7 @@ public sealed partial class DockerApi
         MapImages();
         MapNetworks();
         MapVolumes();
+        MapRegistry();
     }
 
     /// <summary>Every (method, pattern) served, for tests that exercise each route.</summary>
@@ -443,7 +444,7 @@ public sealed partial class DockerApi
             var fromSrc = c.Query("fromSrc");
             if (string.IsNullOrEmpty(fromSrc))
             {
-                if (!string.IsNullOrEmpty(c.Query("fromImage"))) throw new NotImplementedYetException("pulling images");
+                if (!string.IsNullOrEmpty(c.Query("fromImage"))) return PullAsync(c);
                 throw new InvalidParameterException("fromImage or fromSrc is required");
             }
             if (fromSrc != "-") throw new NotImplementedYetException("importing from a URL");

@@ -21,6 +21,34 @@ public sealed class DistributionClient : IDisposable
 
     public DistributionOptions Options { get; }
 
+    private DistributionClient(DistributionClient parent, DistributionOptions options)
+    {
+        Options = options;
+        _http = parent._http;
+    }
+
+    /// <summary>
+    /// A client over the same connections that takes credentials from <paramref name="credentials"/> (the engine's
+    /// per-request X-Registry-Auth); it has its own token cache. Disposing it leaves the connections open.
+    /// </summary>
+    public DistributionClient WithCredentials(ICredentialProvider credentials)
+    {
+        var options = new DistributionOptions
+        {
+            MaxConcurrentDownloads = Options.MaxConcurrentDownloads,
+            MaxConcurrentUploads = Options.MaxConcurrentUploads,
+            UploadChunkSize = Options.UploadChunkSize,
+            UserAgent = Options.UserAgent,
+            Credentials = credentials,
+            Handler = Options.Handler,
+        };
+        options.InsecureRegistries.AddRange(Options.InsecureRegistries);
+        options.Mirrors.AddRange(Options.Mirrors);
+        return new DistributionClient(this, options) { _ownsHttp = false };
+    }
+
+    private bool _ownsHttp = true;
+
     public DistributionClient(DistributionOptions? options = null)
     {
         Options = options ?? new DistributionOptions();
@@ -107,5 +135,8 @@ public sealed class DistributionClient : IDisposable
 
     internal static string RepositoryPath(ImageReference reference) => reference.Path;
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        if (_ownsHttp) _http.Dispose();
+    }
 }

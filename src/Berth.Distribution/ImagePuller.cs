@@ -45,7 +45,6 @@ public sealed class ImagePuller(DistributionClient client, ImageStore store, Lay
         var sink = new ProgressSink(progress);
         var wanted = platform ?? Platforms.Host;
         var tagOrDigest = reference.Digest?.ToString() ?? reference.Tag!;
-        sink.Report(new ProgressMessage { Status = $"Pulling from {reference.Path}", Id = tagOrDigest });
 
         DistributionException? failure = null;
         foreach (var source in client.PullSources(reference.Domain))
@@ -71,6 +70,8 @@ public sealed class ImagePuller(DistributionClient client, ImageStore store, Lay
     {
         var repository = reference.Path;
         var top = await registry.GetManifestAsync(repository, tagOrDigest, ct);
+        // After the manifest, as Docker: an unknown image is an error before any progress (a 404 through the API).
+        sink.Report(new ProgressMessage { Status = $"Pulling from {reference.Path}", Id = tagOrDigest });
         var manifestDoc = top;
         if (MediaTypes.IsIndex(top.MediaType))
         {
