@@ -59,6 +59,11 @@ public interface IEventLoopCalls
     void Rename(string from, string to);
     /// <summary>unlink(2); false when nothing was there.</summary>
     bool Unlink(string path);
+    /// <summary>madvise(MADV_DONTNEED): drops this process's pages of a range. Only for clean file-backed mappings
+    /// (they fault back in from the page cache when touched again); it would zero anonymous memory.</summary>
+    void DropPages(nint start, nint length);
+    /// <summary>malloc_trim(0): gives the C heap's free memory back to the kernel.</summary>
+    void TrimNativeHeap();
 }
 
 public static class InotifyMask
@@ -240,6 +245,12 @@ public sealed unsafe partial class LinuxSyscalls
         return e == Errno.ENOENT ? false : throw new SyscallException("unlink", e, path);
     }
 
+    public void DropPages(nint start, nint length) => Errno.Check(NativeMadvise(start, length, 4 /* MADV_DONTNEED */), "madvise");
+
+    public void TrimNativeHeap() => NativeMallocTrim(0);
+
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)] private static partial int NativeMadvise(nint start, nint length, int advice);
+    [LibraryImport("libc", EntryPoint = "malloc_trim")] private static partial int NativeMallocTrim(nuint pad);
     [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)] private static partial int NativePoll(PollEntry* fds, ulong count, int timeout);
     [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)] private static partial int NativeFcntl(int fd, int command, int argument);
     [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)] private static partial int NativeSocket(int domain, int type, int protocol);

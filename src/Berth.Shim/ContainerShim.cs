@@ -100,6 +100,7 @@ public sealed class ContainerShim
         var devNull = _sys.OpenFile("/dev/null", OpenFlags.O_RDWR);
         _sys.DuplicateTo(devNull, 1); // berthd reads the report to end of file
         _sys.CloseFd(devNull);
+        StartupMemory.Release(_sys);
         Loop();
         return 0;
     }

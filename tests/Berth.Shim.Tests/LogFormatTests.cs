@@ -177,3 +177,31 @@ public sealed class LogFormatTests
         Assert.Equal(1, OomCounter.Parse(File.ReadAllText(dir.Combine("c2", "memory.events"))));
     }
 }
+
+/// <summary>Which of the shim's own mappings it may drop after start-up.</summary>
+public sealed class StartupMemoryTests
+{
+    [Fact]
+    public void OnlyCleanReadOnlyMappingsOfTheExecutable()
+    {
+        const string smaps = """
+            55a0-55b0 r--p 00000000 fe:00 42   /bin/berth-shim
+            Size:                 64 kB
+            Anonymous:             0 kB
+            55b0-55c0 r-xp 00007000 fe:00 42   /bin/berth-shim
+            Anonymous:             0 kB
+            55c0-55d0 r--p 000ff000 fe:00 42   /bin/berth-shim
+            Anonymous:            12 kB
+            55d0-55e0 rw-p 00100000 fe:00 42   /bin/berth-shim
+            Anonymous:             0 kB
+            7f00-7f10 r-xp 00000000 fe:00 7    /usr/lib/libc.so.6
+            Anonymous:             0 kB
+            7f10-7f20 r-xp 00000000 fe:00 8    /bin/berth-shim-other
+            Anonymous:             0 kB
+            """;
+        var parser = new StartupMemory.CleanMappingParser(Encoding.UTF8.GetBytes("/bin/berth-shim"));
+        var ranges = new List<(nint, nint)>();
+        foreach (var line in smaps.Split('\n')) parser.Line(Encoding.UTF8.GetBytes(line), ranges);
+        Assert.Equal([((nint)0x55a0, (nint)0x55b0), ((nint)0x55b0, (nint)0x55c0)], ranges);
+    }
+}

@@ -23,7 +23,8 @@ public sealed class ShimSupervisor : ISupervisor
     /// <summary>The berth-shim executable (artifacts/bin/berth-shim beside berthd).</summary>
     public string ShimPath { get; }
 
-    /// <summary>Environment of the shims: the GC is told the shim allocates almost nothing (small gen0 budget).</summary>
+    /// <summary>Environment of the shims (berthd's, without .NET runtime knobs meant for berthd). GC knobs such as
+    /// DOTNET_GCgen0size / GCHeapHardLimit / GCConserveMemory were measured: they change nothing in a shim's PSS.</summary>
     public IReadOnlyList<string> ShimEnvironment { get; init; } = DefaultShimEnvironment();
 
     public ShimSupervisor(string shimPath, ISyscalls? sys = null)
@@ -54,7 +55,6 @@ public sealed class ShimSupervisor : ISupervisor
             if (name.StartsWith("DOTNET_", StringComparison.Ordinal) || name.StartsWith("COMPlus_", StringComparison.Ordinal)) continue;
             env.Add(name + "=" + (string?)e.Value);
         }
-        env.Add("DOTNET_GCgen0size=0x40000"); // 256 KiB: the shim's few allocations never need more
         return env;
     }
 
