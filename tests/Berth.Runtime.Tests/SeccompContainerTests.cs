@@ -101,7 +101,7 @@ public sealed class SeccompContainerTests
         using var h = new LifecycleHarness("sh", "-c",
             "echo ok; mkdir /tmp/d && echo mkdir-ok; unshare -U true 2>&1; echo unshare=$?; linux32 true; echo linux32=$?");
         var caps = h.Config["process"]!["capabilities"]!["bounding"]!.AsArray().Select(c => c!.GetValue<string>()).ToArray();
-        SetSeccomp(h, DefaultProfile.Create(caps));
+        SetSeccomp(h, DefaultSeccompProfile.Create(caps));
 
         var r = Run(h);
 

@@ -1,4 +1,5 @@
 using Berth.Linux;
+using Berth.Oci.Runtime;
 using Berth.Runtime.Seccomp;
 using Xunit.Abstractions;
 using static Berth.Runtime.Tests.SeccompFilterTests;
@@ -19,7 +20,7 @@ public sealed class SeccompDefaultProfileTests(ITestOutputHelper output)
     private const ulong SigChld = 17, CloneNewUser = 0x10000000, CloneNewNs = 0x00020000, CloneNewNet = 0x40000000;
     private const ulong ThreadFlags = 0x003d0f00; // CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|SETTLS|PARENT_SETTID|CHILD_CLEARTID
 
-    private static SockFilter[] Program(params string[] caps) => SeccompFilter.Compile(DefaultProfile.Create(caps, "SCMP_ARCH_X86_64"), "SCMP_ARCH_X86_64");
+    private static SockFilter[] Program(params string[] caps) => SeccompFilter.Compile(DefaultSeccompProfile.Create(caps, "SCMP_ARCH_X86_64"), "SCMP_ARCH_X86_64");
 
     [Fact]
     public void OrdinaryCalls_AreAllowed_OthersGetEperm()
@@ -107,7 +108,7 @@ public sealed class SeccompDefaultProfileTests(ITestOutputHelper output)
     [Fact]
     public void Aarch64Profile_HasArmTooAndUsesItsTable()
     {
-        var spec = DefaultProfile.Create(DockerCaps, "SCMP_ARCH_AARCH64");
+        var spec = DefaultSeccompProfile.Create(DockerCaps, "SCMP_ARCH_AARCH64");
         Assert.Equal(["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"], spec.Architectures);
         var program = SeccompFilter.Compile(spec, "SCMP_ARCH_AARCH64");
         Assert.Equal(Allow, SeccompBpfInterpreter.Run(program, new SeccompData(34, SeccompData.AuditArchAarch64)));   // mkdirat
@@ -119,7 +120,7 @@ public sealed class SeccompDefaultProfileTests(ITestOutputHelper output)
     [Fact]
     public void CompiledProfile_IsShort_AndQuickToRun()
     {
-        var spec = DefaultProfile.Create(DockerCaps, "SCMP_ARCH_X86_64");
+        var spec = DefaultSeccompProfile.Create(DockerCaps, "SCMP_ARCH_X86_64");
         var program = SeccompFilter.Compile(spec, "SCMP_ARCH_X86_64");
         var allowed = spec.Syscalls!.Where(s => s.Action == "SCMP_ACT_ALLOW" && s.Args is null).SelectMany(s => s.Names)
             .Select(SeccompArchitecture.X86_64.Resolve).Where(nr => nr >= 0).Distinct().ToList();
@@ -133,7 +134,7 @@ public sealed class SeccompDefaultProfileTests(ITestOutputHelper output)
                          $"run {executed.Average():F1} instructions on average, {executed.Max()} at most");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
-        for (var i = 0; i < 50; i++) SeccompFilter.Compile(DefaultProfile.Create(DockerCaps, "SCMP_ARCH_X86_64"), "SCMP_ARCH_X86_64");
+        for (var i = 0; i < 50; i++) SeccompFilter.Compile(DefaultSeccompProfile.Create(DockerCaps, "SCMP_ARCH_X86_64"), "SCMP_ARCH_X86_64");
         cpu = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - cpu;
         output.WriteLine($"create + compile (JIT, warm): {clock.Elapsed.TotalMilliseconds / 50:F3} ms wall, {cpu.TotalMilliseconds / 50:F3} ms CPU");
         double Cpu(Action a)
@@ -143,7 +144,7 @@ public sealed class SeccompDefaultProfileTests(ITestOutputHelper output)
             return (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - start).TotalMilliseconds / 50;
         }
         var names = spec.Syscalls!.SelectMany(s => s.Names).ToArray();
-        output.WriteLine($"create {Cpu(() => DefaultProfile.Create(DockerCaps, "SCMP_ARCH_X86_64")):F3} ms; compile {Cpu(() => SeccompFilter.Compile(spec, "SCMP_ARCH_X86_64")):F3} ms; " +
+        output.WriteLine($"create {Cpu(() => DefaultSeccompProfile.Create(DockerCaps, "SCMP_ARCH_X86_64")):F3} ms; compile {Cpu(() => SeccompFilter.Compile(spec, "SCMP_ARCH_X86_64")):F3} ms; " +
                          $"resolve {names.Length}x3 names {Cpu(() => { foreach (var n in names) { SeccompArchitecture.X86_64.Resolve(n); SeccompArchitecture.X86.Resolve(n); SeccompArchitecture.X32.Resolve(n); } }):F3} ms");
         output.WriteLine(string.Join(", ", program.GroupBy(i => i.Code).Select(g => $"0x{g.Key:x2}: {g.Count()}")));
         Assert.True(allowed.Count > 280);

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Berth.Linux;
+using Berth.Oci.Runtime;
 using Berth.Runtime.Seccomp;
 using Berth.Testing;
 
@@ -87,7 +88,7 @@ public sealed partial class SeccompKernelTests
     [RootFact]
     public void DefaultProfile_AllowsOrdinaryWork_AndRefusesPersonalityChanges()
     {
-        var program = SeccompFilter.Compile(DefaultProfile.Create(SeccompDefaultProfileTests.DockerCaps));
+        var program = SeccompFilter.Compile(DefaultSeccompProfile.Create(SeccompDefaultProfileTests.DockerCaps));
         var (pid, query, change) = OnFilteredThread(program, null, () =>
         {
             var pid = getpid();

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Berth.Runtime.Seccomp;
 
 /// <summary>
@@ -66,18 +64,7 @@ public sealed class SeccompArchitecture
     }
 
     /// <summary>The architecture this process runs on, as the spec names it.</summary>
-    public static string HostName => RuntimeInformation.ProcessArchitecture switch
-    {
-        Architecture.X64 => X86_64.Name,
-        Architecture.Arm64 => Aarch64.Name,
-        Architecture.X86 => X86.Name,
-        Architecture.Arm => "SCMP_ARCH_ARM",
-        Architecture.RiscV64 => "SCMP_ARCH_RISCV64",
-        Architecture.LoongArch64 => "SCMP_ARCH_LOONGARCH64",
-        Architecture.S390x => "SCMP_ARCH_S390X",
-        Architecture.Ppc64le => "SCMP_ARCH_PPC64LE",
-        var other => throw new PlatformNotSupportedException($"seccomp: no SCMP_ARCH_ name for {other}"),
-    };
+    public static string HostName => Berth.Oci.Runtime.DefaultSeccompProfile.HostArchitecture;
 
     /// <summary>The number of <paramref name="syscall"/> on this architecture, or -1 (unknown, or no table).</summary>
     public int Resolve(string syscall) => Table?.Invoke(syscall) ?? -1;

@@ -1,7 +1,6 @@
-using Berth.Oci.Runtime;
-using SeccompSpec = Berth.Oci.Runtime.Seccomp;
+using System.Runtime.InteropServices;
 
-namespace Berth.Runtime.Seccomp;
+namespace Berth.Oci.Runtime;
 
 /// <summary>
 /// The default seccomp profile of Docker (moby's profiles/seccomp): deny with EPERM, allow some 350 ordinary
@@ -9,7 +8,7 @@ namespace Berth.Runtime.Seccomp;
 /// creation through clone is refused without CAP_SYS_ADMIN (clone3, whose flags live in memory a filter
 /// cannot read, answers ENOSYS so libc falls back to clone), and personality is limited to the harmless values.
 /// </summary>
-public static class DefaultProfile
+public static class DefaultSeccompProfile
 {
     private const uint EPERM = 1, ENOSYS = 38, AF_VSOCK = 40;
 
@@ -117,10 +116,24 @@ public static class DefaultProfile
     /// The profile for a container with <paramref name="capabilities"/> (its bounding set, "CAP_SYS_ADMIN" or
     /// "SYS_ADMIN") on the host's architecture.
     /// </summary>
-    public static SeccompSpec Create(IReadOnlyCollection<string> capabilities) => Create(capabilities, SeccompArchitecture.HostName);
+    public static Seccomp Create(IReadOnlyCollection<string> capabilities) => Create(capabilities, HostArchitecture);
+
+    /// <summary>The architecture this process runs on, as the spec names it (SCMP_ARCH_X86_64…).</summary>
+    public static string HostArchitecture => RuntimeInformation.ProcessArchitecture switch
+    {
+        Architecture.X64 => "SCMP_ARCH_X86_64",
+        Architecture.Arm64 => "SCMP_ARCH_AARCH64",
+        Architecture.X86 => "SCMP_ARCH_X86",
+        Architecture.Arm => "SCMP_ARCH_ARM",
+        Architecture.RiscV64 => "SCMP_ARCH_RISCV64",
+        Architecture.LoongArch64 => "SCMP_ARCH_LOONGARCH64",
+        Architecture.S390x => "SCMP_ARCH_S390X",
+        Architecture.Ppc64le => "SCMP_ARCH_PPC64LE",
+        var other => throw new PlatformNotSupportedException($"seccomp: no SCMP_ARCH_ name for {other}"),
+    };
 
     /// <summary>The profile for a machine whose native architecture is <paramref name="nativeArchitecture"/>.</summary>
-    public static SeccompSpec Create(IReadOnlyCollection<string> capabilities, string nativeArchitecture)
+    public static Seccomp Create(IReadOnlyCollection<string> capabilities, string nativeArchitecture)
     {
         ArgumentNullException.ThrowIfNull(capabilities);
         var caps = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -154,7 +167,7 @@ public static class DefaultProfile
                 Args = group.Args is null ? null : [.. group.Args.Select(a => Arg(a.Index, a.Op, a.Value, a.ValueTwo))],
             });
         }
-        return new SeccompSpec
+        return new Seccomp
         {
             DefaultAction = "SCMP_ACT_ERRNO",
             DefaultErrnoRet = EPERM,
