@@ -1,0 +1,104 @@
+using Berth.Linux;
+
+namespace Berth.Engine.Spec;
+
+/// <summary>
+/// The few file operations building a spec needs, behind a seam so the builder is tested on text: reading the
+/// image's /etc/passwd and /etc/group, creating the working directory and missing bind sources, and writing
+/// the container's hostname, hosts and resolv.conf.
+/// </summary>
+public interface ISpecFileSystem
+{
+    /// <summary>The text of <paramref name="pathInRoot"/> resolved inside <paramref name="root"/> (symlinks cannot leave it); null when absent.</summary>
+    string? ReadInRoot(string root, string pathInRoot);
+
+    /// <summary>
+    /// Creates <paramref name="pathInRoot"/> and its parents inside <paramref name="root"/> (mode 0755, owned by root)
+    /// unless it exists; false when something other than a directory is there.
+    /// </summary>
+    bool CreateDirectoryInRoot(string root, string pathInRoot);
+
+    /// <summary>The text of a host file; null when absent.</summary>
+    string? ReadHostFile(string path);
+
+    /// <summary>What is at a host path (following symlinks).</summary>
+    HostPathKind Stat(string path);
+
+    /// <summary>Creates a host directory and its parents (mode 0755).</summary>
+    void CreateHostDirectory(string path);
+
+    /// <summary>Writes a host file (mode 0644), replacing it atomically.</summary>
+    void WriteHostFile(string path, string text);
+}
+
+public enum HostPathKind { Missing, Directory, File, Other }
+
+/// <summary>The real file system.</summary>
+public sealed class HostSpecFileSystem : ISpecFileSystem
+{
+    public static readonly HostSpecFileSystem Instance = new();
+
+    public string? ReadInRoot(string root, string pathInRoot)
+    {
+        try
+        {
+            var path = PathInRoot.Resolve(root, pathInRoot);
+            return File.Exists(path) ? File.ReadAllText(path) : null;
+        }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+    }
+
+    public bool CreateDirectoryInRoot(string root, string pathInRoot)
+    {
+        var path = PathInRoot.Resolve(root, pathInRoot);
+        if (Directory.Exists(path)) return true;
+        if (File.Exists(path)) return false;
+        // Each component is resolved again so a symlink created under a parent stays inside the root.
+        var current = "/";
+        foreach (var part in pathInRoot.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            current = current == "/" ? "/" + part : current + "/" + part;
+            var resolved = PathInRoot.Resolve(root, current);
+            if (Directory.Exists(resolved)) continue;
+            if (File.Exists(resolved)) return false;
+            CreateHostDirectory(resolved);
+        }
+        return true;
+    }
+
+    public string? ReadHostFile(string path)
+    {
+        try { return File.ReadAllText(path); }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+    }
+
+    public HostPathKind Stat(string path)
+    {
+        if (Directory.Exists(path)) return HostPathKind.Directory;
+        if (File.Exists(path))
+        {
+            var info = new FileInfo(path);
+            var target = info.LinkTarget is null ? info : info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info;
+            return (target.Attributes & FileAttributes.Device) != 0 ? HostPathKind.Other : HostPathKind.File;
+        }
+        return HostPathKind.Missing;
+    }
+
+    public void CreateHostDirectory(string path)
+    {
+        if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException();
+        Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+            UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+    }
+
+    public void WriteHostFile(string path, string text)
+    {
+        if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException();
+        var temporary = path + ".tmp";
+        File.WriteAllText(temporary, text);
+        File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        File.Move(temporary, path, overwrite: true);
+    }
+}
