@@ -1,4 +1,4 @@
-namespace Berth.Engine.Spec;
+namespace Berth.Engine.RuntimeSpec;
 
 /// <summary>Docker's capability rules (moby oci/caps): the default set, cap-add/cap-drop, privileged.</summary>
 public static class Capabilities

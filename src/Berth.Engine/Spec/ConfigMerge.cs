@@ -1,7 +1,7 @@
 using Berth.Engine.Models;
 using ImageContainerConfig = Berth.Oci.Image.ContainerConfig;
 
-namespace Berth.Engine.Spec;
+namespace Berth.Engine.RuntimeSpec;
 
 /// <summary>
 /// Docker's merge of a create request with its image's config (moby daemon/commit.go merge and

@@ -4,7 +4,7 @@ using Berth.Oci.Runtime;
 using OciMount = Berth.Oci.Runtime.Mount;
 using OciSpec = Berth.Oci.Runtime.Spec;
 
-namespace Berth.Engine.Spec;
+namespace Berth.Engine.RuntimeSpec;
 
 /// <summary>
 /// Turns a Docker create request, its image's config and the daemon's settings into the OCI runtime spec that
@@ -25,13 +25,12 @@ public static class ContainerSpecBuilder
     public static OciSpec Build(SpecInputs inputs)
     {
         ArgumentNullException.ThrowIfNull(inputs);
-        var request = inputs.Request;
-        var host = request.HostConfig ?? new HostConfig();
+        var host = inputs.HostConfig;
         var daemon = inputs.Daemon;
         var files = inputs.Files;
 
         // Docker merges at create; merging again is harmless, so a stored merged config is fine too.
-        var config = CopyConfig(request);
+        var config = CopyConfig(inputs.Config);
         ConfigMerge.Apply(config, inputs.ImageConfig);
 
         var security = SecurityOptions.Parse(host.SecurityOpt, daemon.NoNewPrivileges);
@@ -317,7 +316,8 @@ public static class ContainerSpecBuilder
 
     private static int Depth(string destination) => destination.Count(c => c == '/');
 
-    private static ContainerConfig CopyConfig(ContainerConfig source) => new()
+    /// <summary>A copy of the fields of <paramref name="source"/> the spec reads (merging changes them).</summary>
+    public static ContainerConfig CopyConfig(ContainerConfig source) => new()
     {
         Hostname = source.Hostname, Domainname = source.Domainname, User = source.User, Tty = source.Tty,
         ExposedPorts = source.ExposedPorts is null ? null : new(source.ExposedPorts),

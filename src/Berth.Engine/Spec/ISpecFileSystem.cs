@@ -1,6 +1,6 @@
 using Berth.Linux;
 
-namespace Berth.Engine.Spec;
+namespace Berth.Engine.RuntimeSpec;
 
 /// <summary>
 /// The few file operations building a spec needs, behind a seam so the builder is tested on text: reading the

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using OciMount = Berth.Oci.Runtime.Mount;
 
-namespace Berth.Engine.Spec;
+namespace Berth.Engine.RuntimeSpec;
 
 /// <summary>
 /// berth-init (src/berth-init) and what it needs to run inside any image, even one without a libc (busybox):

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text;
 
-namespace Berth.Engine.Spec;
+namespace Berth.Engine.RuntimeSpec;
 
 /// <summary>The text of a container's /etc/hostname, /etc/hosts and /etc/resolv.conf, as Docker writes them.</summary>
 public static class NetworkFiles

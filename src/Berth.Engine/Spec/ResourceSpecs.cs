@@ -4,7 +4,7 @@ using Berth.Engine.Models;
 using OciResources = Berth.Oci.Runtime.Resources;
 using Berth.Oci.Runtime;
 
-namespace Berth.Engine.Spec;
+namespace Berth.Engine.RuntimeSpec;
 
 /// <summary>linux.resources from HostConfig's cgroup fields, as moby's getMemoryResources/getCPUResources/getPidsLimit.</summary>
 public static class ResourceSpecs

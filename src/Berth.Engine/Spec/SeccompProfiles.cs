@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using Berth.Oci.Runtime;
 
-namespace Berth.Engine.Spec;
+namespace Berth.Engine.RuntimeSpec;
 
 /// <summary>
 /// Docker's seccomp profile format (moby profiles/seccomp: "archMap", and per syscall "name"/"names",

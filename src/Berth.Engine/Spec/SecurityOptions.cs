@@ -1,4 +1,4 @@
-namespace Berth.Engine.Spec;
+namespace Berth.Engine.RuntimeSpec;
 
 /// <summary>The seccomp profile a container asked for.</summary>
 public abstract record SeccompChoice

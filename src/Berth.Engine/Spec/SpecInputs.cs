@@ -1,7 +1,7 @@
 using Berth.Engine.Models;
 using ImageContainerConfig = Berth.Oci.Image.ContainerConfig;
 
-namespace Berth.Engine.Spec;
+namespace Berth.Engine.RuntimeSpec;
 
 /// <summary>Everything <see cref="ContainerSpecBuilder.Build"/> needs to write a container's config.json.</summary>
 public sealed class SpecInputs
@@ -9,8 +9,21 @@ public sealed class SpecInputs
     /// <summary>The container's full 64-hex ID (its first 12 characters are the default hostname).</summary>
     public required string ContainerId { get; init; }
 
-    /// <summary>The body of POST /containers/create (Config fields plus HostConfig), as stored for the container.</summary>
-    public required ContainerCreateRequest Request { get; init; }
+    /// <summary>The container's config: the create request's fields, as sent or already merged with the image's.</summary>
+    public ContainerConfig Config { get; init; } = new();
+
+    /// <summary>The container's HostConfig.</summary>
+    public HostConfig HostConfig { get; init; } = new();
+
+    /// <summary>The body of POST /containers/create: sets <see cref="Config"/> and <see cref="HostConfig"/>.</summary>
+    public ContainerCreateRequest Request
+    {
+        init
+        {
+            Config = value;
+            HostConfig = value.HostConfig ?? new HostConfig();
+        }
+    }
 
     /// <summary>The image's config (Env, Cmd, Entrypoint, WorkingDir, User…); null for an image without one.</summary>
     public ImageContainerConfig? ImageConfig { get; init; }

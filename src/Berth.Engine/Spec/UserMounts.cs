@@ -2,7 +2,7 @@ using System.Text.RegularExpressions;
 using Berth.Engine.Models;
 using OciMount = Berth.Oci.Runtime.Mount;
 
-namespace Berth.Engine.Spec;
+namespace Berth.Engine.RuntimeSpec;
 
 /// <summary>A mount the user asked for (Binds, Mounts, Tmpfs), parsed but not yet placed in the spec.</summary>
 public sealed record UserMount(string Destination, string Type, string? Source, bool Writable, string Propagation,

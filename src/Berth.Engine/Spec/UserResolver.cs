@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Berth.Engine.Spec;
+namespace Berth.Engine.RuntimeSpec;
 
 /// <summary>The identity a container's process runs as.</summary>
 public sealed record ResolvedUser(uint Uid, uint Gid, IReadOnlyList<uint> AdditionalGids, string Home);

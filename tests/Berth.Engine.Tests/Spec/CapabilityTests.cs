@@ -1,8 +1,8 @@
-using Berth.Engine.Spec;
-using static Berth.Engine.Tests.Spec.SpecFixtures;
-using Caps = Berth.Engine.Spec.Capabilities;
+using Berth.Engine.RuntimeSpec;
+using static Berth.Engine.Tests.RuntimeSpec.SpecFixtures;
+using Caps = Berth.Engine.RuntimeSpec.Capabilities;
 
-namespace Berth.Engine.Tests.Spec;
+namespace Berth.Engine.Tests.RuntimeSpec;
 
 public sealed class CapabilityTests
 {

@@ -1,9 +1,9 @@
 using Berth.Engine.Models;
-using Berth.Engine.Spec;
+using Berth.Engine.RuntimeSpec;
 using Berth.Oci.Runtime;
-using static Berth.Engine.Tests.Spec.SpecFixtures;
+using static Berth.Engine.Tests.RuntimeSpec.SpecFixtures;
 
-namespace Berth.Engine.Tests.Spec;
+namespace Berth.Engine.Tests.RuntimeSpec;
 
 public sealed class ContainerSpecBuilderTests
 {
@@ -13,7 +13,7 @@ public sealed class ContainerSpecBuilderTests
         var spec = Build(Request());
         var caps = spec.Process!.Capabilities!;
         Assert.Equal(14, caps.Bounding!.Count);
-        Assert.Equal(Berth.Engine.Spec.Capabilities.Default, caps.Bounding);
+        Assert.Equal(Berth.Engine.RuntimeSpec.Capabilities.Default, caps.Bounding);
         Assert.Equal(caps.Bounding, caps.Effective);
         Assert.Equal(caps.Bounding, caps.Permitted);
         Assert.Null(caps.Inheritable);
@@ -68,7 +68,7 @@ public sealed class ContainerSpecBuilderTests
         var inputs = Inputs(Request(h => h.PidMode = "container:web"));
         var joined = ContainerSpecBuilder.Build(new SpecInputs
         {
-            ContainerId = inputs.ContainerId, Request = inputs.Request, ImageConfig = inputs.ImageConfig, RootfsPath = inputs.RootfsPath,
+            ContainerId = inputs.ContainerId, Config = inputs.Config, HostConfig = inputs.HostConfig, ImageConfig = inputs.ImageConfig, RootfsPath = inputs.RootfsPath,
             ContainerDirectory = inputs.ContainerDirectory, Files = inputs.Files, Daemon = inputs.Daemon,
             JoinNamespaces = new Dictionary<string, string> { ["pid"] = "/proc/77/ns/pid" },
         });

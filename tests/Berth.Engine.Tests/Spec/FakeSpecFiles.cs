@@ -1,8 +1,8 @@
 using Berth.Engine.Models;
-using Berth.Engine.Spec;
+using Berth.Engine.RuntimeSpec;
 using ImageContainerConfig = Berth.Oci.Image.ContainerConfig;
 
-namespace Berth.Engine.Tests.Spec;
+namespace Berth.Engine.Tests.RuntimeSpec;
 
 /// <summary>An in-memory ISpecFileSystem: rootfs files by in-root path, host files by path, and a record of writes.</summary>
 public sealed class FakeSpecFiles : ISpecFileSystem

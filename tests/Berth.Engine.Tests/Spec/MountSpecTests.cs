@@ -1,8 +1,8 @@
 using Berth.Engine.Models;
-using Berth.Engine.Spec;
-using static Berth.Engine.Tests.Spec.SpecFixtures;
+using Berth.Engine.RuntimeSpec;
+using static Berth.Engine.Tests.RuntimeSpec.SpecFixtures;
 
-namespace Berth.Engine.Tests.Spec;
+namespace Berth.Engine.Tests.RuntimeSpec;
 
 public sealed class MountSpecTests
 {
@@ -61,7 +61,7 @@ public sealed class MountSpecTests
         var inputs = Inputs(Request(h => h.Binds = ["cache:/cache:ro", "/anon"]));
         var spec = ContainerSpecBuilder.Build(new SpecInputs
         {
-            ContainerId = inputs.ContainerId, Request = inputs.Request, ImageConfig = inputs.ImageConfig, RootfsPath = inputs.RootfsPath,
+            ContainerId = inputs.ContainerId, Config = inputs.Config, HostConfig = inputs.HostConfig, ImageConfig = inputs.ImageConfig, RootfsPath = inputs.RootfsPath,
             ContainerDirectory = inputs.ContainerDirectory, Files = inputs.Files, Daemon = inputs.Daemon, Volumes = resolver,
         });
         Assert.Equal(["cache", null], resolver.Asked);
@@ -80,7 +80,7 @@ public sealed class MountSpecTests
         var inputs = Inputs(Request(h => h.Binds = ["/srv:/data"]), image: image);
         ContainerSpecBuilder.Build(new SpecInputs
         {
-            ContainerId = inputs.ContainerId, Request = inputs.Request, ImageConfig = image, RootfsPath = inputs.RootfsPath,
+            ContainerId = inputs.ContainerId, Config = inputs.Config, HostConfig = inputs.HostConfig, ImageConfig = image, RootfsPath = inputs.RootfsPath,
             ContainerDirectory = inputs.ContainerDirectory, Files = inputs.Files, Daemon = inputs.Daemon, Volumes = resolver,
         });
         Assert.Equal(["/var/lib/db"], resolver.Destinations);

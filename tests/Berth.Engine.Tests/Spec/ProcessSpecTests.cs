@@ -1,9 +1,9 @@
 using Berth.Engine.Models;
-using Berth.Engine.Spec;
+using Berth.Engine.RuntimeSpec;
 using ImageContainerConfig = Berth.Oci.Image.ContainerConfig;
-using static Berth.Engine.Tests.Spec.SpecFixtures;
+using static Berth.Engine.Tests.RuntimeSpec.SpecFixtures;
 
-namespace Berth.Engine.Tests.Spec;
+namespace Berth.Engine.Tests.RuntimeSpec;
 
 public sealed class ProcessSpecTests
 {
@@ -204,4 +204,127 @@ public sealed class UserResolverTests
     }
 
     private static string Tuple(ResolvedUser u) => $"{u.Uid}:{u.Gid}:[{string.Join(',', u.AdditionalGids)}]";
+}
+
+public sealed class CreateRequestValidatorTests
+{
+    private static readonly DaemonDefaults Daemon = new() { LastCapability = 40, HostCpuCount = 2 };
+
+    private static string Refusal(Action<ContainerCreateRequest> configure)
+    {
+        var request = new ContainerCreateRequest { Cmd = ["sh"], HostConfig = new HostConfig() };
+        configure(request);
+        var e = Assert.Throws<InvalidParameterException>(() => CreateRequestValidator.Validate(request, Daemon, new FakeSpecFiles()));
+        Assert.Equal(400, e.StatusCode);
+        return e.Message;
+    }
+
+    [Theory]
+    [InlineData(1L << 20, 0L, "Minimum memory limit allowed is 6MB")]
+    [InlineData(-5L, 0L, "Minimum memory limit allowed is 6MB")]
+    [InlineData(64L << 20, 32L << 20, "Minimum memoryswap limit should be larger than memory limit, see usage")]
+    [InlineData(0L, 32L << 20, "You should always set the Memory limit when using Memoryswap limit, see usage")]
+    public void Memory(long memory, long swap, string message)
+        => Assert.Equal(message, Refusal(r => { r.HostConfig!.Memory = memory; r.HostConfig.MemorySwap = swap; }));
+
+    [Fact]
+    public void MemoryReservation()
+    {
+        Assert.Equal("Minimum memory reservation allowed is 6MB", Refusal(r => r.HostConfig!.MemoryReservation = 1024));
+        Assert.Equal("Minimum memory limit can not be less than memory reservation limit, see usage",
+            Refusal(r => { r.HostConfig!.Memory = 10 << 20; r.HostConfig.MemoryReservation = 20 << 20; }));
+    }
+
+    [Fact]
+    public void Cpus()
+    {
+        Assert.Equal("Conflicting options: Nano CPUs and CPU Quota cannot both be set", Refusal(r => { r.HostConfig!.NanoCpus = 500_000_000; r.HostConfig.CpuQuota = 50_000; }));
+        Assert.Equal("Conflicting options: Nano CPUs and CPU Period cannot both be set", Refusal(r => { r.HostConfig!.NanoCpus = 500_000_000; r.HostConfig.CpuPeriod = 50_000; }));
+        Assert.Equal("Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available", Refusal(r => r.HostConfig!.NanoCpus = 3_000_000_000));
+        Assert.Equal("Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available", Refusal(r => r.HostConfig!.NanoCpus = -1));
+        Assert.Equal("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)", Refusal(r => r.HostConfig!.CpuPeriod = 10));
+        Assert.Equal("CPU cfs quota can not be less than 1ms (i.e. 1000)", Refusal(r => r.HostConfig!.CpuQuota = 10));
+        Assert.Equal("invalid CPU shares (-2): value must be a positive integer", Refusal(r => r.HostConfig!.CpuShares = -2));
+    }
+
+    [Fact]
+    public void Cpuset()
+    {
+        Assert.Equal("Invalid value 0-x for cpuset cpus", Refusal(r => r.HostConfig!.CpusetCpus = "0-x"));
+        Assert.Equal("Requested CPUs are not available - requested 0,3, available: 0-1", Refusal(r => r.HostConfig!.CpusetCpus = "0,3"));
+        Assert.Equal([0, 1, 2, 5], CreateRequestValidator.ParseCpuset("0-2,5")!);
+    }
+
+    [Fact]
+    public void RestartPolicy_AndAutoRemove()
+    {
+        Assert.Equal("invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'",
+            Refusal(r => r.HostConfig!.RestartPolicy = new RestartPolicy { Name = "sometimes" }));
+        Assert.Equal("invalid restart policy: maximum retry count can only be used with 'on-failure'",
+            Refusal(r => r.HostConfig!.RestartPolicy = new RestartPolicy { Name = "always", MaximumRetryCount = 3 }));
+        Assert.Equal("can't create 'AutoRemove' container with restart policy",
+            Refusal(r => { r.HostConfig!.AutoRemove = true; r.HostConfig.RestartPolicy = new RestartPolicy { Name = "always" }; }));
+    }
+
+    [Theory]
+    [InlineData("80/tcpx", null)]
+    [InlineData("0/tcp", null)]
+    [InlineData("99999/tcp", null)]
+    [InlineData("80/tcp", "99999")]
+    [InlineData("80/tcp", "abc")]
+    public void PortBindings(string port, string? hostPort)
+    {
+        var message = Refusal(r => r.HostConfig!.PortBindings = new() { [port] = [new PortBinding { HostPort = hostPort }] });
+        Assert.Equal($"invalid port specification: \"{hostPort ?? port}\"", message);
+    }
+
+    [Fact]
+    public void ExposedPorts_AndEnv_AndWorkingDir_AndStopSignal()
+    {
+        Assert.Equal("invalid port specification: \"http\"", Refusal(r => r.ExposedPorts = new() { ["http"] = EmptyObject.Instance }));
+        Assert.Equal("invalid environment variable: =foo", Refusal(r => r.Env = ["=foo"]));
+        Assert.Equal("the working directory 'app' is invalid, it needs to be an absolute path", Refusal(r => r.WorkingDir = "app"));
+        Assert.Equal("Invalid signal: SIGFOO", Refusal(r => r.StopSignal = "SIGFOO"));
+    }
+
+    [Fact]
+    public void Capabilities_Modes_Ranges()
+    {
+        Assert.Equal("invalid CapAdd: unknown capability: \"CAP_FLY\"", Refusal(r => r.HostConfig!.CapAdd = ["fly"]));
+        Assert.Equal("invalid CapDrop: unknown capability: \"CAP_FLY\"", Refusal(r => r.HostConfig!.CapDrop = ["fly"]));
+        Assert.Equal("invalid IPC mode: weird", Refusal(r => r.HostConfig!.IpcMode = "weird"));
+        Assert.Equal("invalid PID mode: container:", Refusal(r => r.HostConfig!.PidMode = "container:"));
+        Assert.Equal("invalid UTS mode: private", Refusal(r => r.HostConfig!.UTSMode = "private"));
+        Assert.Equal("SHM size can not be less than 0", Refusal(r => r.HostConfig!.ShmSize = -1));
+        Assert.Equal("Invalid value 2000, range for oom score adj is [-1000, 1000]", Refusal(r => r.HostConfig!.OomScoreAdj = 2000));
+        Assert.Equal("Range of blkio weight is from 10 to 1000", Refusal(r => r.HostConfig!.BlkioWeight = 5));
+        Assert.Equal("invalid ulimit type: bogus", Refusal(r => r.HostConfig!.Ulimits = [new Ulimit { Name = "bogus", Soft = 1, Hard = 1 }]));
+        Assert.Equal("invalid volume specification: '/srv:rw'", Refusal(r => r.HostConfig!.Binds = ["/srv:rw"]));
+        Assert.Equal("invalid mount config for type \"bind\": bind source path does not exist: /nope",
+            Refusal(r => r.HostConfig!.Mounts = [new Mount { Type = "bind", Source = "/nope", Target = "/x" }]));
+    }
+
+    [Fact]
+    public void AcceptsAnOrdinaryRequest_WarnsLikeDocker()
+    {
+        var request = new ContainerCreateRequest
+        {
+            Cmd = ["sh"],
+            HostConfig = new HostConfig
+            {
+                Memory = 64 << 20, NanoCpus = 1_500_000_000, PidsLimit = 100, CapAdd = ["NET_ADMIN"], Binds = ["/srv/data:/data:ro"],
+                PortBindings = new() { ["80/tcp"] = [new PortBinding { HostPort = "8080" }] }, OomKillDisable = true, NetworkMode = "host",
+            },
+        };
+        var warnings = CreateRequestValidator.Validate(request, Daemon, new FakeSpecFiles());
+        Assert.Equal(["Published ports are discarded when using host network mode"], warnings);
+    }
+
+    [Fact]
+    public void Factory_RefusesNothingToRun()
+    {
+        var factory = new ContainerSpecFactory(Daemon, files: new FakeSpecFiles());
+        var e = Assert.Throws<InvalidParameterException>(() => factory.Validate(new ContainerCreateRequest { HostConfig = new HostConfig() }, null));
+        Assert.Equal("no command specified", e.Message);
+    }
 }
