@@ -66,7 +66,7 @@ public sealed partial class ContainerService
     private void Reattach(Container c, ISupervisedContainer supervised)
     {
         var bundle = BundleDirectory(c.Id);
-        Spec? spec = null;
+        Oci.Runtime.Spec? spec = null;
         try { spec = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(bundle, "config.json")), RuntimeJsonContext.Default.Spec); }
         catch (Exception e) when (e is IOException or JsonException) { }
         var rootfs = Path.Combine(bundle, "rootfs");

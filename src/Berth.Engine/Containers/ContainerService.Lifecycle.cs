@@ -47,18 +47,23 @@ public sealed partial class ContainerService
         string? mounted = null;
         ISupervisedContainer? supervised = null;
         var networkAttached = false;
-        Spec spec;
+        Oci.Runtime.Spec spec;
         try
         {
             var rootfs = MountRootfs(layer, bundle, out mounted);
             var network = await Networks.AttachAsync(record, cancellationToken);
             networkAttached = true;
-            WriteHostFiles(c);
             Oci.Image.ImageConfig? imageConfig = null;
             if (!string.IsNullOrEmpty(record.Image))
             {
                 try { imageConfig = images.Resolve(record.Image).Config; }
                 catch (NotFoundException) { } // the image was removed with force: the container still runs from its layer
+            }
+            lock (c.Gate)
+            {
+                record.HostnamePath = Path.Combine(c.Directory, "hostname");
+                record.HostsPath = Path.Combine(c.Directory, "hosts");
+                record.ResolvConfPath = Path.Combine(c.Directory, "resolv.conf");
             }
             spec = specs.Build(new SpecContext(record, imageConfig, rootfs, network.NamespacePath, record.HostnamePath, record.HostsPath, record.ResolvConfPath));
             spec.Root ??= new Root();
@@ -181,50 +186,6 @@ public sealed partial class ContainerService
     }
 
     private static int LogFiles(string? text) => int.TryParse(text, out var n) && n > 0 ? n : 1;
-
-    /// <summary>/etc/hostname, /etc/hosts and /etc/resolv.conf of the container, in its directory (bind-mounted by the spec).</summary>
-    private void WriteHostFiles(Container c)
-    {
-        var r = c.Record;
-        var hostname = r.Config.Hostname ?? c.Id[..12];
-        r.HostnamePath = Path.Combine(c.Directory, "hostname");
-        r.HostsPath = Path.Combine(c.Directory, "hosts");
-        r.ResolvConfPath = Path.Combine(c.Directory, "resolv.conf");
-        File.WriteAllText(r.HostnamePath, hostname + "\n");
-        var hosts = new System.Text.StringBuilder();
-        if (r.HostConfig.NetworkMode == "host" && File.Exists("/etc/hosts")) hosts.Append(File.ReadAllText("/etc/hosts"));
-        else
-        {
-            hosts.Append("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
-        }
-        foreach (var extra in r.HostConfig.ExtraHosts ?? [])
-        {
-            var sep = extra.IndexOf(':');
-            if (sep > 0) hosts.Append(extra[(sep + 1)..]).Append('\t').Append(extra[..sep]).Append('\n');
-        }
-        var address = r.NetworkSettings.IPAddress;
-        if (string.IsNullOrEmpty(address))
-            address = r.NetworkSettings.Networks?.Values.Select(n => n.IPAddress).FirstOrDefault(a => !string.IsNullOrEmpty(a));
-        if (!string.IsNullOrEmpty(address) && r.HostConfig.NetworkMode != "host") hosts.Append(address).Append('\t').Append(hostname).Append('\n');
-        File.WriteAllText(r.HostsPath, hosts.ToString());
-        File.WriteAllText(r.ResolvConfPath, ResolvConf(r.HostConfig));
-    }
-
-    /// <summary>The host's resolv.conf without loopback nameservers (unreachable from a container), or the request's DNS settings.</summary>
-    private static string ResolvConf(HostConfig host)
-    {
-        var lines = new List<string>();
-        var hostText = File.Exists("/etc/resolv.conf") ? File.ReadAllLines("/etc/resolv.conf") : [];
-        var servers = host.Dns is { Count: > 0 } dns ? dns
-            : [.. hostText.Where(l => l.StartsWith("nameserver", StringComparison.Ordinal)).Select(l => l.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries).ElementAtOrDefault(1) ?? "")
-                .Where(a => a.Length > 0 && !a.StartsWith("127.", StringComparison.Ordinal) && a != "::1")];
-        var search = host.DnsSearch is { Count: > 0 } s ? "search " + string.Join(' ', s) : hostText.FirstOrDefault(l => l.StartsWith("search", StringComparison.Ordinal));
-        var options = host.DnsOptions is { Count: > 0 } o ? "options " + string.Join(' ', o) : hostText.FirstOrDefault(l => l.StartsWith("options", StringComparison.Ordinal));
-        if (search is not null) lines.Add(search);
-        foreach (var server in servers) lines.Add("nameserver " + server);
-        if (options is not null) lines.Add(options);
-        return string.Join('\n', lines) + "\n";
-    }
 
     private async Task DetachNetworkQuietlyAsync(ContainerRecord record)
     {
@@ -370,10 +331,7 @@ public sealed partial class ContainerService
         try
         {
             lock (c.Gate)
-            {
                 if (cancellationToken.IsCancellationRequested || !c.State.Restarting || c.RemovalInProgress) return;
-                c.State.Running = false; // StartLockedAsync sets it again once the process runs
-            }
             await StartLockedAsync(c, CancellationToken.None);
         }
         catch (EngineException)

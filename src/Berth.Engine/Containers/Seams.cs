@@ -25,6 +25,7 @@ public sealed record SpecContext(
     string RootfsPath,
     /// <summary>A network namespace to join (from the network room), or null for a new one.</summary>
     string? NetworkNamespacePath,
+    /// <summary>Where the spec writes the container's /etc/hostname, /etc/hosts and /etc/resolv.conf (all in data-root/containers/ID).</summary>
     string HostnamePath,
     string HostsPath,
     string ResolvConfPath);
@@ -42,8 +43,8 @@ public interface IContainerSpecFactory
     Oci.Runtime.Resources Resources(Models.Resources resources);
 }
 
-/// <summary>What the network room gives a container at start.</summary>
-public sealed record NetworkAttachment(string? NamespacePath);
+/// <summary>What the network room gives a container at start: a namespace to join, its addresses, its nameservers.</summary>
+public sealed record NetworkAttachment(string? NamespacePath, IReadOnlyList<string>? Addresses = null, IReadOnlyList<string>? Nameservers = null);
 
 /// <summary>
 /// The network room's seam: called before a container's spec is built (to make its namespace and endpoints;
