@@ -122,3 +122,19 @@ public sealed class LogReaderTests
         Assert.Equal(["new"], await reading);
     }
 }
+
+/// <summary>The adapter engine-core plugs in as the engine's log reader.</summary>
+public sealed class JsonFileLogReaderTests
+{
+    [Fact]
+    public async Task ReadsThroughTheEngineSeam()
+    {
+        using var dir = new TempDir();
+        var path = dir.Combine("c-json.log");
+        using (var w = new JsonLogWriter(LinuxSyscalls.Instance, path, 0, 1)) w.Append(false, "hi\n"u8, 1_700_000_000_000_000_000L);
+        Berth.Engine.Containers.IContainerLogReader reader = new JsonFileLogReader();
+        var chunks = new List<OutputChunk>();
+        await foreach (var c in reader.ReadAsync(path, new LogsOptions(true, true, true, null, null, false, null), Task.CompletedTask, CancellationToken.None)) chunks.Add(c);
+        Assert.Equal("hi\n", Encoding.UTF8.GetString(Assert.Single(chunks).Data.Span));
+    }
+}
