@@ -123,7 +123,7 @@ public sealed class LogReaderTests
     }
 }
 
-/// <summary>The adapter engine-core plugs in as the engine's log reader.</summary>
+/// <summary>engine-core's adapter (Containers/JsonFileLogReader) over this room's reader.</summary>
 public sealed class JsonFileLogReaderTests
 {
     [Fact]
@@ -132,7 +132,7 @@ public sealed class JsonFileLogReaderTests
         using var dir = new TempDir();
         var path = dir.Combine("c-json.log");
         using (var w = new JsonLogWriter(LinuxSyscalls.Instance, path, 0, 1)) w.Append(false, "hi\n"u8, 1_700_000_000_000_000_000L);
-        Berth.Engine.Containers.IContainerLogReader reader = new JsonFileLogReader();
+        Berth.Engine.Containers.IContainerLogReader reader = Berth.Engine.Containers.JsonFileLogReader.Instance;
         var chunks = new List<OutputChunk>();
         await foreach (var c in reader.ReadAsync(path, new LogsOptions(true, true, true, null, null, false, null), Task.CompletedTask, CancellationToken.None)) chunks.Add(c);
         Assert.Equal("hi\n", Encoding.UTF8.GetString(Assert.Single(chunks).Data.Span));
