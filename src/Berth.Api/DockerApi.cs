@@ -33,6 +33,7 @@ public sealed partial class DockerApi
         MapNetworks();
         MapVolumes();
         MapRegistry();
+        MapBuild();
     }
 
     /// <summary>Every (method, pattern) served, for tests that exercise each route.</summary>

@@ -13,6 +13,8 @@ public interface IEngine
     Networks.INetworkService Networks => Berth.Engine.Networks.UnavailableNetworks.Instance;
     /// <summary>The /volumes routes; engines without volumes answer 501.</summary>
     Volumes.IVolumeService Volumes => Berth.Engine.Volumes.UnavailableVolumes.Instance;
+    /// <summary>POST /build (the classic builder); engines without one answer 501.</summary>
+    Build.IBuildService Build => Berth.Engine.Build.BuildServices.For(this);
 }
 
 /// <summary>Docker's filters query parameter, decoded: filter name → accepted values.</summary>
