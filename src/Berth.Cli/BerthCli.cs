@@ -235,6 +235,7 @@ public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<
         "export" => ExportCommand(args),
         "save" => SaveCommand(args),
         "load" => LoadCommand(args),
+        "build" => BuildCommand(args),
         "import" => ImportCommand(args),
         "commit" => CommitCommand(args),
         "stats" => StatsCommand(args),
