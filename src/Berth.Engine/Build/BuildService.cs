@@ -48,6 +48,10 @@ public static class BuildServices
 {
     private static readonly ConditionalWeakTable<IEngine, IBuildService> Services = new();
 
-    public static IBuildService For(IEngine engine)
-        => engine is BerthEngine berth ? Services.GetValue(engine, _ => new EngineBuildService(berth)) : UnimplementedBuildService.Instance;
+    public static IBuildService For(IEngine engine) => engine switch
+    {
+        BerthEngine berth => Services.GetValue(engine, _ => new EngineBuildService(berth)),
+        Networks.NetworkedEngine networked => For(networked.Inner),
+        _ => UnimplementedBuildService.Instance,
+    };
 }
