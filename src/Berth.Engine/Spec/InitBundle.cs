@@ -31,7 +31,9 @@ public sealed record InitBundle(string InitPath, IReadOnlyList<(string HostPath,
         if (!File.Exists(initPath)) return null;
         var loaderName = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? "ld-linux-aarch64.so.1" : "ld-linux-x86-64.so.2";
         var libraries = new List<(string, string)>();
-        foreach (var (name, inContainer) in new[] { (loaderName, LoaderPath), ("libc.so.6", Directory + "/libc.so.6"), ("libm.so.6", Directory + "/libm.so.6") })
+        // The loader twice: as the ELF interpreter, and under its soname, which berth-init also lists as NEEDED.
+        foreach (var (name, inContainer) in new[] { (loaderName, LoaderPath), (loaderName, Directory + "/" + loaderName),
+                     ("libc.so.6", Directory + "/libc.so.6"), ("libm.so.6", Directory + "/libm.so.6") })
         {
             var found = LibraryDirectories.Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
             if (found is null) return null;
