@@ -1,0 +1,228 @@
+using System.Net;
+using Berth.Engine.Containers;
+using Berth.Engine.Models;
+using Berth.Linux;
+using Berth.Network;
+
+namespace Berth.Engine.Networks;
+
+/// <summary>
+/// The network room at container start and stop (the container service's <see cref="INetworkAttacher"/>): a network
+/// namespace pinned at EXEC-ROOT/netns/ID, an endpoint on the container's network (HostConfig.NetworkMode: default
+/// bridge, or a user network by name or id) and on every further network of NetworkSettings.Networks, its published
+/// ports, and NetworkSettings filled as Docker fills them. NetworkMode host, none and container:X get no namespace
+/// here (the spec makes or joins one). On any failure nothing of the attachment remains.
+/// </summary>
+public sealed class ContainerNetworkAttacher(NetworkManager manager, string netnsDirectory, ISyscalls? sys = null) : INetworkAttacher, IContainerEndpoints
+{
+    private readonly ISyscalls _sys = sys ?? LinuxSyscalls.Instance;
+
+    /// <summary>Finds containers for connect/disconnect (the container service).</summary>
+    public IContainerDirectory? Containers { get; set; }
+
+    public string NamespacePath(string containerId) => Path.Combine(netnsDirectory, containerId);
+
+    /// <summary>The network a NetworkMode names, or null for modes without an endpoint (host, none, container:X).</summary>
+    public static string? PrimaryNetwork(string? mode) => mode switch
+    {
+        null or "" or "default" or "bridge" => "bridge",
+        "host" or "none" => null,
+        _ when mode.StartsWith("container:", StringComparison.Ordinal) => null,
+        _ => mode,
+    };
+
+    public Task<NetworkAttachment> AttachAsync(ContainerRecord container, CancellationToken cancellationToken)
+    {
+        var primary = PrimaryNetwork(container.HostConfig.NetworkMode);
+        if (primary is null) return Task.FromResult(new NetworkAttachment(null));
+        var path = NamespacePath(container.ID);
+        NetworkNamespace.Delete(_sys, path); // a leftover of a crash
+        NetworkNamespace.Create(_sys, path);
+        var settings = container.NetworkSettings;
+        settings.Networks ??= [];
+        try
+        {
+            var requested = new List<(string Name, EndpointSettings? Config)> { (primary, Lookup(settings.Networks, primary)) };
+            foreach (var (name, config) in settings.Networks)
+                if (!SameNetwork(name, primary)) requested.Add((name, config));
+            var attached = new Dictionary<string, EndpointSettings>();
+            foreach (var (name, config) in requested)
+            {
+                var endpoint = NetworkService.Run(() => manager.Connect(name, Request(container, path, config)));
+                attached[endpoint.NetworkName] = ToSettings(container, endpoint, config);
+            }
+            var published = NetworkService.Run(() => manager.Publish(container.ID, PortRequests(container)));
+            settings.Networks = attached;
+            settings.Ports = PortMap(container, published);
+            settings.SandboxKey = path;
+            settings.SandboxID = container.ID;
+            settings.Bridge = "";
+            // Docker fills the top-level fields from the default bridge's endpoint only.
+            if (attached.TryGetValue("bridge", out var bridge))
+            {
+                settings.IPAddress = bridge.IPAddress;
+                settings.IPPrefixLen = bridge.IPPrefixLen;
+                settings.Gateway = bridge.Gateway;
+                settings.MacAddress = bridge.MacAddress;
+                settings.EndpointID = bridge.EndpointID;
+                settings.GlobalIPv6Address = bridge.GlobalIPv6Address;
+                settings.GlobalIPv6PrefixLen = (int)bridge.GlobalIPv6PrefixLen;
+                settings.IPv6Gateway = bridge.IPv6Gateway;
+            }
+            return Task.FromResult(new NetworkAttachment(path));
+        }
+        catch
+        {
+            manager.DisconnectAll(container.ID);
+            NetworkNamespace.Delete(_sys, path);
+            throw;
+        }
+    }
+
+    public Task DetachAsync(ContainerRecord container, CancellationToken cancellationToken)
+    {
+        manager.DisconnectAll(container.ID);
+        NetworkNamespace.Delete(_sys, NamespacePath(container.ID));
+        var settings = container.NetworkSettings;
+        // As Docker shows a stopped container: its networks stay listed, without addresses; no ports, no sandbox.
+        foreach (var e in (settings.Networks ?? []).Values)
+        {
+            e.IPAddress = ""; e.IPPrefixLen = 0; e.Gateway = ""; e.MacAddress = ""; e.EndpointID = "";
+            e.GlobalIPv6Address = ""; e.GlobalIPv6PrefixLen = 0; e.IPv6Gateway = "";
+        }
+        settings.Ports = [];
+        settings.SandboxKey = "";
+        settings.SandboxID = "";
+        settings.IPAddress = ""; settings.IPPrefixLen = 0; settings.Gateway = ""; settings.MacAddress = ""; settings.EndpointID = "";
+        settings.GlobalIPv6Address = ""; settings.GlobalIPv6PrefixLen = 0; settings.IPv6Gateway = "";
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The nameservers a container's resolv.conf should name: the embedded DNS on user-defined networks.</summary>
+    public IReadOnlyList<string>? Nameservers(ContainerRecord container)
+    {
+        var primary = PrimaryNetwork(container.HostConfig.NetworkMode);
+        if (primary is null) return null;
+        var network = manager.Find(primary);
+        return network is { HasDns: true } ? [Network.Dns.EmbeddedDnsServer.Address.ToString()] : null;
+    }
+
+    public Task ConnectAsync(string containerIdOrName, string network, EndpointSettings? config, CancellationToken cancellationToken)
+    {
+        var target = (Containers ?? throw new NotImplementedYetException("connecting containers to networks")).Filesystem(containerIdOrName);
+        if (!target.Running) throw new NotImplementedYetException("connecting a stopped container to a network");
+        if (PrimaryNetwork(target.HostConfig.NetworkMode) is null)
+            throw new ForbiddenException($"container sharing network namespace with another container or host cannot be connected to any other network");
+        var path = NamespacePath(target.Id);
+        NetworkService.Run(() => manager.Connect(network, new EndpointRequest(target.Id, target.Name.TrimStart('/'), path)
+        {
+            Aliases = config?.Aliases ?? [],
+            IPv4Address = NetworkService.ParseAddress(config?.IPAMConfig?.IPv4Address, "IPv4"),
+            IPv6Address = NetworkService.ParseAddress(config?.IPAMConfig?.IPv6Address, "IPv6"),
+            MacAddress = config?.MacAddress,
+        }));
+        return Task.CompletedTask;
+    }
+
+    public Task DisconnectAsync(string containerIdOrName, string network, bool force, CancellationToken cancellationToken)
+    {
+        string id;
+        try { id = (Containers ?? throw new NotImplementedYetException("disconnecting containers from networks")).Filesystem(containerIdOrName).Id; }
+        catch (NotFoundException) when (force) { id = containerIdOrName; }
+        NetworkService.Run(() => { manager.Disconnect(network, id); return 0; });
+        return Task.CompletedTask;
+    }
+
+    private static EndpointSettings? Lookup(Dictionary<string, EndpointSettings> networks, string name)
+        => networks.FirstOrDefault(kv => SameNetwork(kv.Key, name)).Value;
+
+    private static bool SameNetwork(string a, string b)
+        => a == b || (a is "default" or "bridge" && b is "default" or "bridge");
+
+    private static EndpointRequest Request(ContainerRecord c, string path, EndpointSettings? config) => new(c.ID, c.Name.TrimStart('/'), path)
+    {
+        Aliases = [.. (config?.Aliases ?? []).Where(a => a != c.ID[..Math.Min(12, c.ID.Length)])],
+        IPv4Address = NetworkService.ParseAddress(config?.IPAMConfig?.IPv4Address, "IPv4"),
+        IPv6Address = NetworkService.ParseAddress(config?.IPAMConfig?.IPv6Address, "IPv6"),
+        MacAddress = string.IsNullOrEmpty(config?.MacAddress) ? c.Config.MacAddress : config.MacAddress,
+    };
+
+    private static EndpointSettings ToSettings(ContainerRecord c, Endpoint e, EndpointSettings? config) => new()
+    {
+        IPAMConfig = config?.IPAMConfig,
+        Links = config?.Links,
+        Aliases = config?.Aliases,
+        DriverOpts = config?.DriverOpts,
+        NetworkID = e.NetworkId,
+        EndpointID = e.EndpointId,
+        Gateway = e.Gateway?.ToString() ?? "",
+        IPAddress = e.IPv4Address?.ToString() ?? "",
+        IPPrefixLen = e.IPv4PrefixLength,
+        IPv6Gateway = e.IPv6Gateway?.ToString() ?? "",
+        GlobalIPv6Address = e.IPv6Address?.ToString() ?? "",
+        GlobalIPv6PrefixLen = e.IPv6PrefixLength,
+        MacAddress = e.MacAddress,
+        // The names the embedded DNS answers for this container on a user-defined network (none on the default bridge).
+        DNSNames = e.NetworkName == "bridge" ? null : [c.Name.TrimStart('/'), .. e.Aliases, c.ID[..Math.Min(12, c.ID.Length)]],
+    };
+
+    /// <summary>HostConfig.PortBindings, plus every exposed port on an ephemeral host port with PublishAllPorts (-P).</summary>
+    public static List<PortRequest> PortRequests(ContainerRecord c)
+    {
+        var list = new List<PortRequest>();
+        var bound = new HashSet<string>();
+        foreach (var (key, bindings) in c.HostConfig.PortBindings ?? [])
+        {
+            var (port, protocol) = ParsePortKey(key);
+            bound.Add($"{port}/{protocol}");
+            foreach (var b in bindings is { Count: > 0 } ? bindings : [new PortBinding()])
+            {
+                IPAddress? hostIp = null;
+                if (!string.IsNullOrEmpty(b.HostIp) && !IPAddress.TryParse(b.HostIp, out hostIp))
+                    throw new InvalidParameterException($"invalid IP address: {b.HostIp}");
+                var (start, end) = string.IsNullOrEmpty(b.HostPort) ? (0, 0) : ParseHostPorts(b.HostPort);
+                list.Add(new PortRequest(protocol, port, hostIp, start, end));
+            }
+        }
+        if (c.HostConfig.PublishAllPorts)
+            foreach (var key in (c.Config.ExposedPorts ?? []).Keys)
+            {
+                var (port, protocol) = ParsePortKey(key);
+                if (bound.Add($"{port}/{protocol}")) list.Add(new PortRequest(protocol, port));
+            }
+        return list;
+    }
+
+    private static (int Port, string Protocol) ParsePortKey(string key)
+    {
+        var slash = key.IndexOf('/');
+        var protocol = slash < 0 ? "tcp" : key[(slash + 1)..].ToLowerInvariant();
+        if (!int.TryParse(slash < 0 ? key : key[..slash], out var port) || port is < 1 or > 65535 || protocol is not ("tcp" or "udp" or "sctp"))
+            throw new InvalidParameterException($"invalid port specification: \"{key}\"");
+        return (port, protocol);
+    }
+
+    private static (int Start, int End) ParseHostPorts(string text)
+    {
+        try { return PortSpec.ParseRange(text, text, allowZero: true); }
+        catch (ArgumentException e) { throw new InvalidParameterException(e.Message); }
+    }
+
+    /// <summary>NetworkSettings.Ports: each exposed or published port, with its host bindings or null.</summary>
+    private static Dictionary<string, List<PortBinding>?> PortMap(ContainerRecord c, IReadOnlyList<PublishedPort> published)
+    {
+        var map = new Dictionary<string, List<PortBinding>?>();
+        foreach (var key in (c.Config.ExposedPorts ?? []).Keys)
+        {
+            var (port, protocol) = ParsePortKey(key);
+            map.TryAdd($"{port}/{protocol}", null);
+        }
+        foreach (var p in published)
+        {
+            var key = $"{p.ContainerPort}/{p.Protocol}";
+            if (!map.TryGetValue(key, out var list) || list is null) map[key] = list = [];
+            list.Add(new PortBinding { HostIp = p.HostIp.ToString(), HostPort = p.HostPort.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        }
+        return map;
+    }
+}
