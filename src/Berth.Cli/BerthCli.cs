@@ -250,6 +250,7 @@ public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<
         "container-prune" => PruneCommand(args, "containers"),
         "image-prune" => PruneCommand(args, "images"),
         "system-prune" => SystemPruneCommand(args),
+        "pull" or "push" or "login" or "logout" or "search" => RegistryCommand(command, args),
         _ => throw new UnknownCommandException($"berth: unknown command: berth {command}\n\nRun 'berth --help' for more information"),
     };
 

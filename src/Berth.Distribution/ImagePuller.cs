@@ -102,6 +102,8 @@ public sealed class ImagePuller(DistributionClient client, ImageStore store, Lay
             if (!MediaTypes.IsLayer(layer.MediaType)) throw new DistributionException($"{reference.FamiliarString()}: unsupported layer media type \"{layer.MediaType}\"");
 
         var imageId = Digest.Sha256(configBytes);
+        // Docker's "newer image" means the reference now names something it did not name before.
+        var alreadyNamed = store.TryResolve(reference.ToString(), out var current) && current == imageId;
         var chains = ChainIds.All(diffIds).Select(c => c.ToString()).ToList();
         var upToDate = store.Exists(imageId) && chains.All(c => store.Layers.Get(c) is not null);
         var downloaded = false;
@@ -121,7 +123,7 @@ public sealed class ImagePuller(DistributionClient client, ImageStore store, Lay
         if (summary)
         {
             sink.Report(ProgressMessage.Plain($"Digest: {top.Digest}"));
-            sink.Report(ProgressMessage.Plain(downloaded
+            sink.Report(ProgressMessage.Plain(downloaded || !alreadyNamed
                 ? $"Status: Downloaded newer image for {reference.FamiliarString()}"
                 : $"Status: Image is up to date for {reference.FamiliarString()}"));
         }

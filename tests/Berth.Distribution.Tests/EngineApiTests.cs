@@ -79,4 +79,59 @@ public sealed class EngineApiTests
         Assert.True(search.Code == 0, search.Out);
         Assert.Contains($"{registry.Host}/app/busybox", search.Out);
     }
+
+    [RootFact]
+    public async Task Berth_cli_login_push_pull_search_logout()
+    {
+        await using var registry = await TestRegistry.StartAsync((c, dir) =>
+        {
+            c.TokenAuth = true;
+            c.TokenService = "berth-cli-test";
+            c.TokenHtpasswd = dir.Combine("htpasswd");
+            TestRegistry.WriteHtpasswd(c.TokenHtpasswd, ("alice", "secret"));
+        });
+        using var store = new TestStore();
+        var image = $"{registry.Host}/cli/busybox:v1";
+        var id = store.ImportBusybox(image);
+        var api = new DockerApi(new CompositeEngine(images: new ImageService(store.Images)), "0.1.0");
+        var socket = store.Temp.Combine("berth.sock");
+        var options = new ApiServerOptions();
+        options.Hosts.Add("unix://" + socket);
+        await using var server = await ApiServer.StartAsync(api, options);
+        var config = store.Temp.Combine("berth-config");
+        async Task<(int Code, string Out, string Err)> Berth(params string[] args)
+        {
+            var output = new StringWriter();
+            var errors = new StringWriter();
+            var cli = new Berth.Cli.BerthCli(output, errors, name => name switch { "BERTH_CONFIG" => config, "BERTH_HOST" => "unix://" + socket, _ => null });
+            var code = await cli.RunAsync(args);
+            return (code, output.ToString(), errors.ToString());
+        }
+
+        var denied = await Berth("push", image);
+        Assert.Equal(1, denied.Code);
+        Assert.Contains("authentication required", denied.Err);
+        var login = await Berth("login", "-u", "alice", "-p", "secret", registry.Host);
+        Assert.True(login.Code == 0, login.Err);
+        Assert.Contains("Login Succeeded", login.Out);
+        Assert.Contains("alice", System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(
+            System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(config, "config.json"))).RootElement.GetProperty("auths").GetProperty(registry.Host).GetProperty("auth").GetString()!)));
+        var push = await Berth("push", image);
+        Assert.True(push.Code == 0, push.Err);
+        Assert.Contains("v1: digest: sha256:", push.Out);
+        Assert.Contains(": Pushed", push.Out);
+        store.Images.Untag(image);
+        var pull = await Berth("pull", image);
+        Assert.True(pull.Code == 0, pull.Err);
+        Assert.Contains($"Status: Downloaded newer image for {image}", pull.Out);
+        Assert.EndsWith(image + "\n", pull.Out);
+        Assert.Equal(id, store.Images.Resolve(image));
+        var search = await Berth("search", $"{registry.Host}/cli");
+        Assert.Contains($"{registry.Host}/cli/busybox", search.Out);
+        Assert.StartsWith("NAME", search.Out);
+        var logout = await Berth("logout", registry.Host);
+        Assert.Contains($"Removing login credentials for {registry.Host}", logout.Out);
+        var again = await Berth("logout", registry.Host);
+        Assert.Contains("Not logged in", again.Out);
+    }
 }

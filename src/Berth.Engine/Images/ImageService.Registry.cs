@@ -74,6 +74,7 @@ public sealed class ImageSearchResponseItem
 [JsonSerializable(typeof(AuthConfig))]
 [JsonSerializable(typeof(AuthResponse))]
 [JsonSerializable(typeof(List<ImageSearchResponseItem>))]
+[JsonSerializable(typeof(string))]
 public sealed partial class RegistryJsonContext : JsonSerializerContext;
 
 /// <summary>The registry side of the image API: pull, push, login and search (Berth.Distribution underneath).</summary>
