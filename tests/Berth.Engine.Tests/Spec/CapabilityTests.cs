@@ -54,7 +54,7 @@ public sealed class CapabilityTests
     [Fact]
     public void TheSpecCarriesTheResult()
     {
-        var spec = Build(Request(h => { h.CapAdd = ["NET_ADMIN"]; h.CapDrop = ["MKNOD"]; }));
+        var spec = BuildSpec(Request(h => { h.CapAdd = ["NET_ADMIN"]; h.CapDrop = ["MKNOD"]; }));
         Assert.Contains("CAP_NET_ADMIN", spec.Process!.Capabilities!.Bounding!);
         Assert.DoesNotContain("CAP_MKNOD", spec.Process.Capabilities.Effective!);
     }

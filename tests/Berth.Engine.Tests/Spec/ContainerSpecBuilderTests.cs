@@ -10,7 +10,7 @@ public sealed class ContainerSpecBuilderTests
     [Fact]
     public void Default_HasDockersFourteenCapabilities_InBoundingEffectivePermitted_NotInheritable()
     {
-        var spec = Build(Request());
+        var spec = BuildSpec(Request());
         var caps = spec.Process!.Capabilities!;
         Assert.Equal(14, caps.Bounding!.Count);
         Assert.Equal(Berth.Engine.RuntimeSpec.Capabilities.Default, caps.Bounding);
@@ -24,7 +24,7 @@ public sealed class ContainerSpecBuilderTests
     [Fact]
     public void Default_MasksAndProtectsDockersProcPaths()
     {
-        var spec = Build(Request());
+        var spec = BuildSpec(Request());
         Assert.Contains("/proc/kcore", spec.Linux!.MaskedPaths!);
         Assert.Contains("/proc/keys", spec.Linux.MaskedPaths!);
         Assert.Contains("/sys/firmware", spec.Linux.MaskedPaths!);
@@ -34,7 +34,7 @@ public sealed class ContainerSpecBuilderTests
     [Fact]
     public void Default_NamespacesAreMountNetworkUtsPidIpc()
     {
-        var spec = Build(Request());
+        var spec = BuildSpec(Request());
         Assert.Equal(["mount", "network", "uts", "pid", "ipc"], spec.Linux!.Namespaces!.Select(n => n.Type));
         Assert.All(spec.Linux.Namespaces!, n => Assert.Null(n.Path));
     }
@@ -42,19 +42,19 @@ public sealed class ContainerSpecBuilderTests
     [Fact]
     public void HostNetwork_HasNoNetworkNamespace_AndTheHostsHostname_JoinedNetworkHasAPath()
     {
-        var host = Build(Request(), network: NetworkNamespace.Host);
+        var host = BuildSpec(Request(), network: NetworkNamespace.Host);
         Assert.DoesNotContain(host.Linux!.Namespaces!, n => n.Type == "network");
         Assert.Equal("buildhost", host.Hostname);
         Assert.Null(host.Linux.Sysctl);
 
-        var joined = Build(Request(), network: NetworkNamespace.Join("/proc/42/ns/net"));
+        var joined = BuildSpec(Request(), network: NetworkNamespace.Join("/proc/42/ns/net"));
         Assert.Equal("/proc/42/ns/net", Assert.Single(joined.Linux!.Namespaces!, n => n.Type == "network").Path);
     }
 
     [Fact]
     public void PidAndIpcHost_DropThoseNamespaces_IpcHostBindsTheHostsShm()
     {
-        var spec = Build(Request(h => { h.PidMode = "host"; h.IpcMode = "host"; h.UTSMode = "host"; }));
+        var spec = BuildSpec(Request(h => { h.PidMode = "host"; h.IpcMode = "host"; h.UTSMode = "host"; }));
         Assert.Equal(["mount", "network"], spec.Linux!.Namespaces!.Select(n => n.Type));
         Assert.Null(spec.Hostname);
         var shm = Assert.Single(spec.Mounts!, m => m.Destination == "/dev/shm");
@@ -79,7 +79,7 @@ public sealed class ContainerSpecBuilderTests
     [Fact]
     public void Default_MountsAreDockers_WithShmSizedTo64MB_AndTheNetworkFiles()
     {
-        var spec = Build(Request());
+        var spec = BuildSpec(Request());
         Assert.Equal(["/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue", "/dev/shm", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"],
             spec.Mounts!.Select(m => m.Destination));
         var shm = spec.Mounts!.Single(m => m.Destination == "/dev/shm");
@@ -93,38 +93,38 @@ public sealed class ContainerSpecBuilderTests
     [Fact]
     public void ShmSize_IsTakenFromTheHostConfig()
     {
-        var spec = Build(Request(h => h.ShmSize = 1 << 20));
+        var spec = BuildSpec(Request(h => h.ShmSize = 1 << 20));
         Assert.Contains("size=1048576", spec.Mounts!.Single(m => m.Destination == "/dev/shm").Options!);
     }
 
     [Fact]
     public void Default_RootIsTheRootfsPath_CgroupsPathIsParentSlashId_HostnameIsTheShortId()
     {
-        var spec = Build(Request());
+        var spec = BuildSpec(Request());
         Assert.Equal($"/var/lib/berth/rootfs/{Id}", spec.Root!.Path);
         Assert.False(spec.Root.Readonly);
         Assert.Equal($"/berth/{Id}", spec.Linux!.CgroupsPath);
         Assert.Equal(Id[..12], spec.Hostname);
-        Assert.Equal($"/custom/{Id}", Build(Request(h => h.CgroupParent = "custom")).Linux!.CgroupsPath);
+        Assert.Equal($"/custom/{Id}", BuildSpec(Request(h => h.CgroupParent = "custom")).Linux!.CgroupsPath);
         Assert.Equal($"system.slice:berth:{Id}", ContainerSpecBuilder.CgroupsPath("system.slice", Id));
     }
 
     [Fact]
     public void Default_SeccompIsDockersProfile_ForTheContainersCapabilities()
     {
-        var spec = Build(Request());
+        var spec = BuildSpec(Request());
         var seccomp = spec.Linux!.Seccomp!;
         Assert.Equal("SCMP_ACT_ERRNO", seccomp.DefaultAction);
         Assert.Equal(1u, seccomp.DefaultErrnoRet);
         Assert.DoesNotContain(seccomp.Syscalls!, s => s.Names.Contains("mount"));
-        var withAdmin = Build(Request(h => h.CapAdd = ["SYS_ADMIN"])).Linux!.Seccomp!;
+        var withAdmin = BuildSpec(Request(h => h.CapAdd = ["SYS_ADMIN"])).Linux!.Seccomp!;
         Assert.Contains(withAdmin.Syscalls!, s => s.Names.Contains("mount"));
     }
 
     [Fact]
     public void Default_DeviceRulesAreDockers()
     {
-        var rules = Build(Request()).Linux!.Resources!.Devices!;
+        var rules = BuildSpec(Request()).Linux!.Resources!.Devices!;
         Assert.False(rules[0].Allow);
         Assert.Equal("rwm", rules[0].Access);
         Assert.Null(rules[0].Type);
@@ -135,18 +135,18 @@ public sealed class ContainerSpecBuilderTests
     [Fact]
     public void DeviceCgroupRules_AreAppended_AndABadOneIsDockersError()
     {
-        var rules = Build(Request(h => h.DeviceCgroupRules = ["c 13:* rwm", "b *:* r"])).Linux!.Resources!.Devices!;
+        var rules = BuildSpec(Request(h => h.DeviceCgroupRules = ["c 13:* rwm", "b *:* r"])).Linux!.Resources!.Devices!;
         Assert.Equal(13, rules[^2].Major);
         Assert.Null(rules[^2].Minor);
         Assert.Equal("b", rules[^1].Type);
-        var e = Assert.Throws<InvalidParameterException>(() => Build(Request(h => h.DeviceCgroupRules = ["x 1:1 rwm"])));
+        var e = Assert.Throws<InvalidParameterException>(() => BuildSpec(Request(h => h.DeviceCgroupRules = ["x 1:1 rwm"])));
         Assert.Equal("invalid device cgroup rule format: 'x 1:1 rwm'", e.Message);
     }
 
     [Fact]
     public void Default_SysctlsAllowPingAndLowPorts_InANewNetworkNamespace_UserSysctlsWin()
     {
-        var spec = Build(Request(h => h.Sysctls = new() { ["net.ipv4.ip_unprivileged_port_start"] = "80", ["kernel.msgmax"] = "65536" }));
+        var spec = BuildSpec(Request(h => h.Sysctls = new() { ["net.ipv4.ip_unprivileged_port_start"] = "80", ["kernel.msgmax"] = "65536" }));
         Assert.Equal("0 2147483647", spec.Linux!.Sysctl!["net.ipv4.ping_group_range"]);
         Assert.Equal("80", spec.Linux.Sysctl["net.ipv4.ip_unprivileged_port_start"]);
         Assert.Equal("65536", spec.Linux.Sysctl["kernel.msgmax"]);
@@ -155,7 +155,7 @@ public sealed class ContainerSpecBuilderTests
     [Fact]
     public void Privileged_HasAllCapabilities_NoSeccomp_NoMaskedPaths_WritableSys_AllDevices()
     {
-        var spec = Build(Request(h => h.Privileged = true));
+        var spec = BuildSpec(Request(h => h.Privileged = true));
         Assert.Equal(41, spec.Process!.Capabilities!.Bounding!.Count);
         Assert.Null(spec.Linux!.Seccomp);
         Assert.Null(spec.Linux.MaskedPaths);
@@ -170,7 +170,7 @@ public sealed class ContainerSpecBuilderTests
     [Fact]
     public void Privileged_LimitsCapabilitiesToTheKernels()
     {
-        var spec = Build(Request(h => h.Privileged = true), daemon: new DaemonDefaults { LastCapability = 37 });
+        var spec = BuildSpec(Request(h => h.Privileged = true), daemon: new DaemonDefaults { LastCapability = 37 });
         Assert.Equal(38, spec.Process!.Capabilities!.Bounding!.Count);
         Assert.Equal("CAP_AUDIT_READ", spec.Process.Capabilities.Bounding[^1]);
     }
@@ -178,7 +178,7 @@ public sealed class ContainerSpecBuilderTests
     [Fact]
     public void ReadonlyRootfs_MakesRootAndNonUserMountsReadOnly_ButNotProcDevShm()
     {
-        var spec = Build(Request(h => { h.ReadonlyRootfs = true; h.Binds = ["/srv/data:/data"]; }));
+        var spec = BuildSpec(Request(h => { h.ReadonlyRootfs = true; h.Binds = ["/srv/data:/data"]; }));
         Assert.True(spec.Root!.Readonly);
         Assert.Contains("ro", spec.Mounts!.Single(m => m.Destination == "/etc/hosts").Options!);
         Assert.Contains("ro", spec.Mounts!.Single(m => m.Destination == "/sys/fs/cgroup").Options!);
@@ -190,24 +190,24 @@ public sealed class ContainerSpecBuilderTests
     [Fact]
     public void SecurityOpt_NoNewPrivileges_AllForms()
     {
-        Assert.False(Build(Request()).Process!.NoNewPrivileges);
-        Assert.True(Build(Request(h => h.SecurityOpt = ["no-new-privileges"])).Process!.NoNewPrivileges);
-        Assert.True(Build(Request(h => h.SecurityOpt = ["no-new-privileges:true"])).Process!.NoNewPrivileges);
-        Assert.True(Build(Request(h => h.SecurityOpt = ["no-new-privileges=true"])).Process!.NoNewPrivileges);
-        Assert.False(Build(Request(h => h.SecurityOpt = ["no-new-privileges=false"]), daemon: new DaemonDefaults { NoNewPrivileges = true }).Process!.NoNewPrivileges);
-        Assert.True(Build(Request(), daemon: new DaemonDefaults { NoNewPrivileges = true }).Process!.NoNewPrivileges);
-        var e = Assert.Throws<InvalidParameterException>(() => Build(Request(h => h.SecurityOpt = ["no-new-privileges=maybe"])));
+        Assert.False(BuildSpec(Request()).Process!.NoNewPrivileges);
+        Assert.True(BuildSpec(Request(h => h.SecurityOpt = ["no-new-privileges"])).Process!.NoNewPrivileges);
+        Assert.True(BuildSpec(Request(h => h.SecurityOpt = ["no-new-privileges:true"])).Process!.NoNewPrivileges);
+        Assert.True(BuildSpec(Request(h => h.SecurityOpt = ["no-new-privileges=true"])).Process!.NoNewPrivileges);
+        Assert.False(BuildSpec(Request(h => h.SecurityOpt = ["no-new-privileges=false"]), daemon: new DaemonDefaults { NoNewPrivileges = true }).Process!.NoNewPrivileges);
+        Assert.True(BuildSpec(Request(), daemon: new DaemonDefaults { NoNewPrivileges = true }).Process!.NoNewPrivileges);
+        var e = Assert.Throws<InvalidParameterException>(() => BuildSpec(Request(h => h.SecurityOpt = ["no-new-privileges=maybe"])));
         Assert.Equal("invalid --security-opt 2: \"no-new-privileges=maybe\"", e.Message);
-        e = Assert.Throws<InvalidParameterException>(() => Build(Request(h => h.SecurityOpt = ["bogus"])));
+        e = Assert.Throws<InvalidParameterException>(() => BuildSpec(Request(h => h.SecurityOpt = ["bogus"])));
         Assert.Equal("invalid --security-opt 1: \"bogus\"", e.Message);
-        e = Assert.Throws<InvalidParameterException>(() => Build(Request(h => h.SecurityOpt = ["bogus=1"])));
+        e = Assert.Throws<InvalidParameterException>(() => BuildSpec(Request(h => h.SecurityOpt = ["bogus=1"])));
         Assert.Equal("invalid --security-opt 2: \"bogus=1\"", e.Message);
     }
 
     [Fact]
     public void SecurityOpt_SeccompUnconfined_HasNoFilter_AppArmorAndLabelAreIgnored()
     {
-        var spec = Build(Request(h => h.SecurityOpt = ["seccomp=unconfined", "apparmor=docker-default", "label=disable"]));
+        var spec = BuildSpec(Request(h => h.SecurityOpt = ["seccomp=unconfined", "apparmor=docker-default", "label=disable"]));
         Assert.Null(spec.Linux!.Seccomp);
         Assert.Null(spec.Process!.ApparmorProfile);
     }
@@ -219,7 +219,7 @@ public sealed class ContainerSpecBuilderTests
             {"defaultAction":"SCMP_ACT_ALLOW","archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":["SCMP_ARCH_X86"]}],
              "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}
             """;
-        var seccomp = Build(Request(h => h.SecurityOpt = ["seccomp=" + profile])).Linux!.Seccomp!;
+        var seccomp = BuildSpec(Request(h => h.SecurityOpt = ["seccomp=" + profile])).Linux!.Seccomp!;
         Assert.Equal("SCMP_ACT_ALLOW", seccomp.DefaultAction);
         var rule = Assert.Single(seccomp.Syscalls!);
         Assert.Equal(["mkdir", "mkdirat"], rule.Names);
@@ -231,15 +231,15 @@ public sealed class ContainerSpecBuilderTests
     {
         var files = new FakeSpecFiles();
         files.HostFiles["/etc/berth/profile.json"] = """{"defaultAction":"SCMP_ACT_LOG"}""";
-        Assert.Equal("SCMP_ACT_LOG", Build(Request(h => h.SecurityOpt = ["seccomp=/etc/berth/profile.json"]), files).Linux!.Seccomp!.DefaultAction);
-        var e = Assert.Throws<InvalidParameterException>(() => Build(Request(h => h.SecurityOpt = ["seccomp=/nope.json"])));
+        Assert.Equal("SCMP_ACT_LOG", BuildSpec(Request(h => h.SecurityOpt = ["seccomp=/etc/berth/profile.json"]), files).Linux!.Seccomp!.DefaultAction);
+        var e = Assert.Throws<InvalidParameterException>(() => BuildSpec(Request(h => h.SecurityOpt = ["seccomp=/nope.json"])));
         Assert.Contains("/nope.json", e.Message);
     }
 
     [Fact]
     public void Privileged_WithANamedProfile_KeepsIt()
     {
-        var spec = Build(Request(h => { h.Privileged = true; h.SecurityOpt = ["""seccomp={"defaultAction":"SCMP_ACT_LOG"}"""]; }));
+        var spec = BuildSpec(Request(h => { h.Privileged = true; h.SecurityOpt = ["""seccomp={"defaultAction":"SCMP_ACT_LOG"}"""]; }));
         Assert.Equal("SCMP_ACT_LOG", spec.Linux!.Seccomp!.DefaultAction);
     }
 
@@ -248,7 +248,7 @@ public sealed class ContainerSpecBuilderTests
     {
         var request = Request(h => { h.OomScoreAdj = 500; h.Annotations = new() { ["a"] = "b" }; h.ConsoleSize = [30, 100]; });
         request.Tty = true;
-        var spec = Build(request);
+        var spec = BuildSpec(request);
         Assert.Equal(500, spec.Process!.OomScoreAdj);
         Assert.Equal("b", spec.Annotations!["a"]);
         Assert.Equal(30u, spec.Process.ConsoleSize!.Height);
@@ -259,16 +259,16 @@ public sealed class ContainerSpecBuilderTests
     [Fact]
     public void Ulimits_BecomeRlimits_DaemonDefaultsFillTheRest()
     {
-        var spec = Build(Request(h => h.Ulimits = [new Ulimit { Name = "nofile", Soft = 1024, Hard = 2048 }]),
+        var spec = BuildSpec(Request(h => h.Ulimits = [new Ulimit { Name = "nofile", Soft = 1024, Hard = 2048 }]),
             daemon: new DaemonDefaults { Ulimits = [new Ulimit { Name = "nofile", Soft = 1, Hard = 1 }, new Ulimit { Name = "nproc", Soft = 100, Hard = 200 }] });
         Assert.Equal([("RLIMIT_NOFILE", 1024UL, 2048UL), ("RLIMIT_NPROC", 100UL, 200UL)], spec.Process!.Rlimits!.Select(r => (r.Type, r.Soft, r.Hard)));
-        Assert.Null(Build(Request()).Process!.Rlimits);
+        Assert.Null(BuildSpec(Request()).Process!.Rlimits);
     }
 
     [Fact]
     public void Spec_SerialisesWithTheRuntimesJsonContext()
     {
-        var json = System.Text.Json.JsonSerializer.Serialize(Build(Request()), RuntimeJsonContext.Default.Spec);
+        var json = System.Text.Json.JsonSerializer.Serialize(BuildSpec(Request()), RuntimeJsonContext.Default.Spec);
         Assert.Contains("\"ociVersion\"", json);
         Assert.Contains("\"CAP_KILL\"", json);
         Assert.Contains("\"SCMP_ACT_ERRNO\"", json);

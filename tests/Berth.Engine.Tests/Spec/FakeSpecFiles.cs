@@ -72,7 +72,7 @@ public static class SpecFixtures
         Network = network ?? NetworkNamespace.New,
     };
 
-    public static Berth.Oci.Runtime.Spec Build(ContainerCreateRequest request, FakeSpecFiles? files = null, ImageContainerConfig? image = null,
+    public static Berth.Oci.Runtime.Spec BuildSpec(ContainerCreateRequest request, FakeSpecFiles? files = null, ImageContainerConfig? image = null,
         DaemonDefaults? daemon = null, NetworkNamespace? network = null)
         => ContainerSpecBuilder.Build(Inputs(request, files, image, daemon, network));
 

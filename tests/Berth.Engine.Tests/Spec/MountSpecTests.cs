@@ -9,7 +9,7 @@ public sealed class MountSpecTests
     [Fact]
     public void Bind_ReadWriteByDefault_Rbind_Rprivate()
     {
-        var m = Build(Request(h => h.Binds = ["/srv/data:/data"])).Mounts!.Single(m => m.Destination == "/data");
+        var m = BuildSpec(Request(h => h.Binds = ["/srv/data:/data"])).Mounts!.Single(m => m.Destination == "/data");
         Assert.Equal("bind", m.Type);
         Assert.Equal("/srv/data", m.Source);
         Assert.Equal(["rbind", "rprivate"], m.Options!);
@@ -18,7 +18,7 @@ public sealed class MountSpecTests
     [Fact]
     public void Bind_Modes_ReadOnly_Propagation_Labels()
     {
-        var spec = Build(Request(h => h.Binds = ["/srv/data:/ro:ro", "/srv:/shared:rshared,z"]));
+        var spec = BuildSpec(Request(h => h.Binds = ["/srv/data:/ro:ro", "/srv:/shared:rshared,z"]));
         Assert.Equal(["rbind", "ro", "rprivate"], spec.Mounts!.Single(m => m.Destination == "/ro").Options!);
         Assert.Equal(["rbind", "rshared"], spec.Mounts!.Single(m => m.Destination == "/shared").Options!);
         Assert.Equal("shared", spec.Linux!.RootfsPropagation);
@@ -28,7 +28,7 @@ public sealed class MountSpecTests
     public void Bind_MissingHostDirectory_IsCreatedAsDockerDoes()
     {
         var files = new FakeSpecFiles();
-        Build(Request(h => h.Binds = ["/srv/new/dir:/x"]), files);
+        BuildSpec(Request(h => h.Binds = ["/srv/new/dir:/x"]), files);
         Assert.Equal(["/srv/new/dir"], files.CreatedHostDirectories);
     }
 
@@ -43,14 +43,14 @@ public sealed class MountSpecTests
     [InlineData("./rel:/data", "create ./rel: \"./rel\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path")]
     public void Bind_BadSpecs_AreDockersErrors(string bind, string message)
     {
-        var e = Assert.Throws<InvalidParameterException>(() => Build(Request(h => h.Binds = [bind])));
+        var e = Assert.Throws<InvalidParameterException>(() => BuildSpec(Request(h => h.Binds = [bind])));
         Assert.Equal(message, e.Message);
     }
 
     [Fact]
     public void DuplicateDestination_IsDockersError()
     {
-        var e = Assert.Throws<InvalidParameterException>(() => Build(Request(h => { h.Binds = ["/srv:/data"]; h.Tmpfs = new() { ["/data"] = "" }; })));
+        var e = Assert.Throws<InvalidParameterException>(() => BuildSpec(Request(h => { h.Binds = ["/srv:/data"]; h.Tmpfs = new() { ["/data"] = "" }; })));
         Assert.Equal("Duplicate mount point: /data", e.Message);
     }
 
@@ -68,7 +68,7 @@ public sealed class MountSpecTests
         var cache = spec.Mounts!.Single(m => m.Destination == "/cache");
         Assert.Equal("/var/lib/berth/volumes/cache/_data", cache.Source);
         Assert.Equal(["rbind", "ro", "rprivate"], cache.Options!);
-        Assert.Throws<InvalidParameterException>(() => Build(Request(h => h.Binds = ["cache:/cache"])));
+        Assert.Throws<InvalidParameterException>(() => BuildSpec(Request(h => h.Binds = ["cache:/cache"])));
     }
 
     [Fact]
@@ -89,17 +89,17 @@ public sealed class MountSpecTests
     [Fact]
     public void MountsBind_MissingSource_IsDockersError_CreateMountpointCreatesIt()
     {
-        var e = Assert.Throws<InvalidParameterException>(() => Build(Request(h => h.Mounts = [new Mount { Type = "bind", Source = "/nope", Target = "/x" }])));
+        var e = Assert.Throws<InvalidParameterException>(() => BuildSpec(Request(h => h.Mounts = [new Mount { Type = "bind", Source = "/nope", Target = "/x" }])));
         Assert.Equal("invalid mount config for type \"bind\": bind source path does not exist: /nope", e.Message);
         var files = new FakeSpecFiles();
-        Build(Request(h => h.Mounts = [new Mount { Type = "bind", Source = "/nope", Target = "/x", BindOptions = new BindOptions { CreateMountpoint = true } }]), files);
+        BuildSpec(Request(h => h.Mounts = [new Mount { Type = "bind", Source = "/nope", Target = "/x", BindOptions = new BindOptions { CreateMountpoint = true } }]), files);
         Assert.Equal(["/nope"], files.CreatedHostDirectories);
     }
 
     [Fact]
     public void MountsBind_ReadOnly_NonRecursive_Propagation()
     {
-        var spec = Build(Request(h => h.Mounts = [new Mount
+        var spec = BuildSpec(Request(h => h.Mounts = [new Mount
         {
             Type = "bind", Source = "/srv/data", Target = "/d", ReadOnly = true, BindOptions = new BindOptions { NonRecursive = true, Propagation = "rslave" },
         }]));
@@ -115,21 +115,21 @@ public sealed class MountSpecTests
     [InlineData("weird", "/srv", "/x", "invalid mount config for type \"weird\": mount type unknown")]
     public void Mounts_BadEntries_AreDockersErrors(string type, string? source, string? target, string message)
     {
-        var e = Assert.Throws<InvalidParameterException>(() => Build(Request(h => h.Mounts = [new Mount { Type = type, Source = source, Target = target }])));
+        var e = Assert.Throws<InvalidParameterException>(() => BuildSpec(Request(h => h.Mounts = [new Mount { Type = type, Source = source, Target = target }])));
         Assert.Equal(message, e.Message);
     }
 
     [Fact]
     public void MountsTmpfs_SizeAndMode_AsDockerWritesThem()
     {
-        var spec = Build(Request(h => h.Mounts = [new Mount { Type = "tmpfs", Target = "/run", TmpfsOptions = new TmpfsOptions { SizeBytes = 64 << 20, Mode = Convert.ToInt32("1770", 8) } }]));
+        var spec = BuildSpec(Request(h => h.Mounts = [new Mount { Type = "tmpfs", Target = "/run", TmpfsOptions = new TmpfsOptions { SizeBytes = 64 << 20, Mode = Convert.ToInt32("1770", 8) } }]));
         Assert.Equal(["noexec", "nosuid", "nodev", "rprivate", "mode=1770", "size=64m"], spec.Mounts!.Single(m => m.Destination == "/run").Options!);
     }
 
     [Fact]
     public void Tmpfs_UserOptionsOverrideTheDefaults()
     {
-        var spec = Build(Request(h => h.Tmpfs = new() { ["/scratch"] = "exec,size=10m,size=20m" }));
+        var spec = BuildSpec(Request(h => h.Tmpfs = new() { ["/scratch"] = "exec,size=10m,size=20m" }));
         var m = spec.Mounts!.Single(m => m.Destination == "/scratch");
         Assert.Equal("tmpfs", m.Type);
         Assert.Equal(["nosuid", "nodev", "rprivate", "exec", "size=20m"], m.Options!);
@@ -138,7 +138,7 @@ public sealed class MountSpecTests
     [Fact]
     public void UserMountOverDev_DropsTheDefaultDevMounts_UserShmReplacesDefaultShm()
     {
-        var spec = Build(Request(h => h.Binds = ["/srv:/dev", "/srv/data:/dev/shm"]));
+        var spec = BuildSpec(Request(h => h.Binds = ["/srv:/dev", "/srv/data:/dev/shm"]));
         Assert.DoesNotContain(spec.Mounts!, m => m.Destination == "/dev/pts");
         Assert.Equal("bind", spec.Mounts!.Single(m => m.Destination == "/dev").Type);
     }
@@ -146,7 +146,7 @@ public sealed class MountSpecTests
     [Fact]
     public void UserMounts_AreSortedParentsFirst()
     {
-        var spec = Build(Request(h => h.Binds = ["/srv:/a/b/c", "/srv:/a"]));
+        var spec = BuildSpec(Request(h => h.Binds = ["/srv:/a/b/c", "/srv:/a"]));
         var destinations = spec.Mounts!.Select(m => m.Destination).ToList();
         Assert.True(destinations.IndexOf("/a") < destinations.IndexOf("/a/b/c"));
     }
@@ -155,7 +155,7 @@ public sealed class MountSpecTests
     public void UserMountOnEtcHosts_ReplacesTheGeneratedOne()
     {
         var files = new FakeSpecFiles();
-        var spec = Build(Request(h => h.Binds = ["/srv/data:/etc/hosts:ro"]), files);
+        var spec = BuildSpec(Request(h => h.Binds = ["/srv/data:/etc/hosts:ro"]), files);
         Assert.Equal("/srv/data", spec.Mounts!.Single(m => m.Destination == "/etc/hosts").Source);
         Assert.DoesNotContain(files.Written.Keys, k => k.EndsWith("/hosts", StringComparison.Ordinal));
     }
@@ -227,7 +227,7 @@ public sealed class NetworkFilesTests
         var files = new FakeSpecFiles();
         var request = Request(h => { h.ExtraHosts = ["db:10.0.0.5"]; h.Dns = ["9.9.9.9"]; });
         request.Hostname = "web";
-        Build(request, files);
+        BuildSpec(request, files);
         var dir = "/var/lib/berth/containers/" + SpecFixtures.Id;
         Assert.Equal("web\n", files.Written[dir + "/hostname"]);
         Assert.Contains("10.0.0.5\tdb\n", files.Written[dir + "/hosts"]);
@@ -238,7 +238,7 @@ public sealed class NetworkFilesTests
     public void Build_OnTheHostNetwork_CopiesTheHostsHostsFile()
     {
         var files = new FakeSpecFiles();
-        Build(Request(), files, network: NetworkNamespace.Host);
+        BuildSpec(Request(), files, network: NetworkNamespace.Host);
         Assert.StartsWith("127.0.0.1\tlocalhost\n10.1.1.1\tbuildhost\n", files.Written["/var/lib/berth/containers/" + SpecFixtures.Id + "/hosts"]);
     }
 }

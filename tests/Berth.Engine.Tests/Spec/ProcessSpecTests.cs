@@ -9,7 +9,7 @@ public sealed class ProcessSpecTests
 {
     private static ImageContainerConfig Image(string[]? entrypoint, string[]? cmd) => new() { Entrypoint = entrypoint?.ToList(), Cmd = cmd?.ToList() };
 
-    private static List<string> Args(ContainerCreateRequest request, ImageContainerConfig image) => Build(request, image: image).Process!.Args!;
+    private static List<string> Args(ContainerCreateRequest request, ImageContainerConfig image) => BuildSpec(request, image: image).Process!.Args!;
 
     [Fact]
     public void Args_ImageEntrypointAndCmd_WhenTheRequestHasNeither()
@@ -62,7 +62,7 @@ public sealed class ProcessSpecTests
         var request = Request(cmd: ["sh"]);
         request.Env = ["FOO=request", "EXTRA=1"];
         var image = new ImageContainerConfig { Env = ["PATH=/opt/bin:/bin", "FOO=image", "LANG=C.UTF-8"], Cmd = ["sh"] };
-        var env = Build(request, image: image).Process!.Env!;
+        var env = BuildSpec(request, image: image).Process!.Env!;
         Assert.Equal(["PATH=/opt/bin:/bin", $"HOSTNAME={Id[..12]}", "FOO=request", "EXTRA=1", "LANG=C.UTF-8"], env);
     }
 
@@ -73,7 +73,7 @@ public sealed class ProcessSpecTests
         request.Tty = true;
         request.Env = ["HOSTNAME"];
         request.Hostname = "web";
-        var env = Build(request, image: new ImageContainerConfig { Cmd = ["sh"] }).Process!.Env!;
+        var env = BuildSpec(request, image: new ImageContainerConfig { Cmd = ["sh"] }).Process!.Env!;
         Assert.Equal(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"], env);
     }
 
@@ -83,7 +83,7 @@ public sealed class ProcessSpecTests
         var request = Request();
         request.Hostname = "web";
         request.Domainname = "example.org";
-        var spec = Build(request);
+        var spec = BuildSpec(request);
         Assert.Equal("web", spec.Hostname);
         Assert.Equal("example.org", spec.Domainname);
     }
@@ -94,9 +94,9 @@ public sealed class ProcessSpecTests
         var files = new FakeSpecFiles();
         var request = Request();
         request.WorkingDir = "/app/src/";
-        Assert.Equal("/app/src", Build(request, files).Process!.Cwd);
+        Assert.Equal("/app/src", BuildSpec(request, files).Process!.Cwd);
         Assert.Equal(["/app/src"], files.CreatedRootDirectories);
-        Assert.Equal("/", Build(Request()).Process!.Cwd);
+        Assert.Equal("/", BuildSpec(Request()).Process!.Cwd);
     }
 
     [Fact]
@@ -104,7 +104,7 @@ public sealed class ProcessSpecTests
     {
         var request = Request();
         request.WorkingDir = "/bin/sh";
-        var e = Assert.Throws<EngineFailureException>(() => Build(request));
+        var e = Assert.Throws<EngineFailureException>(() => BuildSpec(request));
         Assert.Equal("Cannot mkdir: /bin/sh is not a directory", e.Message);
     }
 
@@ -113,14 +113,14 @@ public sealed class ProcessSpecTests
     {
         var image = Busybox();
         image.WorkingDir = "/srv";
-        Assert.Equal("/srv", Build(Request(), image: image).Process!.Cwd);
+        Assert.Equal("/srv", BuildSpec(Request(), image: image).Process!.Cwd);
     }
 
     [Fact]
     public void Init_RunsBerthInitAsPidOne_WithTheLoaderAndLibrariesMountedReadOnly()
     {
         var bundle = new InitBundle("/opt/berth/berth-init", [("/lib64/ld-linux-x86-64.so.2", InitBundle.LoaderPath), ("/lib/libc.so.6", InitBundle.Directory + "/libc.so.6")]);
-        var spec = Build(Request(h => h.Init = true, ["sleep", "1"]), daemon: new DaemonDefaults { InitBinary = bundle });
+        var spec = BuildSpec(Request(h => h.Init = true, ["sleep", "1"]), daemon: new DaemonDefaults { InitBinary = bundle });
         Assert.Equal(["/sbin/docker-init", "--", "sleep", "1"], spec.Process!.Args!);
         var init = spec.Mounts!.Single(m => m.Destination == "/sbin/docker-init");
         Assert.Equal("/opt/berth/berth-init", init.Source);
@@ -134,9 +134,9 @@ public sealed class ProcessSpecTests
     public void Init_FromTheDaemonDefault_NotWithTheHostsPidNamespace()
     {
         var bundle = new InitBundle("/opt/berth/berth-init", []);
-        Assert.Equal("/sbin/docker-init", Build(Request(), daemon: new DaemonDefaults { Init = true, InitBinary = bundle }).Process!.Args![0]);
-        Assert.Equal("sh", Build(Request(h => h.Init = false), daemon: new DaemonDefaults { Init = true, InitBinary = bundle }).Process!.Args![0]);
-        Assert.Equal("sh", Build(Request(h => { h.Init = true; h.PidMode = "host"; }), daemon: new DaemonDefaults { InitBinary = bundle }).Process!.Args![0]);
+        Assert.Equal("/sbin/docker-init", BuildSpec(Request(), daemon: new DaemonDefaults { Init = true, InitBinary = bundle }).Process!.Args![0]);
+        Assert.Equal("sh", BuildSpec(Request(h => h.Init = false), daemon: new DaemonDefaults { Init = true, InitBinary = bundle }).Process!.Args![0]);
+        Assert.Equal("sh", BuildSpec(Request(h => { h.Init = true; h.PidMode = "host"; }), daemon: new DaemonDefaults { InitBinary = bundle }).Process!.Args![0]);
     }
 }
 
@@ -197,7 +197,7 @@ public sealed class UserResolverTests
     {
         var request = Request(h => h.GroupAdd = ["audio"]);
         request.User = "alice";
-        var user = Build(request).Process!.User;
+        var user = BuildSpec(request).Process!.User;
         Assert.Equal(1000u, user.Uid);
         Assert.Equal(1000u, user.Gid);
         Assert.Equal([1000u, 50, 29, 29], user.AdditionalGids!);
