@@ -1,5 +1,8 @@
 using Berth.Api;
 using Berth.Engine;
+using Berth.Engine.Containers;
+using Berth.Engine.RuntimeSpec;
+using Berth.Engine.Supervision;
 using Microsoft.Extensions.Logging;
 
 // berthd: parse dockerd's flags and daemon.json, wire the engine to the Docker Engine API, serve until signalled.
@@ -20,17 +23,44 @@ catch (FormatException e)
 if (config.ShowHelp) { Console.WriteLine(DaemonConfig.Usage); return 0; }
 if (config.ShowVersion) { Console.WriteLine($"Berth version {Version}"); return 0; }
 
-var runtimes = new Dictionary<string, string>(config.Runtimes)
+// Runtimes: berth-runtime beside berthd, runc from PATH, and --add-runtime/daemon.json ones (which may override).
+var runtimes = new Dictionary<string, string>
 {
     ["berth"] = Path.Combine(AppContext.BaseDirectory, "berth-runtime"),
-    ["runc"] = "runc",
+    ["runc"] = FindOnPath("runc") ?? "runc",
 };
-var facts = new DaemonFacts(Version, config.DataRoot, config.DefaultRuntime, runtimes, config.LiveRestore, config.Debug);
+foreach (var (name, path) in config.Runtimes) runtimes[name] = Path.IsPathRooted(path) ? path : FindOnPath(path) ?? path;
+if (!runtimes.ContainsKey(config.DefaultRuntime))
+{
+    Console.Error.WriteLine($"berthd: default runtime \"{config.DefaultRuntime}\" is not configured (--add-runtime NAME=PATH)");
+    return 1;
+}
 Directory.CreateDirectory(config.DataRoot);
 Directory.CreateDirectory(config.ExecRoot);
 
-// Until the engine lands, berthd answers /_ping, /version and /info itself and 501 for the rest.
-IEngine engine = new CompositeEngine(system: new HostSystemService(facts, () => DaemonIdentity.Load(config.DataRoot)));
+BerthEngine engine;
+try
+{
+    var daemon = DaemonDefaults.Standard with { InitBinary = InitBundle.Find(Path.Combine(AppContext.BaseDirectory, "berth-init")) };
+    engine = await BerthEngine.OpenAsync(new BerthEngineOptions
+    {
+        DataRoot = config.DataRoot,
+        ExecRoot = config.ExecRoot,
+        DefaultRuntime = config.DefaultRuntime,
+        Runtimes = runtimes,
+        LiveRestore = config.LiveRestore,
+        Debug = config.Debug,
+        Version = Version,
+        Supervisor = new ShimSupervisor(ShimSupervisor.FindShim()),
+        Specs = new ContainerSpecFactory(daemon),
+        Logs = JsonFileLogReader.Instance,
+    });
+}
+catch (Exception e) when (e is IOException or UnauthorizedAccessException or Berth.Storage.StorageException or Berth.Images.ImageException or EngineException)
+{
+    Console.Error.WriteLine($"berthd: failed to open {config.DataRoot}: {e.Message}");
+    return 1;
+}
 var api = new DockerApi(engine, Version);
 
 var options = new ApiServerOptions
@@ -62,6 +92,7 @@ try
 catch (Exception e) when (e is IOException or ArgumentException or FormatException or System.Security.Cryptography.CryptographicException or InvalidOperationException)
 {
     Console.Error.WriteLine($"berthd: failed to start: {e.Message}");
+    await engine.DisposeAsync();
     return 1;
 }
 
@@ -78,24 +109,19 @@ try
 catch (OperationCanceledException) { }
 await app.StopAsync();
 await app.DisposeAsync();
+// Without --live-restore containers stop with the daemon (each with its stop signal and timeout), as with dockerd.
+await engine.DisposeAsync();
 foreach (var host in config.Hosts)
     if (ApiServer.SplitHost(host) is ("unix", var socket)) File.Delete(socket);
 if (config.PidFile is { } pid) File.Delete(pid);
 return 0;
 
-/// <summary>The daemon's stable ID (Docker keeps one in its data root).</summary>
-internal static class DaemonIdentity
+static string? FindOnPath(string name)
 {
-    public static string Load(string dataRoot)
+    foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
     {
-        var path = Path.Combine(dataRoot, "engine-id");
-        try
-        {
-            if (File.Exists(path)) return File.ReadAllText(path).Trim();
-            var id = Guid.NewGuid().ToString();
-            File.WriteAllText(path, id);
-            return id;
-        }
-        catch (IOException) { return Guid.NewGuid().ToString(); }
+        var candidate = Path.Combine(dir, name);
+        if (File.Exists(candidate)) return candidate;
     }
+    return null;
 }
