@@ -1,0 +1,211 @@
+using System.Formats.Tar;
+using Berth.Engine.Images;
+using Berth.Engine.Models;
+using Berth.Linux;
+using Berth.Storage;
+using Microsoft.Win32.SafeHandles;
+using static Berth.Linux.OpenFlags;
+
+namespace Berth.Engine.Filesystem;
+
+/// <summary>
+/// A container as its filesystem operations need it. <see cref="Reference"/> is the ID or name the client
+/// used (Docker's messages repeat it). <see cref="MountedRootfs"/> is where a running container's rootfs is
+/// mounted on the host when the engine did not mount it with <see cref="ContainerLayer.Mount"/>; otherwise
+/// leave it null and the layer is mounted (a counted mount: the running container's own, or one made for the
+/// duration of the call). <see cref="User"/> is the container's Config.User (for copyUIDGID).
+/// </summary>
+public sealed record ContainerFilesystemTarget(string Reference, ContainerLayer Layer, string? MountedRootfs = null, bool ReadOnlyRootfs = false, string? User = null);
+
+/// <summary>
+/// `docker diff`, `docker export` and `docker cp` (HEAD/GET/PUT /containers/{id}/archive) over a container's
+/// layer. Every path is resolved inside the container's root (openat2 RESOLVE_IN_ROOT), so "../../etc" and
+/// symlinks pointing out of the container stay inside it. Volumes and bind mounts are not looked at: a path
+/// below one reads and writes the container's own layer (Docker would use the volume).
+/// </summary>
+public sealed class ContainerFilesystem(ISyscalls? syscalls = null, IReadOnlyCollection<string>? engineMountPoints = null)
+{
+    private const ulong InRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+
+    /// <summary>
+    /// What Docker's init layer holds (mount points and files the engine makes for every container): hidden
+    /// from `docker diff`, as Docker's diff never shows them.
+    /// </summary>
+    public static readonly IReadOnlyList<string> DefaultEngineMountPoints =
+        ["/.dockerenv", "/dev/console", "/dev/pts", "/dev/shm", "/etc/hostname", "/etc/hosts", "/etc/mtab", "/etc/resolv.conf", "/proc", "/sys"];
+
+    private readonly ISyscalls sys = syscalls ?? LinuxSyscalls.Instance;
+    private readonly IReadOnlyCollection<string> hidden = engineMountPoints ?? DefaultEngineMountPoints;
+
+    // ---- diff ----
+
+    /// <summary>`docker diff`: A/C/D (kinds 1/0/2), sorted by path, without the engine's own mount points.</summary>
+    public Task<IReadOnlyList<FilesystemChange>> ChangesAsync(ContainerFilesystemTarget target, CancellationToken cancellationToken)
+        => Task.Run<IReadOnlyList<FilesystemChange>>(() => HideEngineMountPoints(target.Layer.Changes()), cancellationToken);
+
+    internal List<FilesystemChange> HideEngineMountPoints(IReadOnlyList<Change> changes)
+    {
+        bool IsHidden(string path) => hidden.Any(h => path == h || path.StartsWith(h + "/", StringComparison.Ordinal));
+        var removed = changes.Where(c => IsHidden(c.Path)).Select(c => c.Path).ToList();
+        var kept = changes.Where(c => !IsHidden(c.Path)).ToList();
+        if (removed.Count > 0)
+        {
+            // A directory reported changed only because the engine made something in it is not a change of the user's.
+            kept = [.. kept.Where(c => c.Kind != ChangeKind.Modified
+                || !removed.Any(r => r.StartsWith(c.Path + "/", StringComparison.Ordinal))
+                || kept.Any(o => o.Path.StartsWith(c.Path + "/", StringComparison.Ordinal)))];
+        }
+        return [.. kept.Select(c => new FilesystemChange { Path = c.Path, Kind = (int)c.Kind })];
+    }
+
+    // ---- export ----
+
+    /// <summary>`docker export`: the whole filesystem as one tar.</summary>
+    public Task ExportAsync(ContainerFilesystemTarget target, Stream destination, CancellationToken cancellationToken)
+    {
+        if (target.MountedRootfs is null)
+            return StreamBridge.ProduceAsync(output => target.Layer.Export(output), destination, cancellationToken);
+        return StreamBridge.ProduceAsync(output =>
+        {
+            using var root = sys.OpenAt(null, target.MountedRootfs, O_RDONLY | O_DIRECTORY);
+            sys.Fstat(root, out var st);
+            using var tar = new TarWriter(output, TarEntryFormat.Gnu, leaveOpen: true);
+            new TreeTarWriter(sys, tar).WriteDirectory(root, "", st);
+        }, destination, cancellationToken);
+    }
+
+    // ---- docker cp ----
+
+    /// <summary>HEAD /containers/{id}/archive: what the path is (a final symlink is not followed; its target is reported).</summary>
+    public Task<ContainerPathStat> StatPathAsync(ContainerFilesystemTarget target, string path, CancellationToken cancellationToken)
+        => Task.Run(() =>
+        {
+            using var rootfs = Acquire(target);
+            using var root = sys.OpenAt(null, rootfs.Path, O_PATH | O_DIRECTORY);
+            var (directory, name, absolute, status) = ResolveForRead(root, target, path);
+            using (directory) return Stat(rootfs.Path, absolute, status);
+        }, cancellationToken);
+
+    /// <summary>
+    /// GET /containers/{id}/archive: the path as a tar named as Docker names it — a directory "dir/…" (its
+    /// contents as "./…" for "dir/."), a file or a symlink (not followed) by its base name.
+    /// </summary>
+    public async Task GetArchiveAsync(ContainerFilesystemTarget target, string path, Stream destination, CancellationToken cancellationToken)
+    {
+        using var rootfs = Acquire(target);
+        using var root = sys.OpenAt(null, rootfs.Path, O_PATH | O_DIRECTORY);
+        var (directory, name, absolute, status) = ResolveForRead(root, target, path); // a 404 before any byte is written
+        using (directory)
+        {
+            var archiveName = ContainerPaths.Base(absolute);
+            await StreamBridge.ProduceAsync(output =>
+            {
+                using var tar = new TarWriter(output, TarEntryFormat.Gnu, leaveOpen: true);
+                var writer = new TreeTarWriter(sys, tar);
+                if (status.IsDirectory)
+                {
+                    using var source = name is "" or "." ? sys.OpenAt(directory, ".", O_RDONLY | O_DIRECTORY)
+                        : sys.OpenAt(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+                    writer.WriteDirectory(source, archiveName, status);
+                }
+                else writer.Write(directory, name, archiveName);
+            }, destination, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// PUT /containers/{id}/archive: extracts a tar into a directory of the container (a final symlink is
+    /// followed, inside the container), as Docker's errors: 404 when it does not exist, 400 when it is not a
+    /// directory, 403 when the rootfs is read-only.
+    /// </summary>
+    public Task PutArchiveAsync(ContainerFilesystemTarget target, ArchiveUpload upload, Stream tar, CancellationToken cancellationToken)
+        => Task.Run(() =>
+        {
+            using var rootfs = Acquire(target);
+            using var root = sys.OpenAt(null, rootfs.Path, O_PATH | O_DIRECTORY);
+            var absolute = ContainerPaths.Absolute(upload.Path);
+            using var destination = sys.TryOpenAt2(root, absolute, O_PATH, InRoot, out _)
+                ?? throw new NotFoundException($"Could not find the file {upload.Path} in container {target.Reference}");
+            sys.Fstat(destination, out var status);
+            if (!status.IsDirectory) throw new InvalidParameterException("extraction point is not a directory");
+            if (target.ReadOnlyRootfs) throw new ForbiddenException("container rootfs is marked read-only");
+            var inRoot = InRootPath(root, destination);
+            var owner = upload.CopyUidGid && !string.IsNullOrEmpty(target.User) ? ContainerUsers.Lookup(sys, root, target.User) : ((int, int)?)null;
+            using var extractor = new TarExtractor(sys, root, inRoot, absolute, new ExtractOptions(upload.NoOverwriteDirNonDir, owner));
+            extractor.Extract(StreamBridge.BlockingReader(tar, cancellationToken), cancellationToken);
+        }, cancellationToken);
+
+    // ---- helpers ----
+
+    /// <summary>
+    /// Docker's container.ResolvePath + lstat: the directory part resolved inside the root (symlinks followed),
+    /// the last element not followed. Throws Docker's 404 when any part is missing.
+    /// </summary>
+    private (SafeFileHandle Directory, string Name, string Absolute, FileStatus Status) ResolveForRead(SafeFileHandle root, ContainerFilesystemTarget target, string path)
+    {
+        var absolute = ContainerPaths.Absolute(path);
+        var (directoryPath, name) = ContainerPaths.Split(absolute);
+        var directory = sys.TryOpenAt2(root, directoryPath, O_PATH | O_DIRECTORY, InRoot, out _)
+            ?? throw new NotFoundException($"Could not find the file {path} in container {target.Reference}");
+        if (!sys.Lstat(directory, name is "" ? "." : name, out var status))
+        {
+            directory.Dispose();
+            throw new NotFoundException($"Could not find the file {path} in container {target.Reference}");
+        }
+        return (directory, name, absolute, status);
+    }
+
+    private static ContainerPathStat Stat(string rootfs, string absolute, in FileStatus status)
+    {
+        var linkTarget = "";
+        if (status.IsSymlink)
+        {
+            // Fully evaluated in the container's root, as an absolute container path (docker cp -L follows it).
+            var host = PathInRoot.Resolve(rootfs, absolute);
+            var relative = Path.GetRelativePath(rootfs, host);
+            linkTarget = relative == "." ? "/" : "/" + relative;
+        }
+        return new ContainerPathStat
+        {
+            Name = ContainerPaths.Base(absolute),
+            Size = status.Size,
+            Mode = GoFileMode.FromUnix(status.Mode),
+            Mtime = DockerTime.Format(status.Mtime),
+            LinkTarget = linkTarget,
+        };
+    }
+
+    /// <summary>The container path of an fd opened inside the root (what its symlinks resolved to).</summary>
+    private string InRootPath(SafeFileHandle root, SafeFileHandle handle)
+    {
+        using var fds = sys.OpenAt(null, "/proc/self/fd", O_PATH | O_DIRECTORY);
+        var rootPath = sys.ReadLinkAt(fds, root.DangerousGetHandle().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var path = sys.ReadLinkAt(fds, handle.DangerousGetHandle().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (path == rootPath) return "/";
+        if (rootPath == "/") return path;
+        if (!path.StartsWith(rootPath + "/", StringComparison.Ordinal))
+            throw new EngineFailureException($"destination {path} is not below the container's root {rootPath}");
+        return path[rootPath.Length..];
+    }
+
+    private static RootfsLease Acquire(ContainerFilesystemTarget target)
+    {
+        if (target.MountedRootfs is { } mounted) return new RootfsLease(mounted, null);
+        try { return new RootfsLease(target.Layer.Mount(), target.Layer); }
+        catch (Exception e) when (e is StorageException or SyscallException or IOException)
+        {
+            throw new EngineFailureException($"mounting the filesystem of container {target.Reference}: {e.Message}", e);
+        }
+    }
+
+    private sealed class RootfsLease(string path, ContainerLayer? mounted) : IDisposable
+    {
+        private ContainerLayer? mounted = mounted;
+        public string Path { get; } = path;
+        public void Dispose()
+        {
+            mounted?.Unmount();
+            mounted = null;
+        }
+    }
+}
