@@ -15,7 +15,7 @@ internal sealed class ContainerHarness : IDisposable
     public ImageHarness Images { get; }
     public Digest ImageId { get; }
     public ContainerLayer Layer { get; }
-    public ContainerFilesystem Filesystem { get; } = new();
+    public ContainerFilesystemService Filesystem { get; } = new();
     public string Id { get; } = "fs" + Guid.NewGuid().ToString("N");
 
     private ContainerHarness(ImageHarness images, Digest imageId, ContainerLayer layer)

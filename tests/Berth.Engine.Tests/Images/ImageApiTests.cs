@@ -11,7 +11,7 @@ using Microsoft.AspNetCore.Builder;
 
 namespace Berth.Engine.Tests.Images;
 
-/// <summary>Only the filesystem routes of one container ("mycontainer"), over <see cref="ContainerFilesystem"/>.</summary>
+/// <summary>Only the filesystem routes of one container ("mycontainer"), over <see cref="ContainerFilesystemService"/>.</summary>
 internal sealed class FilesystemOnlyContainers(ContainerHarness container) : UnimplementedContainerService
 {
     private ContainerFilesystemTarget Target(string idOrName)

@@ -1,4 +1,5 @@
 using System.Formats.Tar;
+using Berth.Engine.Containers;
 using Berth.Engine.Images;
 using Berth.Engine.Models;
 using Berth.Linux;
@@ -23,7 +24,7 @@ public sealed record ContainerFilesystemTarget(string Reference, ContainerLayer 
 /// symlinks pointing out of the container stay inside it. Volumes and bind mounts are not looked at: a path
 /// below one reads and writes the container's own layer (Docker would use the volume).
 /// </summary>
-public sealed class ContainerFilesystem(ISyscalls? syscalls = null, IReadOnlyCollection<string>? engineMountPoints = null)
+public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IReadOnlyCollection<string>? engineMountPoints = null) : IContainerFilesystemService
 {
     private const ulong InRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 
@@ -36,6 +37,26 @@ public sealed class ContainerFilesystem(ISyscalls? syscalls = null, IReadOnlyCol
 
     private readonly ISyscalls sys = syscalls ?? LinuxSyscalls.Instance;
     private readonly IReadOnlyCollection<string> hidden = engineMountPoints ?? DefaultEngineMountPoints;
+
+    // ---- the container service's seam ----
+
+    /// <summary>
+    /// The container as the container service describes it. Docker's messages name the container as the client
+    /// wrote it; the seam carries the name, which is what clients write most.
+    /// </summary>
+    public static ContainerFilesystemTarget Target(ContainerFilesystem container) => new(
+        container.Name.TrimStart('/'), container.Layer, container.RunningRootfs, container.HostConfig.ReadonlyRootfs, container.Config.User);
+
+    public Task<IReadOnlyList<FilesystemChange>> ChangesAsync(ContainerFilesystem container, CancellationToken cancellationToken)
+        => ChangesAsync(Target(container), cancellationToken);
+    public Task ExportAsync(ContainerFilesystem container, Stream destination, CancellationToken cancellationToken)
+        => ExportAsync(Target(container), destination, cancellationToken);
+    public Task<ContainerPathStat> StatPathAsync(ContainerFilesystem container, string path, CancellationToken cancellationToken)
+        => StatPathAsync(Target(container), path, cancellationToken);
+    public Task GetArchiveAsync(ContainerFilesystem container, string path, Stream destination, CancellationToken cancellationToken)
+        => GetArchiveAsync(Target(container), path, destination, cancellationToken);
+    public Task PutArchiveAsync(ContainerFilesystem container, ArchiveUpload upload, Stream tar, CancellationToken cancellationToken)
+        => PutArchiveAsync(Target(container), upload, tar, cancellationToken);
 
     // ---- diff ----
 
