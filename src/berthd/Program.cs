@@ -54,6 +54,7 @@ try
         Supervisor = new ShimSupervisor(ShimSupervisor.FindShim()),
         Specs = new ContainerSpecFactory(daemon),
         Logs = JsonFileLogReader.Instance,
+        Filesystems = _ => new Berth.Engine.Filesystem.ContainerFilesystemService(),
     });
 }
 catch (Exception e) when (e is IOException or UnauthorizedAccessException or Berth.Storage.StorageException or Berth.Images.ImageException or EngineException)
