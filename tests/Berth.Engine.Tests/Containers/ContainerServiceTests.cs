@@ -454,6 +454,9 @@ public sealed class ContainerServiceTests : IDisposable
         Assert.InRange(health.Log!.Count, 1, 5);
         Assert.Equal("bad", health.Log[^1].Output);
         Assert.Equal(["/bin/sh", "-c", "probe"], fake.Execs[0].Args);
+        // The event follows the state change: wait for it rather than race it.
+        var eventDeadline = DateTime.UtcNow.AddSeconds(10);
+        while (!h.Actions(a.Id).Contains("health_status: unhealthy") && DateTime.UtcNow < eventDeadline) await Task.Delay(10);
         var actions = h.Actions(a.Id);
         Assert.Contains("health_status: healthy", actions);
         Assert.Contains("health_status: unhealthy", actions);
