@@ -9,50 +9,16 @@ namespace Berth.Cli.Tests;
 /// </summary>
 public sealed class RealDockerdTests : IAsyncLifetime
 {
-    private const string Dockerd = "/usr/sbin/dockerd";
     private readonly TempDir dir = new();
-    private Process? dockerd;
+    private PrivateDockerd? dockerd;
     private readonly string tag = "berth-test-" + Guid.NewGuid().ToString("N")[..8];
     private string Socket => dir.Combine("docker.sock");
     private string Host => "unix://" + Socket;
 
     public async Task InitializeAsync()
     {
-        if (!File.Exists(Dockerd) || Environment.UserName != "root") return;
-        var psi = new ProcessStartInfo(Dockerd) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[]
-                 {
-                     "--data-root", dir.Combine("data"), "--exec-root", dir.Combine("exec"), "-H", Host, "--pidfile", dir.Combine("docker.pid"),
-                     "--containerd-namespace", tag, "--containerd-plugins-namespace", tag + "-plugins", "--bridge", "none",
-                     "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs",
-                 })
-            psi.ArgumentList.Add(a);
-        dockerd = Process.Start(psi)!;
-        dockerd.OutputDataReceived += (_, _) => { };
-        dockerd.ErrorDataReceived += (_, _) => { };
-        dockerd.BeginOutputReadLine();
-        dockerd.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        using var http = new HttpClient(new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, token) =>
-            {
-                var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
-                await s.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(Socket), token);
-                return new System.Net.Sockets.NetworkStream(s, true);
-            },
-        });
-        while (true)
-        {
-            try
-            {
-                using var ping = await http.GetAsync("http://docker/_ping");
-                if (ping.IsSuccessStatusCode) break;
-            }
-            catch (HttpRequestException) { }
-            if (dockerd.HasExited || DateTime.UtcNow > deadline) throw new InvalidOperationException("dockerd did not start");
-            await Task.Delay(100);
-        }
+        dockerd = await PrivateDockerd.StartAsync(dir, tag);
+        if (dockerd is null) return;
         // busybox:latest for this daemon, imported from the test rootfs as `tar -C rootfs -c . | docker import - NAME`.
         var rootfs = dir.Combine("rootfs");
         BusyboxRootfs.CopyTo(rootfs);
@@ -68,16 +34,7 @@ public sealed class RealDockerdTests : IAsyncLifetime
                 BusyboxRootfs.Run("sh", "-c", $"/usr/local/bin/docker -H '{Host}' rm -f $(/usr/local/bin/docker -H '{Host}' ps -aq) 2>/dev/null || true");
             }
             catch (InvalidOperationException) { }
-            if (!dockerd.HasExited)
-            {
-                // SIGTERM, as its service manager stops it (SIGKILL would leave its containerd behind).
-                BusyboxRootfs.Run("kill", "-TERM", dockerd.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-                try { await dockerd.WaitForExitAsync(grace.Token); }
-                catch (OperationCanceledException) { dockerd.Kill(entireProcessTree: true); await dockerd.WaitForExitAsync(); }
-            }
-            dockerd.Dispose();
-            try { BusyboxRootfs.Run("sh", "-c", $"grep -o ' {dir.Path}[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l"); } catch (InvalidOperationException) { }
+            await dockerd.DisposeAsync();
         }
         dir.Dispose();
     }

@@ -96,52 +96,17 @@ public sealed class InteropTests
 /// </summary>
 public sealed class DockerdInteropTests : IAsyncLifetime
 {
-    private const string Dockerd = "/usr/sbin/dockerd";
     private const string Docker = "/usr/local/bin/docker";
     private readonly TempDir dir = new();
-    private Process? dockerd;
+    private PrivateDockerd? dockerd;
     private readonly string tag = "berth-reg-" + Guid.NewGuid().ToString("N")[..8];
     private string Socket => dir.Combine("docker.sock");
 
-    public async Task InitializeAsync()
-    {
-        if (!File.Exists(Dockerd) || Environment.UserName != "root") return;
-        var psi = new ProcessStartInfo(Dockerd) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[]
-                 {
-                     "--data-root", dir.Combine("data"), "--exec-root", dir.Combine("exec"), "-H", "unix://" + Socket, "--pidfile", dir.Combine("docker.pid"),
-                     "--containerd-namespace", tag, "--containerd-plugins-namespace", tag + "-plugins", "--bridge", "none",
-                     "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs",
-                 })
-            psi.ArgumentList.Add(a);
-        dockerd = Process.Start(psi)!;
-        dockerd.OutputDataReceived += (_, _) => { };
-        dockerd.ErrorDataReceived += (_, _) => { };
-        dockerd.BeginOutputReadLine();
-        dockerd.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (Run("version").Code != 0)
-        {
-            if (dockerd.HasExited || DateTime.UtcNow > deadline) throw new InvalidOperationException("dockerd did not start");
-            await Task.Delay(200);
-        }
-    }
+    public async Task InitializeAsync() => dockerd = await PrivateDockerd.StartAsync(dir, tag);
 
     public async Task DisposeAsync()
     {
-        if (dockerd is not null)
-        {
-            if (!dockerd.HasExited)
-            {
-                // SIGTERM, as its service manager stops it: SIGKILL would leave its containerd behind.
-                BusyboxRootfs.Run("kill", "-TERM", dockerd.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-                try { await dockerd.WaitForExitAsync(grace.Token); }
-                catch (OperationCanceledException) { dockerd.Kill(entireProcessTree: true); await dockerd.WaitForExitAsync(); }
-            }
-            dockerd.Dispose();
-            try { BusyboxRootfs.Run("sh", "-c", $"grep -o ' {dir.Path}[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l"); } catch (InvalidOperationException) { }
-        }
+        if (dockerd is not null) await dockerd.DisposeAsync();
         dir.Dispose();
     }
 

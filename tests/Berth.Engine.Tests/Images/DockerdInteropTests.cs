@@ -11,51 +11,16 @@ namespace Berth.Engine.Tests.Images;
 /// </summary>
 public sealed class DockerdInteropTests : IAsyncLifetime
 {
-    private const string Dockerd = "/usr/sbin/dockerd";
     private const string DockerCli = "/usr/local/bin/docker";
     private readonly TempDir dir = new();
-    private Process? dockerd;
+    private PrivateDockerd? dockerd;
     private readonly string tag = "berth-images-" + Guid.NewGuid().ToString("N")[..8];
-    private string Socket => dir.Combine("docker.sock");
 
-    public async Task InitializeAsync()
-    {
-        if (!File.Exists(Dockerd) || !File.Exists(DockerCli) || Environment.UserName != "root") return;
-        var psi = new ProcessStartInfo(Dockerd) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[]
-                 {
-                     "--data-root", dir.Combine("data"), "--exec-root", dir.Combine("exec"), "-H", "unix://" + Socket, "--pidfile", dir.Combine("docker.pid"),
-                     "--containerd-namespace", tag, "--containerd-plugins-namespace", tag + "-plugins", "--bridge", "none",
-                     "--iptables=false", "--ip-masq=false", "--storage-driver", "vfs",
-                 })
-            psi.ArgumentList.Add(a);
-        dockerd = Process.Start(psi)!;
-        dockerd.OutputDataReceived += (_, _) => { };
-        dockerd.ErrorDataReceived += (_, _) => { };
-        dockerd.BeginOutputReadLine();
-        dockerd.BeginErrorReadLine();
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (Docker("version", "--format", "{{.Server.Version}}").Code != 0)
-        {
-            if (dockerd.HasExited || DateTime.UtcNow > deadline) throw new InvalidOperationException("dockerd did not start");
-            await Task.Delay(200);
-        }
-    }
+    public async Task InitializeAsync() => dockerd = await PrivateDockerd.StartAsync(dir, tag);
 
     public async Task DisposeAsync()
     {
-        if (dockerd is not null)
-        {
-            if (!dockerd.HasExited)
-            {
-                BusyboxRootfs.Run("kill", "-TERM", dockerd.Id.ToString(CultureInfo.InvariantCulture)); // its containerd goes with it
-                using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-                try { await dockerd.WaitForExitAsync(grace.Token); }
-                catch (OperationCanceledException) { dockerd.Kill(entireProcessTree: true); await dockerd.WaitForExitAsync(); }
-            }
-            dockerd.Dispose();
-            try { BusyboxRootfs.Run("sh", "-c", $"grep -o ' {dir.Path}[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l"); } catch (InvalidOperationException) { }
-        }
+        if (dockerd is not null) await dockerd.DisposeAsync();
         dir.Dispose();
     }
 
@@ -63,7 +28,7 @@ public sealed class DockerdInteropTests : IAsyncLifetime
     {
         var psi = new ProcessStartInfo(DockerCli) { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add("-H");
-        psi.ArgumentList.Add("unix://" + Socket);
+        psi.ArgumentList.Add(dockerd!.Host);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["DOCKER_CONFIG"] = dir.Combine("docker-config");
         using var p = Process.Start(psi)!;
