@@ -51,19 +51,8 @@ internal static class StreamBridge
         await producer;
     }
 
-    private sealed class BlockingReadStream(Stream source, CancellationToken cancellationToken) : Stream
+    private sealed class BlockingReadStream(Stream source, CancellationToken cancellationToken) : Berth.Storage.Archive.ReadOnlyStream
     {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
         public override int Read(Span<byte> buffer)
         {
             if (buffer.Length == 0) return 0;
