@@ -58,5 +58,19 @@ public sealed class BenchContext
         foreach (var (name, reason) in Skipped.Where(s => s.Key is "docker" or "podman")) yield return Contender.Unavailable(name, reason);
     }
 
+    /// <summary>
+    /// The "docker CLI → berthd" variant of Berth's contender: the same berthd, driven by the real docker CLI, shown
+    /// as its own row beside Berth's (it has what <paramref name="berth"/> has when Berth cannot run).
+    /// </summary>
+    public Contender DockerCliOnBerth(Contender berth, Func<BerthEngine, Func<double>> measure)
+    {
+        const string System = "berth (docker CLI)";
+        if (berth.State != CellState.Measured) return new Contender { System = System, IsBerth = true, State = berth.State, Reason = berth.Reason };
+        var engine = Engines.OfType<BerthEngine>().First();
+        if (engine.DockerCli is null) return Contender.Unavailable(System, "docker CLI not installed", isBerth: true);
+        var sample = measure(engine);
+        return new Contender { System = System, IsBerth = true, Measure = _ => [sample()] };
+    }
+
     public string Id(string what, int iteration) => $"{Workspace.Tag}-{what}-{(iteration < 0 ? "w" : iteration.ToString(System.Globalization.CultureInfo.InvariantCulture))}";
 }

@@ -79,6 +79,9 @@ public abstract class Engine(string name, bool isBerth, Workspace workspace)
         try { StopCore(); } catch (BenchException e) { Console.Error.WriteLine($"bench: stopping {Name}: {e.Message}"); }
     }
 
+    /// <summary>`network …` through this engine (Berth's may go through the docker CLI while the berth CLI lacks the verb).</summary>
+    public virtual CommandResult TryNetwork(params string[] args) => Try(["network", .. args]);
+
     /// <summary>Removes every container (untimed cleanup between samples).</summary>
     public void RemoveAllContainers()
     {
@@ -235,12 +238,16 @@ public sealed class PodmanEngine : Engine
     public override IEnumerable<int> ShimPids() => Procfs.PidsWith(Home).Where(p => Procfs.CommandLine(p).StartsWith("/usr/bin/conmon", StringComparison.Ordinal));
 }
 
-/// <summary>berthd with its own data root, exec root and socket, driven by the berth CLI.</summary>
+/// <summary>berthd with its own data root, exec root, socket and bridge (never docker0 or 172.17.0.0/16),
+/// driven by the berth CLI, and by the docker CLI for the scenarios' "docker CLI → berthd" variant.</summary>
 public sealed class BerthEngine : Engine
 {
     private readonly string _bin;
     private System.Diagnostics.Process? _daemon;
     private readonly string _socket;
+
+    /// <summary>The docker CLI that drives berthd in the variant rows (the newest one on the machine).</summary>
+    public string? DockerCli { get; } = File.Exists("/usr/local/bin/docker") ? "/usr/local/bin/docker" : Shell.Which("docker");
 
     public BerthEngine(Workspace workspace, string bin) : base("berth", true, workspace)
     {
@@ -250,6 +257,21 @@ public sealed class BerthEngine : Engine
     }
 
     protected override string[] Cli => [Path.Combine(_bin, "berth"), "-H", "unix://" + _socket];
+    protected override IReadOnlyDictionary<string, string>? Environment => new Dictionary<string, string> { ["BERTH_CONFIG"] = Workspace.Dir(Name, "config"), ["DOCKER_CONFIG"] = Workspace.Dir(Name, "docker-config") };
+
+    /// <summary>The same command through the docker CLI against berthd.</summary>
+    public CommandResult DoWithDockerCli(params string[] args) =>
+        Shell.Run([DockerCli ?? throw new BenchException("docker CLI not installed"), "-H", "unix://" + _socket, .. args], environment: Environment, timeout: TimeSpan.FromMinutes(10), label: $"docker→berthd {args[0]}");
+
+    private bool? _cliHasNetwork;
+
+    public override CommandResult TryNetwork(params string[] args)
+    {
+        _cliHasNetwork ??= Try("network", "ls").ExitCode == 0;
+        return _cliHasNetwork == true || DockerCli is null
+            ? Try(["network", .. args])
+            : Shell.Run([DockerCli, "-H", "unix://" + _socket, "network", .. args], environment: Environment, check: false, timeout: TimeSpan.FromMinutes(2), label: "docker→berthd network");
+    }
 
     protected override void StartCore()
     {
@@ -258,7 +280,14 @@ public sealed class BerthEngine : Engine
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
-        foreach (var a in new[] { "--data-root", Workspace.Dir(Name, "data"), "--exec-root", Workspace.Dir(Name, "exec"), "-H", "unix://" + _socket, "--pidfile", Path.Combine(Home, "berthd.pid") })
+        // A default bridge of its own: a name and a 10.214.x.0/24 subnet that no host route uses.
+        var routes = Shell.Run(["ip", "-4", "route"], check: false).Stdout;
+        var octet = Enumerable.Range(0, 250).Select(n => (System.Environment.ProcessId + n) % 250 + 1).First(o => !routes.Contains($"10.214.{o}.", StringComparison.Ordinal));
+        foreach (var a in new[]
+                 {
+                     "--data-root", Workspace.Dir(Name, "data"), "--exec-root", Workspace.Dir(Name, "exec"), "-H", "unix://" + _socket,
+                     "--pidfile", Path.Combine(Home, "berthd.pid"), "--bridge", $"bb{System.Environment.ProcessId % 1000000}d", "--bip", $"10.214.{octet}.1/24",
+                 })
             psi.ArgumentList.Add(a);
         _daemon = System.Diagnostics.Process.Start(psi)!;
         var output = new System.Text.StringBuilder();
@@ -268,15 +297,22 @@ public sealed class BerthEngine : Engine
         _daemon.BeginErrorReadLine();
         try { WaitForSocket(_socket, () => !_daemon.HasExited, "berthd", () => { lock (output) return output.ToString(); }); }
         catch (BenchException) when (output.ToString().Contains("not built yet", StringComparison.OrdinalIgnoreCase)) { throw new NotBuiltException("berthd"); }
+        finally { lock (output) File.WriteAllText(log, output.ToString()); }
         Version = Try("version", "--format", "{{.Server.Version}}").Stdout.Trim();
     }
 
     protected override void StopCore()
     {
+        foreach (var network in TryNetwork("ls", "-q", "--filter", "label=" + Workspace.Tag).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            TryNetwork("rm", network);
         Terminate(_daemon);
         Procfs.Kill(Procfs.PidsWith(Home));
+        Shell.Run(["ip", "link", "delete", $"bb{System.Environment.ProcessId % 1000000}d"], check: false);
     }
 
     public override IEnumerable<int> DaemonPids() => _daemon is { HasExited: false } ? [_daemon.Id] : [];
-    public override IEnumerable<int> ShimPids() => Procfs.PidsWith(Home).Where(p => _daemon is null || p != _daemon.Id);
+
+    /// <summary>berth-shim, one per container (what Berth adds beside the container's own processes).</summary>
+    public override IEnumerable<int> ShimPids() =>
+        Procfs.PidsWith(Home).Where(p => _daemon is null || p != _daemon.Id).Where(p => Procfs.CommandLine(p).Contains("berth-shim", StringComparison.Ordinal));
 }

@@ -38,7 +38,7 @@ public static class Format
     public static string Median(Cell cell, string unit) => cell.State switch
     {
         CellState.Measured when cell.Summary is { } s => Value(s.Median, unit),
-        CellState.NotBuilt => "n/a: not built yet",
+        CellState.NotBuilt => cell.Reason is null or "not built yet" ? "n/a: not built yet" : $"n/a: not built yet ({cell.Reason})",
         CellState.Unavailable => $"unavailable: {cell.Reason}",
         _ => $"failed: {cell.Reason}",
     };
@@ -65,13 +65,12 @@ public static class ReportTable
             var first = true;
             foreach (var cell in metric.Cells.OrderByDescending(c => c.IsBerth))
             {
-                var ratio = metric.Ratios.FirstOrDefault(r => r.Peer == cell.System);
                 rows.Add([
                     first ? $"{metric.Title} ({metric.Unit}{(metric.HigherIsBetter ? ", higher is better" : "")})" : "",
                     cell.System,
                     Format.Median(cell, metric.Unit),
                     Format.Spread(cell, metric.Unit),
-                    ratio is null ? "" : Format.Ratio(ratio.Value),
+                    RatioText(metric, cell),
                     first ? GoalText(metric) : "",
                 ]);
                 first = false;
@@ -80,12 +79,28 @@ public static class ReportTable
         return rows;
     }
 
+    /// <summary>A peer's row: Berth's main column over this peer. A Berth variant's row: the variant over each
+    /// peer ("0.10× docker"). Berth's main row: nothing (its ratios are on the peers' rows).</summary>
+    private static string RatioText(MetricResult metric, Cell cell)
+    {
+        if (!cell.IsBerth) return metric.RatioTo(cell.System) is { } ratio ? Format.Ratio(ratio.Value) : "";
+        return string.Join(", ", metric.Ratios.Where(r => r.Of == cell.System && !ReferenceEquals(cell, metric.Berth)).Select(r => $"{Format.Ratio(r.Value)} {r.Peer}"));
+    }
+
     private static string GoalText(MetricResult metric) => metric.Goal is null ? "" : metric.GoalMet switch
     {
         true => $"{metric.Goal.Text} ✔ met",
         false => $"{metric.Goal.Text} ✘ not yet",
         null => metric.Goal.Text,
     };
+
+    /// <summary>What a table is: when, which run, on what machine under what load, and how to read the spread.</summary>
+    public static string Heading(BenchReport report)
+    {
+        var load = report.Load is { } l ? "; " + l.Describe(report.Machine.Cores) : "";
+        return $"Measured {report.Date:yyyy-MM-dd HH:mm} UTC ({report.Mode} run) on {report.Machine}{load}. " +
+               "Median of the samples; spread p25–p75 (min–max under four samples).";
+    }
 
     /// <summary>Aligned columns for a terminal.</summary>
     public static string Text(BenchReport report)

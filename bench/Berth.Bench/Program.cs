@@ -52,6 +52,9 @@ internal static class BenchProgram
         var engines = new List<Engine>();
         var report = new BenchReport { Date = started, Mode = mode.ToString().ToLowerInvariant(), Machine = Machine.Current() };
         var interrupted = false;
+        // The load while samples are taken: the lead may re-run the bench idle, and readers should know which it was.
+        var loadSamples = new List<double> { LoadSummary.Now() };
+        using var loadSampler = new Timer(_ => { lock (loadSamples) loadSamples.Add(LoadSummary.Now()); }, null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5));
         try
         {
             var rootfs = Path.Combine(workspace.Root, "busybox-rootfs");
@@ -112,14 +115,20 @@ internal static class BenchProgram
         }
 
         if (interrupted) { Console.Error.WriteLine("bench: interrupted; everything it started is stopped"); return 130; }
+        loadSampler.Dispose();
+        lock (loadSamples)
+        {
+            loadSamples.Add(LoadSummary.Now());
+            report.Load = LoadSummary.Of(loadSamples);
+        }
 
         Directory.CreateDirectory(outDirectory);
         File.WriteAllText(Path.Combine(outDirectory, "latest.json"), report.ToJson());
         File.WriteAllText(Path.Combine(outDirectory, "latest.svg"), SvgChart.Render(report));
         File.WriteAllText(Path.Combine(outDirectory, "latest.md"),
-            $"Measured {report.Date:yyyy-MM-dd} ({report.Mode} run) on {report.Machine}. Median of the samples; spread p25–p75 (min–max under four samples).\n\n" + ReportTable.Markdown(report));
+            ReportTable.Heading(report) + "\n\n" + ReportTable.Markdown(report));
         Console.WriteLine();
-        Console.WriteLine($"Berth bench, {report.Mode} run, {report.Date:yyyy-MM-dd HH:mm} UTC, {report.Machine}");
+        Console.WriteLine(ReportTable.Heading(report));
         Console.WriteLine();
         Console.Write(ReportTable.Text(report));
         Console.WriteLine();

@@ -63,8 +63,9 @@ public sealed record Goal(string Text, GoalKind Kind, double Value, string? Peer
     }
 }
 
-/// <summary>Berth's median divided by one peer's.</summary>
-public sealed record Ratio(string Peer, double Value);
+/// <summary>Berth's median divided by one peer's; <paramref name="Of"/> names a second way of running Berth
+/// (e.g. "berth (docker CLI)") whose ratio this is, null for Berth's main column.</summary>
+public sealed record Ratio(string Peer, double Value, string? Of = null);
 
 /// <summary>One measured quantity of a scenario (a scenario may yield several, e.g. daemon RSS and PSS).</summary>
 public sealed class MetricResult
@@ -78,18 +79,23 @@ public sealed class MetricResult
     public List<Ratio> Ratios { get; set; } = [];
     public bool? GoalMet { get; set; }
 
+    /// <summary>Berth's main column: the first Berth cell (others are variants, e.g. the docker CLI against berthd).</summary>
     [JsonIgnore] public Cell? Berth => Cells.FirstOrDefault(c => c.IsBerth);
 
-    /// <summary>Summarises every cell, then computes Berth's ratios and whether the goal is met.</summary>
+    /// <summary>Summarises every cell, then computes each Berth cell's ratios to every measured peer and whether
+    /// the goal is met (by the main Berth column).</summary>
     public void Complete()
     {
         foreach (var cell in Cells) cell.Summarise();
-        var berth = Berth?.Summary?.Median;
-        Ratios = berth is null
-            ? []
-            : [.. Cells.Where(c => !c.IsBerth && c.Summary is { Median: > 0 }).Select(c => new Ratio(c.System, berth.Value / c.Summary!.Median))];
+        var main = Berth;
+        var peers = Cells.Where(c => !c.IsBerth && c.Summary is { Median: > 0 }).ToList();
+        Ratios = [.. Cells.Where(c => c.IsBerth && c.Summary is not null)
+            .SelectMany(b => peers.Select(p => new Ratio(p.System, b.Summary!.Median / p.Summary!.Median, ReferenceEquals(b, main) ? null : b.System)))];
         GoalMet = Goal?.IsMet(this);
     }
+
+    /// <summary>The main Berth column's ratio to <paramref name="peer"/>, or null.</summary>
+    public Ratio? RatioTo(string peer) => Ratios.FirstOrDefault(r => r.Peer == peer && r.Of is null);
 }
 
 public sealed record Machine(int Cores, double MemoryGiB, string Kernel, string Os)
@@ -111,6 +117,29 @@ public sealed record Machine(int Cores, double MemoryGiB, string Kernel, string 
     public override string ToString() => $"{Cores} cores, {MemoryGiB:0.#} GiB, Linux {Kernel}, {Os}";
 }
 
+/// <summary>The one-minute load average over a run: at the start, its mean and maximum over samples, at the end.</summary>
+public sealed record LoadSummary(double Start, double Mean, double Max, double End, int Samples)
+{
+    /// <summary>Summarises load samples taken in order (the first at the start, the last at the end).</summary>
+    public static LoadSummary Of(IReadOnlyList<double> samples)
+    {
+        if (samples.Count == 0) throw new ArgumentException("no load samples", nameof(samples));
+        return new LoadSummary(samples[0], samples.Average(), samples.Max(), samples[^1], samples.Count);
+    }
+
+    /// <summary>"load 3.1 mean (1.2–9.8) on 2 cores: busy": how to read the numbers beside it.</summary>
+    public string Describe(int cores)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var verdict = Mean <= cores * 0.5 ? "idle" : Mean <= cores * 1.25 ? "loaded" : "busy (other work competed for the cores)";
+        return string.Format(inv, "load average {0:0.0} mean, {1:0.0} max, on {2} cores: {3}", Mean, Max, cores, verdict);
+    }
+
+    /// <summary>The current one-minute load average (/proc/loadavg).</summary>
+    public static double Now() =>
+        double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+}
+
 /// <summary>A peer or Berth component and what became of it in this run.</summary>
 public sealed record SystemInfo(string Name, string Status, string? Version = null);
 
@@ -120,6 +149,8 @@ public sealed class BenchReport
     public DateTimeOffset Date { get; init; } = DateTimeOffset.UtcNow;
     public string Mode { get; init; } = "full";
     public required Machine Machine { get; init; }
+    /// <summary>The machine's load while the run took its samples (others may share the machine).</summary>
+    public LoadSummary? Load { get; set; }
     public List<SystemInfo> Systems { get; init; } = [];
     public List<MetricResult> Metrics { get; init; } = [];
 

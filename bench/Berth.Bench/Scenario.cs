@@ -17,7 +17,7 @@ public sealed class Contender
     public Func<int, double[]>? Measure { get; init; }
     public Action? Teardown { get; init; }
 
-    public static Contender NotBuilt(string system) => new() { System = system, IsBerth = true, State = CellState.NotBuilt, Reason = "not built yet" };
+    public static Contender NotBuilt(string system, string? reason = null) => new() { System = system, IsBerth = true, State = CellState.NotBuilt, Reason = reason ?? "not built yet" };
     public static Contender Unavailable(string system, string reason, bool isBerth = false) => new() { System = system, IsBerth = isBerth, State = CellState.Unavailable, Reason = reason };
 }
 
@@ -86,7 +86,7 @@ public static class ScenarioRunner
         void Attempt(Contender contender, Action action)
         {
             try { action(); }
-            catch (NotBuiltException) when (contender.IsBerth) { contender.State = CellState.NotBuilt; contender.Reason = "not built yet"; }
+            catch (NotBuiltException e) when (contender.IsBerth) { contender.State = CellState.NotBuilt; contender.Reason = e.Detail ?? "not built yet"; }
             catch (Exception e) when (e is BenchException or IOException or System.Net.Http.HttpRequestException or System.Net.Sockets.SocketException)
             {
                 if (context.Stopping.IsCancellationRequested) throw new OperationCanceledException(context.Stopping);

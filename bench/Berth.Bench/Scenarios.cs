@@ -50,12 +50,20 @@ public sealed class RunRmScenario : Scenario
     public override IReadOnlyList<MetricSpec> Metrics { get; } = [new("run-rm", "run --rm true", "ms", Goal: Goal.FractionOf("docker", 10))];
     protected override (int Quick, int Full) Samples => (10, 40);
 
-    public override IEnumerable<Contender> Contenders(BenchContext context) => context.PerEngine(engine => new Contender
+    public override IEnumerable<Contender> Contenders(BenchContext context)
     {
-        System = engine.Name,
-        IsBerth = engine.IsBerth,
-        Measure = _ => [engine.Time(["run", "--rm", "--network", "none", .. engine.ContainerFlags, Engine.Busybox, "true"])],
-    });
+        string[] run = ["run", "--rm", "--network", "none", Engine.Busybox, "true"];
+        foreach (var contender in context.PerEngine(engine => new Contender
+                 {
+                     System = engine.Name,
+                     IsBerth = engine.IsBerth,
+                     Measure = _ => [engine.Time([.. run[..4], .. engine.ContainerFlags, .. run[4..]])],
+                 }))
+        {
+            yield return contender;
+            if (contender.System == "berth") yield return context.DockerCliOnBerth(contender, berth => () => berth.DoWithDockerCli(run).Milliseconds);
+        }
+    }
 }
 
 /// <summary>50 detached containers: the engine's daemons' RSS, and the PSS its per-container processes
@@ -111,10 +119,10 @@ internal static class BenchNetwork
             if (routes.Contains(prefix, StringComparison.Ordinal)) continue;
             var name = $"{context.Workspace.Tag}-{engine.Name}-{_next}";
             var bridge = $"bb{Environment.ProcessId % 1000000}{engine.Name[0]}{_next}";
-            var result = engine.Try("network", "create", "--driver", "bridge", "--subnet", prefix + "0/24", "--label", context.Workspace.Tag,
+            var result = engine.TryNetwork("create", "--driver", "bridge", "--subnet", prefix + "0/24", "--label", context.Workspace.Tag,
                 "-o", "com.docker.network.bridge.name=" + bridge, name);
             if (result.ExitCode == 0) return name;
-            var failure = Shell.Failure(["network create"], result);
+            var failure = Shell.Failure([engine.Name, "network", "create"], result);
             if (failure is NotBuiltException || !result.Stderr.Contains("overlap", StringComparison.OrdinalIgnoreCase)) throw failure;
         }
         throw new BenchException("no free 10.213.x.0/24 subnet");
@@ -141,7 +149,7 @@ public sealed class NetworkStartScenario : Scenario
             IsBerth = engine.IsBerth,
             Setup = () => network = BenchNetwork.Create(engine, context),
             Measure = _ => [engine.Time(["run", "--rm", "--network", network!, "-p", "127.0.0.1::8080", .. engine.ContainerFlags, Engine.Busybox, "true"])],
-            Teardown = () => { if (network is not null) { engine.RemoveAllContainers(); engine.Try("network", "rm", network); } },
+            Teardown = () => { if (network is not null) { engine.RemoveAllContainers(); engine.TryNetwork("rm", network); } },
         };
     }, BenchNetwork.Unsupported);
 }
@@ -176,7 +184,7 @@ public sealed class PortThroughputScenario : Scenario
             Teardown = () =>
             {
                 http.Dispose();
-                if (network is not null) { engine.RemoveAllContainers(); engine.Try("network", "rm", network); }
+                if (network is not null) { engine.RemoveAllContainers(); engine.TryNetwork("rm", network); }
             },
         };
     }, BenchNetwork.Unsupported);
@@ -316,8 +324,9 @@ public sealed class BuildScenario : Scenario
     });
 }
 
-/// <summary>push and pull of the Debian base through a local registry (Debian's docker-registry, fresh
-/// storage for each sample so every push uploads and every pull downloads).</summary>
+/// <summary>push and pull of the Debian base through a local registry, fresh storage for each sample so every push
+/// uploads and every pull downloads: Berth to berth-registry, the peers to distribution (Debian's docker-registry),
+/// and Berth to distribution as a variant that separates client from server.</summary>
 public sealed class PushPullScenario : Scenario
 {
     public override string Key => "push-pull";
@@ -329,66 +338,82 @@ public sealed class PushPullScenario : Scenario
     protected override (int Quick, int Full) Samples => (2, 5);
     public override bool WarmUp => false;
 
+    public const string Distribution = "/usr/bin/docker-registry";
+
     public override IEnumerable<Contender> Contenders(BenchContext context)
     {
-        var distribution = "/usr/bin/docker-registry";
         var berthRegistry = Path.Combine(context.Bin, "berth-registry");
-        // The peers push to distribution; under --check (no peers) Berth uses its own registry.
-        var (binary, name, isBerth) = context.Mode != Mode.Check && File.Exists(distribution)
-            ? (distribution, "distribution", false) : (berthRegistry, "berth-registry", true);
-        return context.PerEngine(engine =>
+        foreach (var contender in context.PerEngine(engine => engine.IsBerth
+                     ? Make(context, engine, engine.Name, new Registry("berth-registry-for-berth", true, berthRegistry, context.Workspace))
+                     : Make(context, engine, engine.Name, new Registry("distribution-for-" + engine.Name, false, Distribution, context.Workspace))))
         {
-            var registry = new Registry(name + "-for-" + engine.Name, isBerth, binary, context.Workspace);
-            string[] tls = engine.Name == "podman" ? ["--tls-verify=false"] : [];
-            return new Contender
+            yield return contender;
+            if (contender.System != "berth") continue;
+            const string variant = "berth → distribution";
+            if (context.Skipped.TryGetValue("distribution", out var skipped)) yield return Contender.Unavailable(variant, skipped, isBerth: true);
+            else if (contender.State != CellState.Measured) yield return new Contender { System = variant, IsBerth = true, State = contender.State, Reason = contender.Reason };
+            else yield return Make(context, context.Engines.First(e => e.IsBerth), variant, new Registry("distribution-for-berth", false, Distribution, context.Workspace));
+        }
+    }
+
+    private static Contender Make(BenchContext context, Engine engine, string system, Registry registry)
+    {
+        string[] tls = engine.Name == "podman" ? ["--tls-verify=false"] : [];
+        return new Contender
+        {
+            System = system,
+            IsBerth = engine.IsBerth,
+            Setup = () =>
             {
-                System = engine.Name,
-                IsBerth = engine.IsBerth,
-                Setup = () =>
-                {
-                    if (registry.NotBuilt) throw new NotBuiltException("berth-registry");
-                    if (registry.Unavailable is not null) throw new BenchException(registry.Unavailable);
-                    context.EnsureBase(engine);
-                },
-                Measure = _ =>
-                {
-                    registry.StartFresh();
-                    var remote = $"{registry.Address}/bench/base:latest";
-                    engine.Do("tag", context.BaseImage, remote);
-                    var push = engine.Time(["push", .. tls, remote]);
-                    // Remove every local name of the image, so the pull really downloads the layer.
-                    engine.Do("rmi", remote, context.BaseImage);
-                    var pull = engine.Time(["pull", .. tls, remote]);
-                    engine.Do("tag", remote, context.BaseImage);
-                    engine.Do("rmi", remote);
-                    return [push, pull];
-                },
-                Teardown = registry.Dispose,
-            };
-        });
+                if (registry.NotBuilt) throw new NotBuiltException("berth-registry");
+                if (registry.Unavailable is not null) throw new BenchException(registry.Unavailable);
+                context.EnsureBase(engine);
+            },
+            Measure = _ =>
+            {
+                registry.StartFresh();
+                var remote = $"{registry.Address}/bench/base:latest";
+                engine.Do("tag", context.BaseImage, remote);
+                var push = engine.Time(["push", .. tls, remote]);
+                // Remove every local name of the image, so the pull really downloads the layer.
+                engine.Do("rmi", remote, context.BaseImage);
+                var pull = engine.Time(["pull", .. tls, remote]);
+                engine.Do("tag", remote, context.BaseImage);
+                engine.Do("rmi", remote);
+                return [push, pull];
+            },
+            Teardown = registry.Dispose,
+        };
     }
 }
 
-/// <summary>Requests per second a registry answers: GET of a small blob, 16 clients at once.</summary>
+/// <summary>What a registry serves under concurrent clients: manifest GETs and small-blob GETs per second (16
+/// clients), and MB/s of a large blob (4 clients), berth-registry against distribution.</summary>
 public sealed class RegistryThroughputScenario : Scenario
 {
     public override string Key => "registry";
     public override IReadOnlyList<MetricSpec> Metrics { get; } =
-        [new("registry-throughput", "registry blob GETs, 16 concurrent clients", "req/s", HigherIsBetter: true, Goal: Goal.AtLeastAs("distribution"))];
-    protected override (int Quick, int Full) Samples => (3, 6);
+    [
+        new("registry-manifests", "registry manifest GETs, 16 concurrent clients", "req/s", HigherIsBetter: true, Goal: Goal.AtLeastAs("distribution")),
+        new("registry-throughput", "registry blob GETs (4 KB), 16 concurrent clients", "req/s", HigherIsBetter: true, Goal: Goal.AtLeastAs("distribution")),
+        new("registry-blob-mbps", "registry blob GETs (16 MB), 4 concurrent clients", "MB/s", HigherIsBetter: true, Goal: Goal.AtLeastAs("distribution")),
+    ];
+    protected override (int Quick, int Full) Samples => (3, 5);
+
+    private const int LargeBlobBytes = 16 << 20;
 
     public override IEnumerable<Contender> Contenders(BenchContext context)
     {
-        var candidates = new[] { ("berth-registry", true, Path.Combine(context.Bin, "berth-registry")), ("distribution", false, "/usr/bin/docker-registry") };
+        var candidates = new[] { ("berth-registry", true, Path.Combine(context.Bin, "berth-registry")), ("distribution", false, PushPullScenario.Distribution) };
         foreach (var (name, isBerth, binary) in candidates)
         {
             if (!isBerth && context.Skipped.TryGetValue(name, out var skipped)) { yield return Contender.Unavailable(name, skipped); continue; }
             var registry = new Registry(name, isBerth, binary, context.Workspace);
             if (registry.NotBuilt) { yield return Contender.NotBuilt(name); continue; }
             if (registry.Unavailable is not null) { yield return Contender.Unavailable(name, registry.Unavailable, isBerth); continue; }
-            string? blobUrl = null;
-            var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { Timeout = TimeSpan.FromSeconds(10) };
-            var seconds = context.Mode switch { Mode.Check => 0.5, Mode.Quick => 2.0, _ => 5.0 };
+            (string Manifest, string Small, string Large)? urls = null;
+            var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { Timeout = TimeSpan.FromSeconds(30) };
+            var seconds = context.Mode switch { Mode.Check => 0.3, Mode.Quick => 2.0, _ => 4.0 };
             yield return new Contender
             {
                 System = name,
@@ -396,42 +421,88 @@ public sealed class RegistryThroughputScenario : Scenario
                 Setup = () =>
                 {
                     registry.StartFresh();
-                    blobUrl = Upload(http, registry.Address, RandomNumberGenerator.GetBytes(4096));
+                    urls = Populate(http, registry.Address, context.Mode == Mode.Check ? 1 << 20 : LargeBlobBytes);
                 },
-                Measure = _ => [Load(http, blobUrl!, seconds)],
+                Measure = _ =>
+                {
+                    var (manifest, small, large) = urls!.Value;
+                    var manifests = Load(http, manifest, 16, seconds, RegistryApi.ManifestAccept).PerSecond;
+                    var blobs = Load(http, small, 16, seconds).PerSecond;
+                    var (_, bytes, elapsed) = Load(http, large, 4, seconds);
+                    return [manifests, blobs, bytes / (1024.0 * 1024.0) / elapsed];
+                },
                 Teardown = () => { http.Dispose(); registry.Dispose(); },
             };
         }
     }
 
-    /// <summary>Uploads a blob in one chunk (POST, then PUT with the digest) and returns its URL.</summary>
-    private static string Upload(HttpClient http, string address, byte[] blob)
+    /// <summary>Uploads a config, a small and a large blob and a manifest naming them; returns the URLs to GET.</summary>
+    private static (string Manifest, string Small, string Large) Populate(HttpClient http, string address, int largeBytes)
     {
-        var digest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(blob));
-        var start = http.PostAsync($"http://{address}/v2/bench/blob/blobs/uploads/", null).GetAwaiter().GetResult();
-        if (start.StatusCode != HttpStatusCode.Accepted || start.Headers.Location is null) throw new BenchException($"upload start: HTTP {(int)start.StatusCode}");
-        var location = start.Headers.Location.IsAbsoluteUri ? start.Headers.Location.ToString() : $"http://{address}{start.Headers.Location}";
-        var put = http.PutAsync(location + (location.Contains('?') ? "&" : "?") + "digest=" + digest, new ByteArrayContent(blob)).GetAwaiter().GetResult();
-        if (put.StatusCode != HttpStatusCode.Created) throw new BenchException($"upload: HTTP {(int)put.StatusCode}");
-        return $"http://{address}/v2/bench/blob/blobs/{digest}";
+        var config = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}"u8.ToArray();
+        var small = RandomNumberGenerator.GetBytes(4096);
+        var large = RandomNumberGenerator.GetBytes(largeBytes);
+        var configDigest = RegistryApi.Upload(http, address, "bench/blob", config);
+        var smallDigest = RegistryApi.Upload(http, address, "bench/blob", small);
+        var largeDigest = RegistryApi.Upload(http, address, "bench/blob", large);
+        var manifest = $$"""
+            {"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+             "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{{configDigest}}","size":{{config.Length}}},
+             "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{{smallDigest}}","size":{{small.Length}}},
+                       {"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{{largeDigest}}","size":{{large.Length}}}]}
+            """;
+        var manifestUrl = $"http://{address}/v2/bench/blob/manifests/latest";
+        using var put = new HttpRequestMessage(HttpMethod.Put, manifestUrl) { Content = new StringContent(manifest) };
+        put.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/vnd.oci.image.manifest.v1+json");
+        using var response = http.Send(put);
+        if (response.StatusCode != HttpStatusCode.Created) throw new BenchException($"manifest PUT: HTTP {(int)response.StatusCode}");
+        return (manifestUrl, $"http://{address}/v2/bench/blob/blobs/{smallDigest}", $"http://{address}/v2/bench/blob/blobs/{largeDigest}");
     }
 
-    private static double Load(HttpClient http, string url, double seconds)
+    /// <summary><paramref name="clients"/> loops of GET for <paramref name="seconds"/>: requests per second, bytes, elapsed seconds.</summary>
+    private static (double PerSecond, long Bytes, double Seconds) Load(HttpClient http, string url, int clients, double seconds, string? accept = null)
     {
         var until = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
         var clock = Stopwatch.StartNew();
-        long done = 0;
-        var workers = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        long done = 0, bytes = 0;
+        var workers = Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
         {
+            var buffer = new byte[1 << 16];
             while (Stopwatch.GetTimestamp() < until)
             {
-                using var response = await http.GetAsync(url, HttpCompletionOption.ResponseContentRead).ConfigureAwait(false);
-                if (!response.IsSuccessStatusCode) throw new BenchException($"GET blob: HTTP {(int)response.StatusCode}");
+                using var request = new HttpRequestMessage(HttpMethod.Get, url);
+                if (accept is not null) request.Headers.TryAddWithoutValidation("Accept", accept);
+                using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+                if (!response.IsSuccessStatusCode) throw new BenchException($"GET {new Uri(url).AbsolutePath}: HTTP {(int)response.StatusCode}");
+                await using var body = await response.Content.ReadAsStreamAsync().ConfigureAwait(false);
+                long received = 0;
+                int read;
+                while ((read = await body.ReadAsync(buffer).ConfigureAwait(false)) > 0) received += read;
+                Interlocked.Add(ref bytes, received);
                 Interlocked.Increment(ref done);
             }
         })).ToArray();
         try { Task.WaitAll(workers); }
         catch (AggregateException e) { throw e.InnerException is BenchException b ? b : new BenchException(e.InnerException?.Message ?? e.Message); }
-        return done / clock.Elapsed.TotalSeconds;
+        var elapsed = clock.Elapsed.TotalSeconds;
+        return (done / elapsed, bytes, elapsed);
+    }
+}
+
+/// <summary>The few Registry HTTP API v2 calls the bench makes itself.</summary>
+internal static class RegistryApi
+{
+    public const string ManifestAccept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+    /// <summary>Uploads a blob in one chunk (POST, then PUT with the digest) and returns its digest.</summary>
+    public static string Upload(HttpClient http, string address, string repository, byte[] blob)
+    {
+        var digest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(blob));
+        using var start = http.PostAsync($"http://{address}/v2/{repository}/blobs/uploads/", null).GetAwaiter().GetResult();
+        if (start.StatusCode != HttpStatusCode.Accepted || start.Headers.Location is null) throw new BenchException($"upload start: HTTP {(int)start.StatusCode}");
+        var location = start.Headers.Location.IsAbsoluteUri ? start.Headers.Location.ToString() : $"http://{address}{start.Headers.Location}";
+        using var put = http.PutAsync(location + (location.Contains('?') ? "&" : "?") + "digest=" + digest, new ByteArrayContent(blob)).GetAwaiter().GetResult();
+        if (put.StatusCode != HttpStatusCode.Created) throw new BenchException($"upload: HTTP {(int)put.StatusCode}");
+        return digest;
     }
 }

@@ -5,8 +5,12 @@ namespace Berth.Bench;
 /// <summary>A command failed; the message is one line naming the command and its error.</summary>
 public class BenchException(string message) : Exception(message);
 
-/// <summary>Berth's side of a scenario is not there yet: shown as "n/a: not built yet".</summary>
-public sealed class NotBuiltException(string what) : BenchException($"{what}: not built yet");
+/// <summary>Berth's side of a scenario is not there yet: shown as "n/a: not built yet" with
+/// <see cref="Detail"/> (what berthd or the CLI said) when there is one.</summary>
+public sealed class NotBuiltException(string what, string? detail = null) : BenchException(detail is null ? $"{what}: not built yet" : $"{what}: not built yet ({detail})")
+{
+    public string? Detail { get; } = detail;
+}
 
 public sealed record CommandResult(int ExitCode, string Stdout, string Stderr, double Milliseconds);
 
@@ -60,9 +64,30 @@ public static class Shell
         if (Environment.GetEnvironmentVariable("BENCH_VERBOSE") is { Length: > 0 }) Console.Error.WriteLine($"bench: {string.Join(' ', command)} exited {result.ExitCode}:\n{output.Trim()}");
         if (output.Contains("not built yet", StringComparison.OrdinalIgnoreCase)) return new NotBuiltException(Path.GetFileName(command[0]));
         var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (NotBuiltDetail(lines) is { } detail) return new NotBuiltException(Path.GetFileName(command[0]), detail);
         // The line that names the error, not a progress line before it.
         var line = lines.FirstOrDefault(l => l.Contains("error", StringComparison.OrdinalIgnoreCase)) ?? lines.FirstOrDefault() ?? $"exit code {result.ExitCode}";
         return new BenchException($"{label ?? Describe(command)}: {Shorten(line, 300)}");
+    }
+
+    /// <summary>
+    /// What says a feature is missing rather than broken: berthd's 501 ("… is not implemented yet") or a CLI
+    /// that lacks the verb ("unknown command: berth network"). Null for any other failure.
+    /// </summary>
+    public static string? NotBuiltDetail(IEnumerable<string> lines)
+    {
+        foreach (var line in lines)
+        {
+            var missing = line.IndexOf("is not implemented yet", StringComparison.OrdinalIgnoreCase);
+            if (missing >= 0)
+            {
+                var start = line.LastIndexOf(": ", missing, StringComparison.Ordinal);
+                return line[(start < 0 ? 0 : start + 2)..(missing + "is not implemented yet".Length)];
+            }
+            var unknown = line.IndexOf("unknown command: ", StringComparison.Ordinal);
+            if (unknown >= 0) return "no `" + line[(unknown + "unknown command: ".Length)..].Trim() + "` command";
+        }
+        return null;
     }
 
     /// <summary>The program and its first words that are neither options nor paths.</summary>

@@ -22,7 +22,7 @@ public static class SvgChart
     public static string Render(BenchReport report)
     {
         var body = new StringBuilder();
-        var y = 56;
+        var y = 64;
         foreach (var metric in report.Metrics)
         {
             var cells = metric.Cells.OrderByDescending(c => c.IsBerth).ToList();
@@ -39,7 +39,7 @@ public static class SvgChart
                 if (cell.Summary is { } s && largest > 0)
                 {
                     var length = Math.Max(1, s.Median / largest * BarArea);
-                    var colour = Colours.GetValueOrDefault(cell.System, "#7f7f7f");
+                    var colour = Colours.GetValueOrDefault(cell.System, cell.IsBerth ? "#6baed6" : "#7f7f7f");
                     body.Append(CultureInfo.InvariantCulture,
                         $"<rect x=\"{LabelWidth}\" y=\"{y}\" width=\"{length:0.#}\" height=\"{BarHeight}\" fill=\"{colour}\"><title>{Escape(cell.System)}: {Escape(Format.Value(s.Median, metric.Unit))}</title></rect>");
                     if (s.Count > 1)
@@ -54,7 +54,7 @@ public static class SvgChart
                         length = Math.Max(length, x2 - LabelWidth);
                     }
                     var label = Format.Value(s.Median, metric.Unit);
-                    var ratio = metric.Ratios.FirstOrDefault(r => r.Peer == cell.System);
+                    var ratio = cell.IsBerth ? null : metric.RatioTo(cell.System);
                     if (ratio is not null) label += $"  (Berth ÷ {cell.System} = {Format.Ratio(ratio.Value)})";
                     body.Append(CultureInfo.InvariantCulture, $"<text x=\"{LabelWidth + length + 6:0.#}\" y=\"{y + 12}\" class=\"value\">{Escape(label)}</text>");
                 }
@@ -74,6 +74,8 @@ public static class SvgChart
         svg.Append(CultureInfo.InvariantCulture, $"<rect width=\"{Width}\" height=\"{y}\" fill=\"white\"/>");
         svg.Append(CultureInfo.InvariantCulture, $"<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">Berth vs Docker, Podman, runc — median per scenario, bars scaled per scenario</text>");
         svg.Append(CultureInfo.InvariantCulture, $"<text x=\"10\" y=\"40\" fill=\"#555\">{Escape($"{report.Date:yyyy-MM-dd HH:mm} UTC · {report.Mode} run · {report.Machine}")}</text>");
+        if (report.Load is { } load)
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"10\" y=\"54\" fill=\"#555\">{Escape(load.Describe(report.Machine.Cores))}</text>");
         svg.Append(body);
         svg.Append("</svg>\n");
         return svg.ToString();
