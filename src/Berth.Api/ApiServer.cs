@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
@@ -92,6 +93,9 @@ public static class ApiServer
         using var registration = connection.ConnectionClosed.Register(feature.OnTransportClosed);
         connection.ConnectionClosed = feature.Closed;
         connection.Features.Set(feature);
+        // Under TLS the socket carries ciphertext: a hijack then writes through the transport only.
+        var plainSocket = connection.Features.Get<ITlsHandshakeFeature>() is null ? connection.Features.Get<IConnectionSocketFeature>()?.Socket : null;
+        connection.Features.Set(new RawConnectionFeature(connection.Transport, plainSocket));
         await next(connection);
     };
 

@@ -366,8 +366,32 @@ public sealed partial class DockerApi
         var detachKeys = DetachKeyScanner.Parse(c.Query("detachKeys"))
             ?? throw new InvalidParameterException($"Invalid detach keys ({c.Query("detachKeys")}) provided");
         var options = new AttachOptions(c.Bool("stdin"), c.Bool("stdout"), c.Bool("stderr"), c.Bool("stream"), c.Bool("logs"), c.Query("detachKeys"));
-        var session = await engine.Containers.AttachAsync(c.Path("id"), options, c.Aborted);
-        await Hijack.RunAsync(c, session, options.Stdin, detachKeys);
+        var id = c.Path("id");
+        Func<Stream, CancellationToken, Task>? replay = null;
+        if (options.Logs && (options.Stdout || options.Stderr))
+        {
+            // As moby: the log so far goes out first, then (with stream=1) what the container writes from now on.
+            var log = await engine.Containers.LogsAsync(id, new LogsOptions(false, options.Stdout, options.Stderr, null, null, false, null), c.Aborted);
+            replay = async (output, token) =>
+            {
+                await foreach (var entry in log.Entries.WithCancellation(token))
+                    await StdFrame.WriteAsync(output, entry.Stream, entry.Data, log.Tty, token);
+            };
+        }
+        var session = options.Stream
+            ? await engine.Containers.AttachAsync(id, options, c.Aborted)
+            : new ReplayOnlySession((await engine.Containers.InspectAsync(id, false, c.Aborted)).Config?.Tty ?? false);
+        await Hijack.RunAsync(c, session, options.Stdin && options.Stream, detachKeys, replay);
+    }
+
+    /// <summary>attach with stream=0: nothing live, the connection ends after the replayed log.</summary>
+    private sealed class ReplayOnlySession(bool tty) : IStdioSession
+    {
+        public bool Tty => tty;
+        public IAsyncEnumerable<OutputChunk> Output => AsyncEnumerable.Empty<OutputChunk>();
+        public ValueTask WriteStdinAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public ValueTask CloseStdinAsync() => ValueTask.CompletedTask;
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
     // ---- exec ---------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
 using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Text;
 using Berth.Engine;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -18,38 +21,26 @@ public static class Hijack
     public static string ContentType(ApiVersion version, bool tty)
         => !tty && version >= new ApiVersion(1, 42) ? MultiplexedStream : RawStream;
 
-    /// <summary>Switches the connection to the session's stdio and pumps both ways until the output ends or the client detaches.</summary>
-    public static async Task RunAsync(ApiCall call, IStdioSession session, bool stdin, byte[] detachKeys)
+    /// <summary>
+    /// Switches the connection to the session's stdio and pumps both ways until the output ends or the client
+    /// detaches. <paramref name="replay"/>, when given, writes earlier output (attach's logs=true) first.
+    /// </summary>
+    public static async Task RunAsync(ApiCall call, IStdioSession session, bool stdin, byte[] detachKeys,
+        Func<Stream, CancellationToken, Task>? replay = null)
     {
         await using var _ = session;
-        var contentType = ContentType(call.Version, session.Tty);
-        Stream input, output;
-        var upgrade = call.Http.Features.Get<IHttpUpgradeFeature>();
-        if (upgrade is { IsUpgradableRequest: true })
-        {
-            // The client half-closes when its stdin ends (CloseWrite) and keeps reading the output.
-            call.Http.Features.Get<HalfCloseFeature>()?.AllowHalfClose();
-            call.Response.Headers.Connection = "Upgrade";
-            call.Response.Headers.Upgrade = "tcp";
-            call.Response.ContentType = contentType;
-            var duplex = await upgrade.UpgradeAsync();
-            input = output = duplex;
-        }
-        else
-        {
-            call.Http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-            call.Response.StatusCode = StatusCodes.Status200OK;
-            call.Response.ContentType = contentType;
-            await call.Response.StartAsync(call.Aborted);
-            await call.Response.Body.FlushAsync(call.Aborted);
-            input = call.Request.Body;
-            output = call.Response.Body;
-        }
+        await using var connection = await HijackedConnection.OpenAsync(call, ContentType(call.Version, session.Tty));
 
         using var done = CancellationTokenSource.CreateLinkedTokenSource(call.Aborted);
-        var pumpIn = stdin ? PumpStdinAsync(input, session, new DetachKeyScanner(detachKeys), done) : Task.CompletedTask;
+        var pumpIn = stdin ? PumpStdinAsync(connection.Input, session, new DetachKeyScanner(detachKeys), done) : Task.CompletedTask;
+        var output = connection.Output;
         try
         {
+            if (replay is not null)
+            {
+                await replay(output, done.Token);
+                await output.FlushAsync(done.Token);
+            }
             await foreach (var chunk in session.Output.WithCancellation(done.Token))
             {
                 await StdFrame.WriteAsync(output, chunk.Stream, chunk.Data, session.Tty, done.Token);
@@ -58,11 +49,11 @@ public static class Hijack
         }
         catch (OperationCanceledException) { /* detached, or the client went away */ }
         catch (IOException) { /* the client closed the connection */ }
+        catch (System.Net.Sockets.SocketException) { /* the client closed the connection */ }
         finally
         {
             await done.CancelAsync();
             try { await pumpIn; } catch (OperationCanceledException) { } catch (IOException) { }
-            if (ReferenceEquals(input, output)) await output.DisposeAsync();
         }
     }
 
@@ -74,7 +65,13 @@ public static class Hijack
             while (true)
             {
                 var n = await input.ReadAsync(buffer, done.Token);
-                if (n == 0) { await session.CloseStdinAsync(); return; }
+                if (n == 0)
+                {
+                    await session.CloseStdinAsync();
+                    // On a terminal the client's end is a detach (moby ends the attach; the shell lives on).
+                    if (session.Tty) await done.CancelAsync();
+                    return;
+                }
                 var forward = scanner.Feed(buffer.AsSpan(0, n));
                 if (forward.Length > 0) await session.WriteStdinAsync(forward, done.Token);
                 if (scanner.Detached) { await done.CancelAsync(); return; }
@@ -86,6 +83,106 @@ public static class Hijack
         }
     }
 }
+
+/// <summary>
+/// The two directions of a hijacked request. Kestrel upgrades only requests without a body, but the docker
+/// CLI sends exec start's options as a JSON body with "Upgrade: tcp"; for those the 101 is written here and
+/// the connection's transport is taken over, as moby's hijack does, and Kestrel never answers the request.
+/// A client that asks for no upgrade (API before 1.22 style) gets a 200 whose body is the output.
+/// </summary>
+internal sealed class HijackedConnection : IAsyncDisposable
+{
+    private enum Kind { Upgraded, Raw, Body }
+
+    private readonly Kind kind;
+    private readonly HttpContext http;
+    private readonly RawConnectionFeature? raw;
+
+    public Stream Input { get; }
+    public Stream Output { get; }
+
+    private HijackedConnection(Kind kind, HttpContext http, Stream input, Stream output, RawConnectionFeature? raw = null)
+    {
+        this.kind = kind;
+        this.http = http;
+        Input = input;
+        Output = output;
+        this.raw = raw;
+    }
+
+    public static async Task<HijackedConnection> OpenAsync(ApiCall call, string contentType)
+    {
+        var http = call.Http;
+        // The client half-closes when its stdin ends (CloseWrite) and keeps reading the output.
+        http.Features.Get<HalfCloseFeature>()?.AllowHalfClose();
+        var upgrade = http.Features.Get<IHttpUpgradeFeature>();
+        if (upgrade is { IsUpgradableRequest: true })
+        {
+            call.Response.Headers.Connection = "Upgrade";
+            call.Response.Headers.Upgrade = "tcp";
+            call.Response.ContentType = contentType;
+            var duplex = await upgrade.UpgradeAsync();
+            return new HijackedConnection(Kind.Upgraded, http, duplex, duplex);
+        }
+        if (WantsUpgrade(call.Request) && http.Features.Get<RawConnectionFeature>() is { } raw)
+        {
+            // What is left of the body would otherwise be read as stdin.
+            await call.Request.Body.CopyToAsync(Stream.Null, call.Aborted);
+            var head = new StringBuilder("HTTP/1.1 101 UPGRADED\r\n");
+            head.Append("Content-Type: ").Append(contentType).Append("\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n");
+            foreach (var (name, values) in call.Response.Headers)
+                if (!name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase))
+                    foreach (var value in values) head.Append(name).Append(": ").Append(value).Append("\r\n");
+            head.Append("\r\n");
+            var input = raw.Transport.Input.AsStream(leaveOpen: true);
+            // A plain socket is written directly: its bytes are in the kernel when a write returns, so the
+            // connection can be closed right after the last one without a race against Kestrel's sender.
+            Stream output = raw.Socket is { } socket ? new NetworkStream(socket, ownsSocket: false) : raw.Transport.Output.AsStream(leaveOpen: true);
+            await output.WriteAsync(Encoding.ASCII.GetBytes(head.ToString()), call.Aborted);
+            await output.FlushAsync(call.Aborted);
+            return new HijackedConnection(Kind.Raw, http, input, output, raw);
+        }
+        http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        call.Response.StatusCode = StatusCodes.Status200OK;
+        call.Response.ContentType = contentType;
+        await call.Response.StartAsync(call.Aborted);
+        await call.Response.Body.FlushAsync(call.Aborted);
+        return new HijackedConnection(Kind.Body, http, call.Request.Body, call.Response.Body);
+    }
+
+    private static bool WantsUpgrade(HttpRequest request)
+    {
+        foreach (var value in request.Headers.Upgrade)
+            if (value is not null && value.Contains("tcp", StringComparison.OrdinalIgnoreCase)) return true;
+        return false;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        switch (kind)
+        {
+            case Kind.Upgraded:
+                await Output.DisposeAsync();
+                break;
+            case Kind.Raw:
+                try
+                {
+                    if (raw!.Socket is { } socket) socket.Shutdown(SocketShutdown.Send);
+                    else await raw.Transport.Output.CompleteAsync();
+                }
+                catch (SocketException) { }
+                catch (ObjectDisposedException) { }
+                await Output.DisposeAsync();
+                // Kestrel still holds the request open; aborting it closes the connection without the response
+                // Kestrel would otherwise write after the stream.
+                http.Abort();
+                break;
+        }
+    }
+}
+
+/// <summary>A connection's transport and, when it is not under TLS, its socket: what a raw hijack takes over.</summary>
+public sealed record RawConnectionFeature(IDuplexPipe Transport, Socket? Socket);
 
 /// <summary>
 /// Lets a hijacked connection outlive the client's FIN. Kestrel aborts a connection as soon as its input
