@@ -110,7 +110,7 @@ public sealed class BerthEngine : IEngine, IAsyncDisposable
         {
             Oci.Content.Digest id;
             try { id = store.Resolve(reference); }
-            catch (ImageNotFoundException) { throw NotFoundException.Image(reference); }
+            catch (ImageNotFoundException e) { throw new NotFoundException(e.Message); } // the store names it as Docker does ("busybox:latest")
             catch (ImageException e) { throw new InvalidParameterException(e.Message); }
             catch (FormatException e) { throw new InvalidParameterException(e.Message); }
             var config = store.GetConfig(id);

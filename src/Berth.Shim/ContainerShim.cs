@@ -477,13 +477,15 @@ public sealed class ContainerShim
                 client.Stdin = (flags & ShimProtocol.AttachStdin) != 0;
                 client.Stdout = (flags & ShimProtocol.AttachStdout) != 0;
                 client.Stderr = (flags & ShimProtocol.AttachStderr) != 0;
+                // Acknowledged, so an attach made before start (docker run) is in place before the process writes.
+                Send(client, ShimProtocol.Ok, default);
                 if (_finished) { Send(client, ShimProtocol.End, default); client.CloseAfterFlush = true; }
                 break;
             case ShimProtocol.Stdin:
                 WriteStdin(payload);
                 break;
             case ShimProtocol.CloseStdin:
-                if (_options.StdinOnce) RequestStdinClose();
+                if (ClosesStdinOnDetach) RequestStdinClose();
                 break;
             case ShimProtocol.Resize:
                 if (_masterFd < 0 || payload.Length < 4) { Send(client, ShimProtocol.Failed, "the container has no terminal"u8); break; }
@@ -503,9 +505,15 @@ public sealed class ContainerShim
 
     private void Disconnected(Client client)
     {
-        if (client.Attached && client.Stdin && _options.StdinOnce) RequestStdinClose();
+        if (client.Attached && client.Stdin && ClosesStdinOnDetach) RequestStdinClose();
         CloseClient(client);
     }
+
+    /// <summary>
+    /// As moby: a client leaving closes a StdinOnce container's stdin, except on a terminal, where leaving is
+    /// detaching (Ctrl-P Ctrl-Q) and the shell must live on.
+    /// </summary>
+    private bool ClosesStdinOnDetach => _options.StdinOnce && !_options.Tty;
 
     private void CloseClient(Client client)
     {

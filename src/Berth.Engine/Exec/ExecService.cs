@@ -36,6 +36,8 @@ public sealed class ExecService : IExecService
         public int? ExitCode { get; set; }
         public int Pid { get; set; }
         public ISupervisedExec? Process { get; set; }
+        /// <summary>Set once the exit code is recorded.</summary>
+        public TaskCompletionSource Finished { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     public Task<IdResponse> CreateAsync(string containerIdOrName, ExecConfig config, CancellationToken cancellationToken)
@@ -121,7 +123,27 @@ public sealed class ExecService : IExecService
             if (started.Stdio is { } unused) await unused.DisposeAsync();
             return null;
         }
-        return started.Stdio;
+        return started.Stdio is { } stdio ? new ExitRecordedSession(stdio, e.Finished.Task) : null;
+    }
+
+    /// <summary>
+    /// An exec's stdio whose output ends only once its exit code is recorded: the docker CLI inspects the exec
+    /// as soon as the stream ends and takes that code (with a terminal the pty closes before the exit is seen).
+    /// </summary>
+    private sealed class ExitRecordedSession(IStdioSession inner, Task finished) : IStdioSession
+    {
+        public bool Tty => inner.Tty;
+        public IAsyncEnumerable<OutputChunk> Output => ReadAsync();
+
+        private async IAsyncEnumerable<OutputChunk> ReadAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+        {
+            await foreach (var chunk in inner.Output.WithCancellation(cancellationToken)) yield return chunk;
+            await finished.WaitAsync(cancellationToken);
+        }
+
+        public ValueTask WriteStdinAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) => inner.WriteStdinAsync(data, cancellationToken);
+        public ValueTask CloseStdinAsync() => inner.CloseStdinAsync();
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
     private async Task WatchAsync(Container c, ExecInstance e, ISupervisedExec process)
@@ -134,6 +156,7 @@ public sealed class ExecService : IExecService
             e.Running = false;
             e.ExitCode = code;
         }
+        e.Finished.TrySetResult();
         Publish(c, "exec_die", e.Id, ("exitCode", code.ToString(System.Globalization.CultureInfo.InvariantCulture)));
     }
 

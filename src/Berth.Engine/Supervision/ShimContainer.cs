@@ -90,7 +90,9 @@ internal sealed class ShimContainer : ISupervisedContainer
         if (options.Stdout) flags |= ShimProtocol.AttachStdout;
         if (options.Stderr) flags |= ShimProtocol.AttachStderr;
         await connection.SendAsync(ShimProtocol.Attach, new[] { flags }, cancellationToken).ConfigureAwait(false);
-        return new ShimStdioSession(connection, _record.Tty);
+        // The shim acknowledges the attach: output written after this point reaches the session.
+        var first = await connection.ReceiveAsync(cancellationToken).ConfigureAwait(false);
+        return new ShimStdioSession(connection, _record.Tty, first is { Kind: ShimProtocol.Ok } ? null : first);
     }
 
     public async Task ResizeAsync(int height, int width, CancellationToken cancellationToken)
@@ -123,7 +125,7 @@ internal sealed class ShimContainer : ISupervisedContainer
 }
 
 /// <summary>Live stdio of a container through its shim's Attach.</summary>
-internal sealed class ShimStdioSession(ShimConnection connection, bool tty) : IStdioSession
+internal sealed class ShimStdioSession(ShimConnection connection, bool tty, (byte Kind, byte[] Payload)? firstFrame = null) : IStdioSession
 {
     private const int StdinChunk = 32 * 1024;
 
@@ -133,8 +135,11 @@ internal sealed class ShimStdioSession(ShimConnection connection, bool tty) : IS
 
     private async IAsyncEnumerable<OutputChunk> ReadOutput([EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        while (await connection.ReceiveAsync(cancellationToken).ConfigureAwait(false) is { } frame)
+        // A shim that does not acknowledge attaches (older than this engine) sent output or End first.
+        var pending = firstFrame;
+        while ((pending ?? await connection.ReceiveAsync(cancellationToken).ConfigureAwait(false)) is { } frame)
         {
+            pending = null;
             switch (frame.Kind)
             {
                 case ShimProtocol.Stdout: yield return new OutputChunk(StdStream.Stdout, frame.Payload); break;
