@@ -7,15 +7,16 @@ namespace Berth.EndToEnd.Tests;
 /// <summary>docker-py (Debian python3-docker) and Docker.DotNet through berthd: create, start, logs, remove.</summary>
 public sealed class ClientLibraryTests(BerthDaemon daemon) : IClassFixture<BerthDaemon>
 {
-    private const string NoContainersYet = "berthd does not run containers yet (engine-core)";
-
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Docker_py_runs_a_container()
     {
         await daemon.BusyboxAsync();
         if (!File.Exists("/usr/lib/python3/dist-packages/docker/__init__.py"))
         {
-            Assert.Fail("python3-docker is not installed (scripts/test installs it)");
+            // As scripts/lib.sh's ensure_packages does: Debian's package, installed once.
+            var install = await Programs.RunAsync("apt-get", ["install", "-y", "-q", "python3-docker"],
+                new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" }, timeout: TimeSpan.FromMinutes(5));
+            Assert.True(install.Code == 0, "python3-docker could not be installed: " + install);
         }
         var script = """
             import docker, sys
@@ -32,7 +33,7 @@ public sealed class ClientLibraryTests(BerthDaemon daemon) : IClassFixture<Berth
         Assert.Equal("0\nfrom-docker-py\n0\n", outcome.Out);
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Docker_DotNet_runs_a_container()
     {
         await daemon.BusyboxAsync();
@@ -52,7 +53,7 @@ public sealed class ClientLibraryTests(BerthDaemon daemon) : IClassFixture<Berth
         Assert.DoesNotContain(left, c => c.ID == created.ID);
     }
 
-    [RootFact(Skip = "berthd does not serve images yet (engine-core wiring)")]
+    [RootFact]
     public async Task Docker_DotNet_reads_version_and_images()
     {
         await daemon.BusyboxAsync();

@@ -6,7 +6,6 @@ namespace Berth.EndToEnd.Tests;
 /// <summary>The real docker CLI (28.2, /usr/local/bin/docker) against berthd, through DOCKER_HOST.</summary>
 public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemon>
 {
-    private const string NoContainersYet = "berthd does not run containers yet (engine-core)";
     private string Name(string what) => $"{daemon.Tag}-{what}";
 
     [RootFact]
@@ -17,7 +16,7 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
         Assert.Equal(daemon.DataRoot + "\n", await daemon.DockerOkAsync("info", "--format", "{{.DockerRootDir}}"));
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Images_history_save_and_load()
     {
         await daemon.BusyboxAsync();
@@ -30,7 +29,7 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
         Assert.Contains($"Loaded image: {daemon.Tag}/copy:1", await daemon.DockerOkAsync("load", "-i", saved));
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Run_forms_and_exit_codes()
     {
         await daemon.BusyboxAsync();
@@ -43,7 +42,7 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
         Assert.Contains("/dev/pts/0", tty.Out);
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Detached_container_through_its_life()
     {
         await daemon.BusyboxAsync();
@@ -67,7 +66,7 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
         await daemon.DockerOkAsync("rm", "-f", name);
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Cp_diff_and_commit()
     {
         await daemon.BusyboxAsync();
@@ -87,7 +86,7 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
         await daemon.DockerOkAsync("rm", "-f", name);
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Events_stream_what_happened()
     {
         await daemon.BusyboxAsync();
@@ -98,5 +97,126 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
         var until = DateTimeOffset.UtcNow.AddSeconds(1).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
         var events = await daemon.DockerOkAsync("events", "--since", since, "--until", until, "--filter", "container=" + name, "--format", "{{.Status}}");
         foreach (var action in new[] { "create", "start", "die", "destroy" }) Assert.Contains(action, events);
+    }
+
+    [RootFact]
+    public async Task Exec_forms_through_the_hijacked_stream()
+    {
+        await daemon.BusyboxAsync();
+        var name = Name("exec");
+        await daemon.DockerOkAsync("run", "-d", "--name", name, "busybox", "sleep", "300");
+        try
+        {
+            Assert.Equal("hi\n", await daemon.DockerOkAsync("exec", name, "echo", "hi"));
+            Assert.Equal(4, (await daemon.DockerAsync("exec", name, "sh", "-c", "exit 4")).Code);
+            var piped = await daemon.DockerWithInputAsync("one\ntwo\nthree\n"u8.ToArray(), "exec", "-i", name, "wc", "-l");
+            Assert.True(piped.Code == 0, piped.ToString());
+            Assert.Equal("3", piped.Out.Trim());
+            var stderr = await daemon.DockerAsync("exec", name, "sh", "-c", "echo out; echo err >&2");
+            Assert.Equal(("out\n", "err\n"), (stderr.Out, stderr.Err));
+            var tty = await Programs.RunInTerminalAsync($"/usr/local/bin/docker exec -it {name} sh", daemon.Environment(), "tty; exit 6\\r");
+            Assert.True(tty.Code == 6, tty.ToString());
+            Assert.Contains("/dev/pts/", tty.Out);
+            await daemon.DockerOkAsync("exec", "-d", name, "touch", "/detached-exec");
+            Assert.Equal("ok\n", await daemon.DockerOkAsync("exec", name, "sh", "-c", "sleep 0.2; test -e /detached-exec && echo ok"));
+        }
+        finally { await daemon.DockerAsync("rm", "-f", name); }
+    }
+
+    [RootFact]
+    public async Task Attach_streams_stdin_and_output_and_detaches_with_ctrl_p_ctrl_q()
+    {
+        await daemon.BusyboxAsync();
+        var reader = Name("attach-i");
+        var shell = Name("attach-t");
+        try
+        {
+            await daemon.DockerOkAsync("run", "-d", "-i", "--name", reader, "busybox", "sh", "-c", "read line; echo got $line");
+            var attached = await daemon.DockerWithInputAsync("hello\n"u8.ToArray(), "attach", reader);
+            Assert.True(attached.Code == 0, attached.ToString());
+            Assert.Equal("got hello\n", attached.Out);
+
+            await daemon.DockerOkAsync("run", "-d", "-it", "--name", shell, "busybox", "sh");
+            // The docker CLI itself spots Ctrl-P Ctrl-Q on a terminal, says "read escape sequence" and leaves.
+            var detached = await TypeInTerminalAsync($"/usr/local/bin/docker attach {shell}", "echo typed-$((6*7))\\r", "\\020\\021");
+            Assert.Contains("typed-42", detached.Out);
+            Assert.Contains("read escape sequence", detached.Out);
+            Assert.Equal("true\n", await daemon.DockerOkAsync("inspect", "-f", "{{.State.Running}}", shell));
+            Assert.Equal("still-here\n", await daemon.DockerOkAsync("exec", shell, "echo", "still-here"));
+
+            var run = Name("run-detach");
+            var fromRun = await TypeInTerminalAsync($"/usr/local/bin/docker run -it --name {run} busybox sh", "echo ran-$((1+1))\\r", "\\020\\021");
+            Assert.True(fromRun.Code == 0, fromRun.ToString());
+            Assert.Contains("ran-2", fromRun.Out);
+            Assert.Equal("true\n", await daemon.DockerOkAsync("inspect", "-f", "{{.State.Running}}", run));
+            await daemon.DockerAsync("rm", "-f", run);
+        }
+        finally
+        {
+            await daemon.DockerAsync("rm", "-f", reader);
+            await daemon.DockerAsync("rm", "-f", shell);
+        }
+    }
+
+    [RootFact]
+    public async Task Attach_with_logs_replays_what_was_written_before()
+    {
+        await daemon.BusyboxAsync();
+        var name = Name("replay");
+        var id = (await daemon.DockerOkAsync("run", "-d", "--name", name, "busybox", "sh", "-c", "echo before; echo err-before >&2; sleep 300")).Trim();
+        try
+        {
+            await WaitForLogAsync(name, "before");
+            // No Upgrade header: the API's plain answer is the framed stream as the response body.
+            using var http = daemon.Http();
+            using var response = await http.PostAsync($"/v1.47/containers/{id}/attach?logs=1&stream=0&stdout=1&stderr=1", null);
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("application/vnd.docker.multiplexed-stream", response.Content.Headers.ContentType?.MediaType);
+            var frames = await response.Content.ReadAsByteArrayAsync();
+            Assert.Equal(new byte[] { 1, 0, 0, 0, 0, 0, 0, 7 }, frames[..8]);
+            Assert.Equal("before\n", System.Text.Encoding.ASCII.GetString(frames, 8, 7));
+            Assert.Equal(2, frames[15]);
+            Assert.Equal("err-before\n", System.Text.Encoding.ASCII.GetString(frames, 23, 11));
+            Assert.Equal(34, frames.Length);
+        }
+        finally { await daemon.DockerAsync("rm", "-f", name); }
+    }
+
+    [RootFact]
+    public async Task Containers_list_and_inspect_shapes()
+    {
+        await daemon.BusyboxAsync();
+        var name = Name("ps");
+        var id = (await daemon.DockerOkAsync("create", "--name", name, "-e", "A=b", "-l", "who=e2e", "busybox", "true")).Trim();
+        try
+        {
+            Assert.Contains(name, await daemon.DockerOkAsync("ps", "-a"));
+            Assert.DoesNotContain(name, await daemon.DockerOkAsync("ps"));
+            Assert.Equal(id[..12] + "\n", await daemon.DockerOkAsync("ps", "-aq", "--filter", "name=" + name));
+            Assert.Equal($"{name} created e2e\n", await daemon.DockerOkAsync("ps", "-a", "--filter", "label=who=e2e", "--format", "{{.Names}} {{.State}} {{.Label \"who\"}}"));
+            var inspect = JsonDocument.Parse(await daemon.DockerOkAsync("container", "inspect", name)).RootElement[0];
+            Assert.Equal("/" + name, inspect.GetProperty("Name").GetString());
+            Assert.Contains("A=b", inspect.GetProperty("Config").GetProperty("Env").EnumerateArray().Select(e => e.GetString()));
+            await daemon.DockerOkAsync("start", "-a", name);
+            Assert.Equal("exited 0\n", await daemon.DockerOkAsync("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name));
+        }
+        finally { await daemon.DockerAsync("rm", "-f", name); }
+    }
+
+    /// <summary>Runs a command on a pseudo-terminal and types each piece of keys a second apart, as a person would.</summary>
+    private Task<Outcome> TypeInTerminalAsync(string commandLine, params string[] keys)
+    {
+        var typist = string.Join("; ", keys.Select(k => $"sleep 1.5; printf '%b' {Programs.Quote(k)}")) + "; sleep 3";
+        return Programs.RunAsync("sh", ["-c", $"({typist}) | script -qefc {Programs.Quote(commandLine)} /dev/null"], daemon.Environment());
+    }
+
+    private async Task WaitForLogAsync(string name, string text)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            if ((await daemon.DockerAsync("logs", name)).Out.Contains(text, StringComparison.Ordinal)) return;
+            await Task.Delay(50);
+        }
+        Assert.Fail($"{name} never logged {text}");
     }
 }
