@@ -68,7 +68,7 @@ public sealed class BadInputTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         var id = (await daemon.DockerOkAsync("run", "-d", "--name", name, "busybox", "sleep", "300")).Trim();
         try
         {
-            var inUse = await daemon.DockerAsync("create", "--name", name, "busybox", "true");
+            var inUse = await daemon.DockerAsync("run", "--name", name, "busybox", "true");
             Assert.Equal(125, inUse.Code);
             Assert.Contains($"Conflict. The container name \"/{name}\" is already in use by container \"{id}\"", inUse.Err);
             var running = await daemon.DockerAsync("rm", name);
