@@ -54,6 +54,64 @@ public sealed class ClientLibraryTests(BerthDaemon daemon) : IClassFixture<Berth
     }
 
     [RootFact]
+    public async Task Docker_py_execs_with_output_exit_code_and_stdin()
+    {
+        await daemon.BusyboxAsync();
+        var script = """
+            import docker, sys
+            client = docker.DockerClient(base_url=sys.argv[1])
+            c = client.containers.run("busybox", ["sleep", "300"], detach=True, name=sys.argv[2])
+            try:
+                r = c.exec_run(["sh", "-c", "echo out; echo err >&2; exit 3"], demux=True)
+                print(r.exit_code, r.output[0].decode().strip(), r.output[1].decode().strip())
+                raw = c.exec_run(["cat"], stdin=True, socket=True).output._sock
+                raw.sendall(b"through-stdin\n")
+                raw.shutdown(1)
+                data = b""
+                while True:
+                    piece = raw.recv(4096)
+                    if not piece: break
+                    data += piece
+                print(data[8:].decode().strip(), data[0])
+                print(client.containers.run("busybox", ["echo", "run-out"], remove=True).decode().strip())
+            finally:
+                c.remove(force=True)
+            """;
+        var outcome = await Programs.RunAsync("python3", ["-c", script, daemon.Host, daemon.Tag + "-pyexec"]);
+        Assert.True(outcome.Code == 0, outcome.ToString());
+        Assert.Equal("3 out err\nthrough-stdin 1\nrun-out\n", outcome.Out);
+    }
+
+    [RootFact]
+    public async Task Docker_DotNet_execs_and_reads_the_exit_code()
+    {
+        await daemon.BusyboxAsync();
+        using var client = new DockerClientConfiguration(new Uri(daemon.Host)).CreateClient();
+        var created = await client.Containers.CreateContainerAsync(new CreateContainerParameters
+        {
+            Image = "busybox", Cmd = ["sleep", "300"], Name = daemon.Tag + "-dotnet-exec",
+        });
+        try
+        {
+            await client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters());
+            var exec = await client.Exec.ExecCreateContainerAsync(created.ID, new ContainerExecCreateParameters
+            {
+                Cmd = ["sh", "-c", "echo out; echo err >&2; exit 5"], AttachStdout = true, AttachStderr = true,
+            });
+            using (var stream = await client.Exec.StartAndAttachContainerExecAsync(exec.ID, tty: false))
+            {
+                var (stdout, stderr) = await stream.ReadOutputToEndAsync(CancellationToken.None);
+                Assert.Equal(("out\n", "err\n"), (stdout, stderr));
+            }
+            Assert.Equal(5, (await client.Exec.InspectContainerExecAsync(exec.ID)).ExitCode);
+        }
+        finally
+        {
+            await client.Containers.RemoveContainerAsync(created.ID, new ContainerRemoveParameters { Force = true });
+        }
+    }
+
+    [RootFact]
     public async Task Docker_DotNet_reads_version_and_images()
     {
         await daemon.BusyboxAsync();

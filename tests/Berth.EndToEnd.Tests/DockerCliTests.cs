@@ -37,9 +37,10 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
         Assert.Equal(3, (await daemon.DockerAsync("run", "--rm", "busybox", "sh", "-c", "exit 3")).Code);
         var piped = await daemon.DockerWithInputAsync("a\nb\n"u8.ToArray(), "run", "-i", "--rm", "busybox", "wc", "-l");
         Assert.Equal("2", piped.Out.Trim());
-        var tty = await Programs.RunInTerminalAsync("/usr/local/bin/docker run -it --rm busybox sh", daemon.Environment(), "echo in-tty; tty; exit 7\\r");
+        var tty = await Programs.RunInTerminalAsync("stty rows 33 cols 101; /usr/local/bin/docker run -it --rm busybox sh", daemon.Environment(), "echo in-tty; tty; stty size; exit 7\\r");
         Assert.True(tty.Code == 7, tty.ToString());
         Assert.Contains("/dev/pts/0", tty.Out);
+        Assert.Contains("33 101", tty.Out); // the CLI's resize reached the container's terminal
     }
 
     [RootFact]
@@ -60,10 +61,19 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
         await daemon.DockerOkAsync("pause", name);
         Assert.Equal("paused\n", await daemon.DockerOkAsync("inspect", "-f", "{{.State.Status}}", name));
         await daemon.DockerOkAsync("unpause", name);
+        Assert.Equal("running\n", await daemon.DockerOkAsync("inspect", "-f", "{{.State.Status}}", name));
+        var startedAt = await daemon.DockerOkAsync("inspect", "-f", "{{.State.StartedAt}}", name);
         await daemon.DockerOkAsync("restart", "-t", "1", name);
+        Assert.Equal("running\n", await daemon.DockerOkAsync("inspect", "-f", "{{.State.Status}}", name));
+        Assert.NotEqual(startedAt, await daemon.DockerOkAsync("inspect", "-f", "{{.State.StartedAt}}", name));
         await daemon.DockerOkAsync("stop", "-t", "1", name);
+        Assert.Equal("exited\n", await daemon.DockerOkAsync("inspect", "-f", "{{.State.Status}}", name));
+        Assert.DoesNotContain(name, await daemon.DockerOkAsync("ps"));
         await daemon.DockerOkAsync("start", name);
+        Assert.Equal("running\n", await daemon.DockerOkAsync("inspect", "-f", "{{.State.Status}}", name));
+        await WaitForLogAsync(name, "started\nstarted\nstarted\n"); // one line per run: first, restart, start
         await daemon.DockerOkAsync("rm", "-f", name);
+        Assert.DoesNotContain(name, await daemon.DockerOkAsync("ps", "-a"));
     }
 
     [RootFact]
