@@ -40,15 +40,29 @@ public sealed partial class DockerApi
         var service = engine.Build;
         if (service is Berth.Engine.Build.UnimplementedBuildService) throw new NotImplementedYetException("building images");
 
-        c.Response.StatusCode = 200;
-        c.Response.ContentType = "application/json";
-        c.Http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-        await c.Response.StartAsync(c.Aborted);
+        // As dockerd: the response starts with the first line the build writes, so a failure before it (a parse
+        // error, an unknown target) is an HTTP error the client shows as "Error response from daemon: …".
+        var started = false;
+        string? earlyError = null;
         await service.BuildAsync(c.Request.Body, options, async message =>
         {
+            if (!started)
+            {
+                if (message.Error is { } error) { earlyError = error; return; }
+                c.Response.StatusCode = 200;
+                c.Response.ContentType = "application/json";
+                c.Http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+                await c.Response.StartAsync(c.Aborted);
+                started = true;
+            }
             await c.Response.Body.WriteAsync(message.ToJsonLine(), c.Aborted);
             await c.Response.Body.FlushAsync(c.Aborted);
         }, c.Aborted);
+        if (earlyError is not null)
+        {
+            if (earlyError.StartsWith("Cannot locate specified Dockerfile", StringComparison.Ordinal)) throw new EngineFailureException(earlyError);
+            throw new InvalidParameterException(earlyError);
+        }
     }
 
     /// <summary>A query parameter holding a JSON object of strings (buildargs, labels); null values are kept as null.</summary>

@@ -54,7 +54,8 @@ public sealed partial class BerthCli
             if (line.Length == 0) continue;
             var message = JsonSerializer.Deserialize(line, Json.JsonMessage);
             if (message is null) continue;
-            if (message.Error is { } error) { stderr.WriteLine(error); return 1; }
+            // As docker's CLI: the error's code is the exit status (a failing RUN's own code), 1 when it has none.
+            if (message.Error is { } error) { stderr.WriteLine(error); return message.ErrorDetail?.Code is { } code and > 0 ? code : 1; }
             if (message.Aux?.ID is { } id) imageId = id;
             if (message.Stream is { } text)
             {

@@ -394,6 +394,24 @@ public sealed class BuilderTests
     }
 
     [Fact]
+    public async Task New_parent_directories_are_owned_as_dockers_classic_builder_makes_them()
+    {
+        using var h = new Harness();
+        h.Write("f.txt", "f");
+        h.Write("conf/a.conf", "a");
+        var (result, _, _) = await h.BuildAsync("FROM busybox\nCOPY --chown=1500:2000 f.txt /opt/tool/bin/f\nCOPY --chown=1500:2000 conf /new/deep/\nCOPY conf /etc/\n");
+        Assert.Null(result.Error);
+        var entries = h.Backend.Layers.SelectMany(l => l.Entries).ToList();
+        // Above a copied file, new directories take the --chown owner; above a copied directory they stay root's.
+        Assert.Equal((1500, 2000, 0x1ED), entries.Where(e => e.Path == "/opt/tool/bin").Select(e => (e.Uid, e.Gid, e.Mode)).Single());
+        Assert.Equal((0, 0), entries.Where(e => e.Path == "/new").Select(e => (e.Uid, e.Gid)).Single());
+        Assert.Equal((1500, 2000, 0x1ED), entries.Where(e => e.Path == "/new/deep").Select(e => (e.Uid, e.Gid, e.Mode)).Single());
+        // An existing destination directory keeps its own mode and owner.
+        var etc = entries.Where(e => e.Path == "/etc").ToList();
+        Assert.All(etc, e => Assert.Equal((0, 0), (e.Uid, e.Gid)));
+    }
+
+    [Fact]
     public async Task Heredocs_become_files_and_scripts()
     {
         using var h = new Harness();

@@ -152,15 +152,16 @@ public static class FileCopier
 
         var entries = new Dictionary<string, LayerEntry>(StringComparer.Ordinal);
         var now = DateTimeOffset.UtcNow;
+        var copiedFiles = new List<string>();
         void Add(LayerEntry e) => entries[e.Path] = e;
-        int ModeOf(string host, bool isDir) => chmod ?? (int)File.GetUnixFileMode(host);
 
         foreach (var source in sources)
         {
             if (source.IsDirectory)
             {
-                var rootInfo = new DirectoryInfo(source.HostPath);
-                Add(new LayerEntry(destination, LayerEntryKind.Directory, ModeOf(source.HostPath, true), owner.Uid, owner.Gid, rootInfo.LastWriteTimeUtc));
+                // As Docker: the source directory itself is not copied; a destination that exists keeps its mode and
+                // owner, a new one is 0755 and gets the --chown owner (its new parents stay root's).
+                if (!destExistsAsDir) Add(new LayerEntry(destination, LayerEntryKind.Directory, chmod ?? 0x1ED, owner.Uid, owner.Gid, now));
                 foreach (var (path, isDir) in Walk(tree, source.RelativePath, includeRoot: false))
                 {
                     var below = source.RelativePath == "." ? path : path[(source.RelativePath.Length + 1)..];
@@ -178,15 +179,18 @@ public static class FileCopier
                 continue;
             }
             Add(EntryFor(source.HostPath, fileDestination, false, owner, chmod));
+            copiedFiles.Add(fileDestination);
         }
         foreach (var content in inline)
         {
             var path = destinationIsDirectory || destExistsAsDir || count > 1 ? JoinPath(destination, content.Path) : destination;
             Add(new LayerEntry(path, LayerEntryKind.File, chmod ?? 0x1A4, owner.Uid, owner.Gid, now) { Data = Encoding.UTF8.GetBytes(content.Data) });
+            copiedFiles.Add(path);
         }
 
-        // Parent directories: as they are in the image when they exist there, else new root-owned 0755.
-        foreach (var path in entries.Keys.ToList())
+        // Parent directories: as they are in the image when they exist there, else new 0755 ones — owned, as
+        // Docker's classic builder makes them, by the --chown owner above a copied file and by root otherwise.
+        foreach (var (path, newOwner) in copiedFiles.Select(f => (f, owner)).Concat(entries.Keys.ToList().Select(k => (k, (0, 0)))))
         {
             for (var parent = ParentPath(path); parent != "/"; parent = ParentPath(parent))
             {
@@ -198,7 +202,7 @@ public static class FileCopier
                     var (uid, gid) = Ownership(existing);
                     entries[parent] = new LayerEntry(parent, LayerEntryKind.Directory, (int)info.UnixFileMode, uid, gid, info.LastWriteTimeUtc);
                 }
-                else entries[parent] = new LayerEntry(parent, LayerEntryKind.Directory, 0x1ED, 0, 0, now);
+                else entries[parent] = new LayerEntry(parent, LayerEntryKind.Directory, 0x1ED, newOwner.Item1, newOwner.Item2, now);
             }
         }
         return entries.Values.OrderBy(e => e.Path, StringComparer.Ordinal).ToList();

@@ -21,15 +21,39 @@ public sealed class EngineBuildBackend(BerthEngine engine) : IBuildBackend
     private ImageStore Store => engine.ImageStore;
     private ILayerStore Layers => engine.Storage.Layers;
 
-    public Task<BuildImage> GetImageAsync(string reference, bool pull, string? platform, Func<BuildMessage, ValueTask> progress, CancellationToken cancellationToken)
+    public async Task<BuildImage> GetImageAsync(string reference, bool pull, string? platform, Func<BuildMessage, ValueTask> progress, CancellationToken cancellationToken)
     {
-        if (Store.TryResolve(reference, out var id) && !pull) return Task.FromResult(new BuildImage(id.ToString(), Store.GetConfig(id)));
-        if (Store.TryResolve(reference, out id)) return Task.FromResult(new BuildImage(id.ToString(), Store.GetConfig(id)));
+        if (!pull && Store.TryResolve(reference, out var id)) return new BuildImage(id.ToString(), Store.GetConfig(id));
+        // Absent (or --pull): fetched through the engine's distribution client, its progress lines in the build's stream.
+        try
+        {
+            await foreach (var message in engine.ImageService.PullAsync(reference, null, platform, allTags: false, auth: null, cancellationToken))
+            {
+                if (message.Error is { } error) throw new BuildException(error);
+                await progress(new BuildMessage
+                {
+                    Status = message.Status,
+                    Id = message.Id,
+                    Progress = message.Progress,
+                    ProgressDetail = message.ProgressDetail is null ? null : new Berth.Build.Execution.ProgressDetail { Current = message.ProgressDetail.Current, Total = message.ProgressDetail.Total },
+                });
+            }
+        }
+        catch (EngineException e) when (e is NotFoundException or UnauthorizedException or ForbiddenException)
+        {
+            throw new BuildException($"pull access denied for {RepositoryOf(reference)}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied");
+        }
+        catch (EngineException e) { throw new BuildException(e.Message); }
+        if (Store.TryResolve(reference, out id)) return new BuildImage(id.ToString(), Store.GetConfig(id));
+        throw new BuildException($"pull of {reference} did not produce an image");
+    }
+
+    private static string RepositoryOf(string reference)
+    {
         var name = reference.Split('@')[0];
         var slash = name.LastIndexOf('/');
         var colon = name.LastIndexOf(':');
-        if (colon > slash) name = name[..colon];
-        throw new BuildException($"pull access denied for {name}, repository does not exist or may require 'docker login': denied: requested access to the resource is denied");
+        return colon > slash ? name[..colon] : name;
     }
 
     public Task<BuildImage?> FindImageAsync(string imageId, CancellationToken cancellationToken)
