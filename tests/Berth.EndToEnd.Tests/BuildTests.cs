@@ -185,7 +185,7 @@ public sealed partial class BuildTests(BerthDaemon daemon) : IClassFixture<Berth
 
         var unknown = await daemon.BerthAsync("build", "--target", "nosuch", context.Path);
         Assert.Equal(1, unknown.Code);
-        Assert.Equal("failed to reach build target nosuch in Dockerfile\n", unknown.Err);
+        Assert.Equal("Error response from daemon: failed to reach build target nosuch in Dockerfile\n", unknown.Err);
     }
 
     [RootFact]
