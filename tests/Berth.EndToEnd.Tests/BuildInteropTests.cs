@@ -85,7 +85,7 @@ public sealed class BuildInteropTests(BerthDaemon daemon) : IClassFixture<BerthD
         // Listed as differences, so a failure names the entries.
         Assert.Equal("", string.Join('\n', dockerTree.Except(berthTree).Select(l => "docker only: " + l).Concat(berthTree.Except(dockerTree).Select(l => "berth only:  " + l))));
         Assert.Contains("opt/app/data/version file 0640 0:0 4", berthTree);
-        Assert.Contains("usr/local/bin/run.sh file 0644 1500:2000 26", berthTree);
+        Assert.Contains("usr/local/bin/run.sh file 0644 1500:2000 24", berthTree);
         Assert.Contains("var/lib/app/ dir 0750 1500:2000", berthTree);
     }
 
