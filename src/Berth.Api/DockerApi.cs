@@ -375,7 +375,8 @@ public sealed partial class DockerApi
             replay = async (output, token) =>
             {
                 await foreach (var entry in log.Entries.WithCancellation(token))
-                    await StdFrame.WriteAsync(output, entry.Stream, entry.Data, log.Tty, token);
+                    if (entry.Stream == StdStream.Stdout ? options.Stdout : options.Stderr)
+                        await StdFrame.WriteAsync(output, entry.Stream, entry.Data, log.Tty, token);
             };
         }
         var session = options.Stream

@@ -184,6 +184,51 @@ public sealed class ApiTests(ApiServerFixture server) : IClassFixture<ApiServerF
     }
 
     [Fact]
+    public async Task A_hijack_request_with_a_body_still_switches_protocols()
+    {
+        // The docker CLI's exec start sends its options as JSON with "Upgrade: tcp"; Kestrel upgrades only
+        // bodiless requests, so the API writes the 101 itself. Stdin may follow the head at once.
+        using var socket = await server.RawAsync(
+            "POST /v1.47/containers/web/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n" +
+            "Content-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"Detach\":false}early\n");
+        var (status, headers) = await RawHttp.ReadHeadAsync(socket);
+        Assert.Equal(101, status);
+        Assert.Equal("tcp", headers["Upgrade"]);
+        Assert.Equal("Upgrade", headers["Connection"]);
+        Assert.Equal("application/vnd.docker.multiplexed-stream", headers["Content-Type"]);
+        Assert.Equal("1.47", headers["Api-Version"]);
+        Assert.Equal((1, "early\n"), await RawHttp.ReadFrameAsync(socket));
+        await socket.SendAsync("ping\n"u8.ToArray());
+        Assert.Equal((1, "ping\n"), await RawHttp.ReadFrameAsync(socket));
+        socket.Shutdown(SocketShutdown.Send);
+        Assert.Equal((2, "bye\n"), await RawHttp.ReadFrameAsync(socket));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, await socket.ReceiveAsync(new byte[1], timeout.Token)); // nothing of Kestrel's after the stream
+        using var alive = await Client.GetAsync("/_ping");
+        Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
+    }
+
+    [Fact]
+    public async Task Attach_with_logs_replays_the_log_first_and_stream_0_ends_after_it()
+    {
+        using var socket = await server.RawAsync(
+            "POST /v1.47/containers/web/attach?logs=1&stream=0&stdout=1&stderr=1 HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+        var (status, _) = await RawHttp.ReadHeadAsync(socket);
+        Assert.Equal(101, status);
+        Assert.Equal((1, "hello\n"), await RawHttp.ReadFrameAsync(socket));
+        Assert.Equal((2, "oops\n"), await RawHttp.ReadFrameAsync(socket));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, await socket.ReceiveAsync(new byte[1], timeout.Token));
+
+        using var live = await server.RawAsync(
+            "POST /v1.47/containers/web/attach?logs=1&stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+        Assert.Equal(101, (await RawHttp.ReadHeadAsync(live)).Status);
+        Assert.Equal((1, "hello\n"), await RawHttp.ReadFrameAsync(live)); // stdout only: the stderr line is not replayed
+        await live.SendAsync("now\n"u8.ToArray());
+        Assert.Equal((1, "now\n"), await RawHttp.ReadFrameAsync(live));
+    }
+
+    [Fact]
     public async Task Attach_with_a_TTY_is_raw_and_detaches_on_ctrl_p_ctrl_q()
     {
         using var socket = await server.RawAsync(
