@@ -25,51 +25,79 @@ public static class JsonFileLogs
         long until = options.Until is { } u ? ToNanoseconds(u) : long.MaxValue;
         using var watch = options.Follow ? LogDirectoryWatcher.Shared.Watch(Path.GetDirectoryName(Path.GetFullPath(logPath))!) : null;
 
-        // History: from the start position tail asks for, through the rotated files into the current one.
-        var files = Files(logPath);
-        var (startFile, startOffset) = options.Tail is { } tail ? TailStart(files, tail) : (0, 0L);
-        if (options.Tail == 0) { startFile = files.Count; startOffset = 0; }
-        for (var i = startFile; i < files.Count - 1; i++)
+        // Every file is open before anything is read, the current one first: a rotation while the history is read
+        // renames files under us but loses nothing, since the descriptors keep what they were opened on.
+        var (history, current) = await OpenAllAsync(logPath, cancellationToken).ConfigureAwait(false);
+        try
         {
-            await foreach (var chunk in ReadFileAsync(files[i], i == startFile ? startOffset : 0, options, since, until, cancellationToken).ConfigureAwait(false))
+            var all = current is null ? history : [.. history, current];
+            var (startFile, startOffset) = options.Tail is { } tail ? TailStart(all, tail) : (0, 0L);
+            if (options.Tail == 0) { startFile = all.Count; startOffset = 0; }
+            for (var i = startFile; i < history.Count; i++)
             {
-                if (chunk.Time == default) yield break; // past until
-                yield return chunk;
-            }
-        }
-
-        // The current file: read what is there; when following, wait for more.
-        using var current = OpenCurrent(logPath);
-        if (current is null && !options.Follow) yield break;
-        var reader = current is null ? null : new Tail(current, startFile == files.Count - 1 ? startOffset : startFile >= files.Count ? current.Length : 0);
-        var stopped = false;
-        while (true)
-        {
-            if (reader is not null)
-            {
-                foreach (var entry in reader.ReadAvailable())
+                foreach (var entry in new Tail(history[i], i == startFile ? startOffset : 0).ReadAvailable())
                 {
+                    cancellationToken.ThrowIfCancellationRequested();
                     if (entry.UnixNanoseconds > until) yield break;
                     if (entry.UnixNanoseconds < since || !Wanted(entry, options)) continue;
                     yield return ToChunk(entry);
                 }
             }
-            if (!options.Follow) yield break;
+            foreach (var file in history) file.Dispose();
+            history.Clear();
 
-            // Rotated away (renamed to .1, a new file in its place)? What was in it has been read: go on with the next.
-            var next = NextFileIfRotated(logPath, reader?.File);
-            if (next is not null)
+            // The current file: read what is there; when following, wait for more.
+            if (current is null && !options.Follow) yield break;
+            var reader = current is null ? null : new Tail(current, startFile == all.Count - 1 ? startOffset : startFile >= all.Count ? current.Length : 0);
+            current = null; // the reader owns it now
+            try
             {
-                reader?.File.Dispose();
-                reader = new Tail(next, 0);
-                continue;
+                var stopped = false;
+                var rotated = false;
+                while (true)
+                {
+                    if (reader is not null)
+                    {
+                        foreach (var entry in reader.ReadAvailable())
+                        {
+                            if (entry.UnixNanoseconds > until) yield break;
+                            if (entry.UnixNanoseconds < since || !Wanted(entry, options)) continue;
+                            yield return ToChunk(entry);
+                        }
+                    }
+                    if (!options.Follow) yield break;
+                    if (rotated)
+                    {
+                        // The rotated file was read to its end after the rotation (nothing is written to it any more):
+                        // go on with the file that followed it.
+                        rotated = false;
+                        var next = NextFile(logPath, reader?.File);
+                        if (next is not null)
+                        {
+                            reader?.File.Dispose();
+                            reader = new Tail(next, 0);
+                            continue;
+                        }
+                    }
+                    else if (IsRotated(logPath, reader?.File))
+                    {
+                        rotated = true; // one more read of it first: entries written between the last read and the rename
+                        continue;
+                    }
+                    if (stopped) yield break;
+                    if (stopFollowing is { IsCompleted: true }) { stopped = true; continue; } // one last read
+                    var changed = watch!.WaitAsync(cancellationToken);
+                    if (stopFollowing is null) await changed.ConfigureAwait(false);
+                    else if (await Task.WhenAny(changed, stopFollowing).ConfigureAwait(false) == stopFollowing) stopped = true;
+                    if (cancellationToken.IsCancellationRequested) yield break;
+                }
             }
-            if (stopped) yield break;
-            if (stopFollowing is { IsCompleted: true }) { stopped = true; continue; } // one last read
-            var changed = watch!.WaitAsync(cancellationToken);
-            if (stopFollowing is null) await changed.ConfigureAwait(false);
-            else if (await Task.WhenAny(changed, stopFollowing).ConfigureAwait(false) == stopFollowing) stopped = true;
-            if (cancellationToken.IsCancellationRequested) yield break;
+            finally { reader?.File.Dispose(); }
+        }
+        finally
+        {
+            foreach (var file in history) file.Dispose();
+            current?.Dispose();
         }
     }
 
@@ -91,16 +119,14 @@ public static class JsonFileLogs
     }
 
     /// <summary>Where the last <paramref name="lines"/> entries begin: scanning back from the end of the newest file.</summary>
-    public static (int File, long Offset) TailStart(List<string> files, int lines)
+    public static (int File, long Offset) TailStart(List<FileStream> files, int lines)
     {
         var remaining = lines;
+        var buffer = new byte[Block];
         for (var f = files.Count - 1; f >= 0; f--)
         {
-            long length;
-            try { length = new FileInfo(files[f]).Length; } catch (IOException) { continue; }
-            if (!File.Exists(files[f])) continue;
-            using var file = new FileStream(files[f], FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1);
-            var buffer = new byte[Block];
+            var file = files[f];
+            var length = file.Length;
             var position = length;
             // A file ends with a newline: the entry count is the newline count; the start of entry k from the end is
             // just after the (k+1)th newline from the end.
@@ -125,26 +151,6 @@ public static class JsonFileLogs
         return (0, 0);
     }
 
-    private static async IAsyncEnumerable<OutputChunk> ReadFileAsync(string path, long offset, LogsOptions options, long since, long until,
-        [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        FileStream file;
-        try { file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1); }
-        catch (FileNotFoundException) { yield break; }
-        using (file)
-        {
-            var tail = new Tail(file, offset);
-            foreach (var entry in tail.ReadAvailable())
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (entry.UnixNanoseconds > until) { yield return default; yield break; }
-                if (entry.UnixNanoseconds < since || !Wanted(entry, options)) continue;
-                yield return ToChunk(entry);
-            }
-        }
-        await Task.CompletedTask.ConfigureAwait(false);
-    }
-
     private static FileStream? OpenCurrent(string logPath)
     {
         try { return new FileStream(logPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1); }
@@ -153,24 +159,76 @@ public static class JsonFileLogs
     }
 
     /// <summary>
-    /// The file written after <paramref name="open"/>, when <paramref name="open"/> is no longer the current file: the
-    /// kernel's name for its descriptor follows renames, so ID-json.log.K means the next one is .K-1 (or the current
-    /// file when K is 1). Null while <paramref name="open"/> is still current (or nothing exists yet).
+    /// The log's files, all open: the rotated ones oldest first, and the current one (null before the first write).
+    /// The current file is opened first; the set is taken again when any file was renamed while the others were opened
+    /// (a rotation under way), so it is one consistent picture.
     /// </summary>
-    private static FileStream? NextFileIfRotated(string logPath, FileStream? open)
+    private static async Task<(List<FileStream> History, FileStream? Current)> OpenAllAsync(string logPath, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var current = OpenCurrent(logPath);
+            var rotated = new List<(FileStream File, string Name)>();
+            var gap = false;
+            // Rotation renames .N-1 → .N down to the current → .1, one at a time: mid-way there is one missing index.
+            for (int i = 1, missing = 0; missing < 2; i++)
+            {
+                var name = $"{logPath}.{i}";
+                if (OpenCurrent(name) is { } file) { rotated.Add((file, name)); if (missing > 0) gap = true; missing = 0; }
+                else missing++;
+            }
+            var consistent = !gap && (current is null || NameOf(current) == Path.GetFullPath(logPath));
+            foreach (var (file, name) in rotated) consistent &= NameOf(file) == Path.GetFullPath(name);
+            if (consistent)
+            {
+                var history = rotated.Select(r => r.File).Reverse().ToList();
+                return (history, current);
+            }
+            current?.Dispose();
+            foreach (var (file, _) in rotated) file.Dispose();
+            await Task.Delay(1, cancellationToken).ConfigureAwait(false); // the writer is between two renames
+        }
+    }
+
+    /// <summary>What the kernel calls an open file now: the name follows renames; null once it is deleted.</summary>
+    private static string? NameOf(FileStream file)
+    {
+        try
+        {
+            var target = new FileInfo($"/proc/self/fd/{file.SafeFileHandle.DangerousGetHandle()}").LinkTarget;
+            return target is null || target.EndsWith(" (deleted)", StringComparison.Ordinal) ? null : target;
+        }
+        catch (IOException) { return null; }
+    }
+
+    /// <summary>Whether <paramref name="open"/> is no longer the current file (renamed to .1 or deleted); with nothing open, whether a current file exists now.</summary>
+    private static bool IsRotated(string logPath, FileStream? open)
+        => open is null ? File.Exists(logPath) : NameOf(open) != Path.GetFullPath(logPath);
+
+    /// <summary>
+    /// The file written after <paramref name="open"/>, which has been rotated: its name is now ID-json.log.K, so the next
+    /// one is .K-1 (or the current file when K is 1). Opened and then checked that <paramref name="open"/> kept its name,
+    /// so a rotation in between cannot hand over a later file. Null when the next file is not there yet.
+    /// </summary>
+    private static FileStream? NextFile(string logPath, FileStream? open)
     {
         if (open is null) return OpenCurrent(logPath);
         var full = Path.GetFullPath(logPath);
-        string? name;
-        try { name = new FileInfo($"/proc/self/fd/{open.SafeFileHandle.DangerousGetHandle()}").LinkTarget; }
-        catch (IOException) { return null; }
-        if (name is null || name == full) return null;
-        if (name.StartsWith(full + ".", StringComparison.Ordinal) && int.TryParse(name.AsSpan(full.Length + 1), out var k) && k >= 1)
-            return k == 1 ? OpenCurrent(logPath) : OpenCurrent($"{logPath}.{k - 1}");
-        // Rotated out altogether (deleted): continue with the oldest file still there.
-        var files = Files(logPath);
-        foreach (var f in files) if (OpenCurrent(f) is { } oldest) return oldest;
-        return null;
+        while (true)
+        {
+            var name = NameOf(open);
+            if (name == full) return null;
+            if (name is not null && name.StartsWith(full + ".", StringComparison.Ordinal) && int.TryParse(name.AsSpan(full.Length + 1), out var k) && k >= 1)
+            {
+                var next = OpenCurrent(k == 1 ? logPath : $"{logPath}.{k - 1}");
+                if (NameOf(open) == name) return next;
+                next?.Dispose(); // rotated again meanwhile: look again
+                continue;
+            }
+            // Rotated out altogether (deleted): continue with the oldest file still there.
+            foreach (var f in JsonFileLogs.Files(logPath)) if (OpenCurrent(f) is { } oldest) return oldest;
+            return null;
+        }
     }
 
     /// <summary>Reads whole lines from a file as it grows; keeps a torn last line until its newline arrives.</summary>
