@@ -56,8 +56,9 @@ public sealed partial class ContainerService : IContainerService, IContainerDire
         var runtime = string.IsNullOrEmpty(host.Runtime) ? settings.DefaultRuntime : host.Runtime;
         if (!settings.Runtimes.ContainsKey(runtime)) throw new InvalidParameterException($"unknown or invalid runtime name: {runtime}");
         if (request.StopTimeout is < -1) throw new InvalidParameterException($"invalid stop timeout: {request.StopTimeout}");
-        var config = ConfigMerge.Merge(request, image.Config.Config);
-        var (path, args) = ConfigMerge.Command(config);
+        var config = RuntimeSpec.ConfigMerge.Merged(request, image.Config.Config);
+        var argv = RuntimeSpec.ConfigMerge.Args(config);
+        var (path, args) = (argv[0], argv[1..]);
 
         var id = store.NewId();
         if (string.IsNullOrEmpty(config.Hostname)) config.Hostname = id[..12];
@@ -390,7 +391,7 @@ public sealed partial class ContainerService : IContainerService, IContainerDire
         var layer = layers.GetContainerLayer(c.Record.LayerId) ?? throw new EngineFailureException($"the filesystem of container {c.Id} is missing");
         lock (c.Gate)
             return new Images.CommitSource(c.Id, Oci.Content.Digest.TryParse(c.Record.Image, out var image) ? image : null, layer,
-                ConfigMerge.Copy(c.Record.Config), c.State.Running, c.State.Paused);
+                RuntimeSpec.ConfigMerge.Copy(c.Record.Config), c.State.Running, c.State.Paused);
     }
 
     Task Images.IImageContainers.PauseAsync(string containerId, CancellationToken cancellationToken) => PauseAsync(containerId, cancellationToken);

@@ -79,6 +79,31 @@ public static class ConfigMerge
             throw new InvalidParameterException("no command specified");
     }
 
+    /// <summary>A merged copy of <paramref name="request"/> (never the request subclass, so HostConfig is not carried along).</summary>
+    public static ContainerConfig Merged(ContainerConfig request, ImageContainerConfig? image)
+    {
+        var config = Copy(request);
+        Apply(config, image);
+        return config;
+    }
+
+    /// <summary>A deep copy typed as ContainerConfig (never the request subclass, so HostConfig is not carried along).</summary>
+    public static ContainerConfig Copy(ContainerConfig r) => new()
+    {
+        Hostname = r.Hostname, Domainname = r.Domainname, User = r.User, AttachStdin = r.AttachStdin, AttachStdout = r.AttachStdout,
+        AttachStderr = r.AttachStderr, ExposedPorts = r.ExposedPorts is null ? null : new(r.ExposedPorts), Tty = r.Tty, OpenStdin = r.OpenStdin,
+        StdinOnce = r.StdinOnce, Env = r.Env is null ? null : [.. r.Env], Cmd = r.Cmd is null ? null : [.. r.Cmd],
+        Healthcheck = r.Healthcheck is null ? null : new HealthConfig
+        {
+            Test = r.Healthcheck.Test is null ? null : [.. r.Healthcheck.Test], Interval = r.Healthcheck.Interval, Timeout = r.Healthcheck.Timeout,
+            Retries = r.Healthcheck.Retries, StartPeriod = r.Healthcheck.StartPeriod, StartInterval = r.Healthcheck.StartInterval,
+        },
+        ArgsEscaped = r.ArgsEscaped, Image = r.Image, Volumes = r.Volumes is null ? null : new(r.Volumes), WorkingDir = r.WorkingDir,
+        Entrypoint = r.Entrypoint is null ? null : [.. r.Entrypoint], NetworkDisabled = r.NetworkDisabled, MacAddress = r.MacAddress,
+        OnBuild = r.OnBuild is null ? null : [.. r.OnBuild], Labels = r.Labels is null ? null : new(r.Labels), StopSignal = r.StopSignal,
+        StopTimeout = r.StopTimeout, Shell = r.Shell is null ? null : [.. r.Shell],
+    };
+
     /// <summary>The process's argv: the entrypoint followed by the command (moby getEntrypointAndArgs).</summary>
     public static List<string> Args(ContainerConfig merged)
     {

@@ -30,7 +30,7 @@ public static class ContainerSpecBuilder
         var files = inputs.Files;
 
         // Docker merges at create; merging again is harmless, so a stored merged config is fine too.
-        var config = CopyConfig(inputs.Config);
+        var config = ConfigMerge.Copy(inputs.Config);
         ConfigMerge.Apply(config, inputs.ImageConfig);
 
         var security = SecurityOptions.Parse(host.SecurityOpt, daemon.NoNewPrivileges);
@@ -315,21 +315,4 @@ public static class ContainerSpecBuilder
     private static bool IsContainer(string? mode) => mode?.StartsWith("container:", StringComparison.Ordinal) == true;
 
     private static int Depth(string destination) => destination.Count(c => c == '/');
-
-    /// <summary>A copy of the fields of <paramref name="source"/> the spec reads (merging changes them).</summary>
-    public static ContainerConfig CopyConfig(ContainerConfig source) => new()
-    {
-        Hostname = source.Hostname, Domainname = source.Domainname, User = source.User, Tty = source.Tty,
-        ExposedPorts = source.ExposedPorts is null ? null : new(source.ExposedPorts),
-        Env = source.Env is null ? null : [.. source.Env], Cmd = source.Cmd is null ? null : [.. source.Cmd],
-        Entrypoint = source.Entrypoint is null ? null : [.. source.Entrypoint], WorkingDir = source.WorkingDir,
-        Volumes = source.Volumes is null ? null : new(source.Volumes),
-        Labels = source.Labels is null ? null : new(source.Labels), StopSignal = source.StopSignal,
-        Healthcheck = source.Healthcheck is null ? null : new HealthConfig
-        {
-            Test = source.Healthcheck.Test is null ? null : [.. source.Healthcheck.Test], Interval = source.Healthcheck.Interval,
-            Timeout = source.Healthcheck.Timeout, Retries = source.Healthcheck.Retries, StartPeriod = source.Healthcheck.StartPeriod,
-            StartInterval = source.Healthcheck.StartInterval,
-        },
-    };
 }

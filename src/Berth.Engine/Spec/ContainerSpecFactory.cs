@@ -22,8 +22,7 @@ public sealed class ContainerSpecFactory(DaemonDefaults daemon, string cgroupPar
     {
         var warnings = CreateRequestValidator.Validate(request, Daemon, files);
         // Docker refuses a container with nothing to run at create, after merging the image's config.
-        var merged = CopyConfig(request);
-        ConfigMerge.Apply(merged, image?.Config);
+        _ = ConfigMerge.Merged(request, image?.Config);
         return warnings;
     }
 
@@ -61,6 +60,4 @@ public sealed class ContainerSpecFactory(DaemonDefaults daemon, string cgroupPar
         CreateRequestValidator.ValidateResources(resources, Daemon.HostCpuCount, update: true);
         return ResourceSpecs.From(resources);
     }
-
-    private static ContainerConfig CopyConfig(ContainerConfig source) => ContainerSpecBuilder.CopyConfig(source);
 }
