@@ -1,20 +1,10 @@
+using Berth.Oci.Runtime;
+
 namespace Berth.Engine.RuntimeSpec;
 
 /// <summary>Docker's capability rules (moby oci/caps): the default set, cap-add/cap-drop, privileged.</summary>
 public static class Capabilities
 {
-    /// <summary>Every capability Linux names, by number (CAP_CHOWN is 0).</summary>
-    public static readonly IReadOnlyList<string> Known =
-    [
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
-        "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
-        "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-        "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-        "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-        "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND",
-        "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-    ];
-
     /// <summary>The 14 capabilities a Docker container gets by default.</summary>
     public static readonly IReadOnlyList<string> Default =
     [
@@ -28,13 +18,13 @@ public static class Capabilities
     public static int HostLastCapability()
     {
         try { return int.Parse(File.ReadAllText("/proc/sys/kernel/cap_last_cap").Trim(), System.Globalization.CultureInfo.InvariantCulture); }
-        catch (IOException) { return Known.Count - 1; }
-        catch (UnauthorizedAccessException) { return Known.Count - 1; }
-        catch (FormatException) { return Known.Count - 1; }
+        catch (IOException) { return CapabilityNames.Last; }
+        catch (UnauthorizedAccessException) { return CapabilityNames.Last; }
+        catch (FormatException) { return CapabilityNames.Last; }
     }
 
     /// <summary>Every capability the kernel supports (what a privileged container gets).</summary>
-    public static List<string> AllSupported(int lastCapability) => [.. Known.Take(Math.Min(lastCapability + 1, Known.Count))];
+    public static List<string> AllSupported(int lastCapability) => [.. CapabilityNames.All.Take(Math.Min(lastCapability + 1, CapabilityNames.All.Count))];
 
     /// <summary>
     /// Upper-cases and prefixes CAP_ to each name, keeping "ALL"; an unknown name is Docker's
@@ -48,8 +38,7 @@ public static class Capabilities
             var name = raw.ToUpperInvariant();
             if (name == All) { result.Add(name); continue; }
             if (!name.StartsWith("CAP_", StringComparison.Ordinal)) name = "CAP_" + name;
-            var number = IndexOf(name);
-            if (number < 0) throw new InvalidParameterException($"unknown capability: \"{name}\"");
+            if (!CapabilityNames.TryGetNumber(name, out var number)) throw new InvalidParameterException($"unknown capability: \"{name}\"");
             if (number > lastCapability)
                 throw new InvalidParameterException($"capability not supported by your kernel or not available in the current environment: \"{name}\"");
             result.Add(name);
@@ -70,12 +59,5 @@ public static class Capabilities
         foreach (var c in adds)
             if (!caps.Contains(c)) caps.Add(c);
         return caps;
-    }
-
-    private static int IndexOf(string name)
-    {
-        for (var i = 0; i < Known.Count; i++)
-            if (Known[i] == name) return i;
-        return -1;
     }
 }

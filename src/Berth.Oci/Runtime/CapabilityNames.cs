@@ -1,6 +1,7 @@
-namespace Berth.Runtime.Credentials;
+namespace Berth.Oci.Runtime;
 
-/// <summary>Linux capability names (as config.json writes them, "CAP_CHOWN") and their numbers.</summary>
+/// <summary>Linux capability names (as config.json writes them, "CAP_CHOWN") and their numbers: one table for the
+/// runtime (masks for capset) and the engine (Docker's cap-add/cap-drop rules).</summary>
 public static class CapabilityNames
 {
     private static readonly string[] Names =
