@@ -65,7 +65,8 @@ public sealed partial class ContainerService
                 record.HostsPath = Path.Combine(c.Directory, "hosts");
                 record.ResolvConfPath = Path.Combine(c.Directory, "resolv.conf");
             }
-            spec = specs.Build(new SpecContext(record, imageConfig, rootfs, network.NamespacePath, record.HostnamePath, record.HostsPath, record.ResolvConfPath));
+            spec = specs.Build(new SpecContext(record, imageConfig, rootfs, network.NamespacePath, record.HostnamePath, record.HostsPath, record.ResolvConfPath,
+                JoinedNamespaces(record.HostConfig)));
             spec.Root ??= new Root();
             spec.Root.Path = rootfs;
             lock (c.Gate) record.CgroupsPath = spec.Linux?.CgroupsPath;
@@ -136,6 +137,25 @@ public sealed partial class ContainerService
         Publish(c, "start");
         StartHealthMonitor(c, supervised);
         _ = MonitorExitAsync(c, supervised);
+    }
+
+    /// <summary>
+    /// The namespaces of other containers that <c>--network/--pid/--ipc container:X</c> join, by OCI type: X must be
+    /// running; its init's /proc/PID/ns entries are what the runtime setns()es into.
+    /// </summary>
+    private Dictionary<string, string>? JoinedNamespaces(HostConfig host)
+    {
+        Dictionary<string, string>? joined = null;
+        foreach (var (type, mode) in (ReadOnlySpan<(string, string?)>)[("network", host.NetworkMode), ("pid", host.PidMode), ("ipc", host.IpcMode)])
+        {
+            if (mode is null || !mode.StartsWith("container:", StringComparison.Ordinal)) continue;
+            var other = store.Get(mode["container:".Length..]);
+            int pid;
+            lock (other.Gate) pid = other.State.Running && !other.State.Restarting ? other.State.Pid : 0;
+            if (pid <= 0) throw new ConflictException($"cannot join the {type} namespace of container {other.Name.TrimStart('/')}: it is not running");
+            (joined ??= [])[type] = $"/proc/{pid}/ns/{(type == "network" ? "net" : type)}";
+        }
+        return joined;
     }
 
     /// <summary>Mounts the container layer at bundle/rootfs (copy drivers give a directory that is used as it is).</summary>

@@ -28,7 +28,12 @@ public sealed record SpecContext(
     /// <summary>Where the spec writes the container's /etc/hostname, /etc/hosts and /etc/resolv.conf (all in data-root/containers/ID).</summary>
     string HostnamePath,
     string HostsPath,
-    string ResolvConfPath);
+    string ResolvConfPath,
+    /// <summary>
+    /// Namespaces of other running containers to join for NetworkMode/PidMode/IpcMode <c>container:X</c>, by OCI type
+    /// ("network", "pid", "ipc") → /proc/PID/ns/… of X's init.
+    /// </summary>
+    IReadOnlyDictionary<string, string>? JoinNamespaces = null);
 
 /// <summary>The spec room as the container service uses it.</summary>
 public interface IContainerSpecFactory

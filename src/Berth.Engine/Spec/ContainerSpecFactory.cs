@@ -34,7 +34,8 @@ public sealed class ContainerSpecFactory(DaemonDefaults daemon, string cgroupPar
         var network = context.NetworkNamespacePath is { Length: > 0 } path ? NetworkNamespace.Join(path)
             : mode == "host" ? NetworkNamespace.Host
             : mode.StartsWith("container:", StringComparison.Ordinal)
-                ? throw new InvalidParameterException($"cannot join the network namespace of {mode[10..]}: the container is not running")
+                ? context.JoinNamespaces?.GetValueOrDefault("network") is { } joined ? NetworkNamespace.Join(joined)
+                    : throw new InvalidParameterException($"cannot join the network namespace of {mode[10..]}: the container is not running")
                 : NetworkNamespace.New;
         var addresses = record.NetworkSettings.Networks?.Values
             .Select(n => n.IPAddress).Where(ip => !string.IsNullOrEmpty(ip)).Select(ip => ip!).ToList();
@@ -50,6 +51,7 @@ public sealed class ContainerSpecFactory(DaemonDefaults daemon, string cgroupPar
             Network = network,
             ContainerAddresses = addresses,
             Volumes = Volumes,
+            JoinNamespaces = context.JoinNamespaces,
             Daemon = Daemon,
             Files = files,
         });
