@@ -17,6 +17,7 @@ public sealed partial class ContainerService
     public async Task StartAsync(string idOrName, CancellationToken cancellationToken)
     {
         var c = store.Get(idOrName);
+        var removeAfterFailure = false;
         await c.Operation.WaitAsync(cancellationToken);
         try
         {
@@ -29,9 +30,19 @@ public sealed partial class ContainerService
                 c.Record.RestartCount = 0;
             }
             c.Restart.Reset();
-            await StartLockedAsync(c, cancellationToken);
+            try { await StartLockedAsync(c, cancellationToken); }
+            catch (EngineException) when (c.Record.HostConfig.AutoRemove)
+            {
+                removeAfterFailure = true;
+                throw;
+            }
         }
-        finally { c.Operation.Release(); }
+        finally
+        {
+            c.Operation.Release();
+            // As dockerd: an AutoRemove container that cannot start is removed before the error is returned.
+            if (removeAfterFailure) await AutoRemoveAsync(c);
+        }
     }
 
     /// <summary>Starts a stopped container; the caller holds its Operation lock. On failure nothing of the run is left.</summary>

@@ -108,7 +108,11 @@ public static class ExecutableLookup
         if (name.Contains('/'))
         {
             var full = name.StartsWith('/') ? name : Path.Combine(process.Cwd, name);
-            return isExecutable(full) ? full : throw new RuntimeException($"exec: \"{name}\": no such file or not executable");
+            if (isExecutable(full)) return full;
+            // runc's wording, which engines map to Docker's 127 (missing) and 126 (not executable).
+            throw new RuntimeException(File.Exists(full) || Directory.Exists(full)
+                ? $"exec: \"{name}\": permission denied"
+                : $"exec: \"{name}\": stat {name}: no such file or directory");
         }
         var path = DefaultPath;
         foreach (var e in process.Env ?? [])
