@@ -18,6 +18,8 @@ public sealed class DaemonConfig
     public string? Bridge { get; set; }
     public string? Bip { get; set; }
     public string DefaultRuntime { get; set; } = "berth";
+    /// <summary>The snapshot driver of the layer store: overlay2 (default), vfs or btrfs.</summary>
+    public string StorageDriver { get; set; } = "overlay2";
     public Dictionary<string, string> Runtimes { get; set; } = [];
     public bool LiveRestore { get; set; }
     public string LogLevel { get; set; } = "info";
@@ -50,6 +52,7 @@ public sealed class DaemonConfig
               --live-restore                 Enable live restore of containers when the daemon is down
           -l, --log-level string             Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
           -p, --pidfile string               Path to use for daemon PID file (default "/run/berth.pid")
+          -s, --storage-driver string        Storage driver to use ("overlay2"|"vfs"|"btrfs") (default "overlay2")
               --tls                          Use TLS; implied by --tlsverify
               --tlscacert string             Trust certs signed only by this CA
               --tlscert string               Path to TLS certificate file
@@ -104,6 +107,7 @@ public sealed class DaemonConfig
                     fromFlags.Add("log-level");
                     break;
                 case "-p" or "--pidfile": config.PidFile = Value(); fromFlags.Add("pidfile"); break;
+                case "-s" or "--storage-driver": config.StorageDriver = CheckStorageDriver(Value()); fromFlags.Add("storage-driver"); break;
                 case "--config-file": config.ConfigFile = Value(); break;
                 case "-G" or "--group": config.Group = Value(); fromFlags.Add("group"); break;
                 case "-D" or "--debug": config.Debug = Flag(); fromFlags.Add("debug"); break;
@@ -161,6 +165,7 @@ public sealed class DaemonConfig
                 case "live-restore": LiveRestore = v.GetBoolean(); break;
                 case "log-level": LogLevel = v.GetString()!; break;
                 case "pidfile": PidFile = v.GetString(); break;
+                case "storage-driver": StorageDriver = CheckStorageDriver(v.GetString() ?? ""); break;
                 case "group": Group = v.GetString()!; break;
                 case "debug": Debug = v.GetBoolean(); break;
                 default: throw new FormatException($"the following directives don't match any configuration option: {property.Name}");
@@ -170,6 +175,10 @@ public sealed class DaemonConfig
             throw new FormatException($"unable to configure the Docker daemon with file {path}: the following directives are specified both as a flag and in the configuration file: {string.Join(", ", conflicts)}");
     }
 
+    private static string CheckStorageDriver(string driver) => driver is "overlay2" or "vfs" or "btrfs"
+        ? driver
+        : throw new FormatException($"error initializing graphdriver: driver not supported: \"{driver}\" (overlay2, vfs or btrfs)");
+
     private string FlagValue(string key) => key switch
     {
         "data-root" => DataRoot,
@@ -177,6 +186,7 @@ public sealed class DaemonConfig
         "hosts" => "[" + string.Join(" ", Hosts) + "]",
         "log-level" => LogLevel,
         "default-runtime" => DefaultRuntime,
+        "storage-driver" => StorageDriver,
         "live-restore" => LiveRestore ? "true" : "false",
         "debug" => Debug ? "true" : "false",
         _ => "…",

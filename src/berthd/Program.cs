@@ -46,6 +46,7 @@ try
     {
         DataRoot = config.DataRoot,
         ExecRoot = config.ExecRoot,
+        StorageDriver = config.StorageDriver,
         DefaultRuntime = config.DefaultRuntime,
         Runtimes = runtimes,
         LiveRestore = config.LiveRestore,
