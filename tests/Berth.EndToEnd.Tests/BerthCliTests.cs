@@ -6,7 +6,7 @@ namespace Berth.EndToEnd.Tests;
 /// <summary>The berth CLI (published, NativeAOT) against berthd: every command of the issue.</summary>
 public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemon>
 {
-    private const string NoContainersYet = "berthd does not run containers yet (engine-core)";
+    private const string PendingApiHijack = "needs the api branch's hijack of requests with a body (exec start), not on main yet";
 
     private string Name(string what) => $"{daemon.Tag}-{what}";
 
@@ -19,7 +19,7 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         Assert.Equal(daemon.DataRoot + "\n", await daemon.BerthOkAsync("info", "--format", "{{.DockerRootDir}}"));
     }
 
-    [RootFact(Skip = "berthd does not serve images yet (engine-core wiring)")]
+    [RootFact]
     public async Task Images_lists_the_imported_busybox()
     {
         await daemon.BusyboxAsync();
@@ -27,7 +27,7 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         Assert.Matches(@"^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE\nbusybox +latest +[0-9a-f]{12} ", images);
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Run_rm_prints_output_and_exits_with_the_containers_code()
     {
         await daemon.BusyboxAsync();
@@ -43,7 +43,7 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         Assert.DoesNotContain("busybox", await daemon.BerthOkAsync("ps", "-a", "--format", "{{.Image}}")); // --rm removed them
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Lifecycle_commands_and_ps_columns()
     {
         await daemon.BusyboxAsync();
@@ -73,13 +73,13 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         await daemon.BerthOkAsync("start", name + "2");
         var running = await daemon.BerthAsync("rm", name + "2");
         Assert.Equal(1, running.Code);
-        Assert.Contains("You cannot remove a running container", running.Err);
+        Assert.Contains($"cannot remove container \"/{name}2\": container is running", running.Err);
         await daemon.BerthOkAsync("stop", "-t", "1", name + "2");
         Assert.Equal(name + "2\n", await daemon.BerthOkAsync("rm", name + "2"));
         Assert.Equal("", await daemon.BerthOkAsync("ps", "-aq", "--filter", "name=" + name));
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Logs_follow_tail_timestamps_and_since()
     {
         await daemon.BusyboxAsync();
@@ -95,7 +95,7 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         await daemon.BerthOkAsync("rm", name);
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact(Skip = PendingApiHijack)]
     public async Task Exec_attach_and_start_attach()
     {
         await daemon.BusyboxAsync();
@@ -119,7 +119,7 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         await daemon.BerthOkAsync("rm", name);
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Run_it_through_a_pty_is_raw_sized_and_detaches_on_ctrl_p_ctrl_q()
     {
         await daemon.BusyboxAsync();
@@ -136,7 +136,7 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         Assert.Equal("3", piped.Out.Trim());
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Files_images_and_commits()
     {
         await daemon.BusyboxAsync();
@@ -157,7 +157,7 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         var image = $"{daemon.Tag}/committed:v1";
         Assert.StartsWith("sha256:", await daemon.BerthOkAsync("commit", "-c", "ENV MARK=1", name, image));
         Assert.Equal("content\n1\n", await daemon.BerthOkAsync("run", "--rm", image, "sh", "-c", "cat /data/file; echo $MARK"));
-        Assert.Contains("ENV MARK=1", await daemon.BerthOkAsync("history", "--no-trunc", image));
+        Assert.Contains("sh -c mkdir /data && echo content > /data/file && rm /etc/group", await daemon.BerthOkAsync("history", "--no-trunc", image)); // CREATED BY: the container's command, as Docker
         await daemon.BerthOkAsync("tag", image, $"{daemon.Tag}/committed:v2");
         var saved = daemon.TempPath("saved.tar");
         await daemon.BerthOkAsync("save", "-o", saved, image);
@@ -171,14 +171,13 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         await daemon.BerthOkAsync("rmi", image, $"{daemon.Tag}/committed:v2", $"{daemon.Tag}/imported");
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Update_port_events_df_and_prunes()
     {
         await daemon.BusyboxAsync();
         var name = Name("misc");
         var since = DateTimeOffset.UtcNow.AddSeconds(-1).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        await daemon.BerthOkAsync("run", "-d", "--name", name, "-p", "127.0.0.1::80", "busybox", "sleep", "300");
-        Assert.Matches(@"^80/tcp -> 127\.0\.0\.1:\d+\n$", await daemon.BerthOkAsync("port", name));
+        await daemon.BerthOkAsync("run", "-d", "--name", name, "busybox", "sleep", "300");
         await daemon.BerthOkAsync("update", "--memory", "64m", "--memory-swap", "128m", "--pids-limit", "40", name);
         Assert.Equal("67108864 40\n", await daemon.BerthOkAsync("inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", name));
         await daemon.BerthOkAsync("rm", "-f", name);
@@ -189,11 +188,42 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         await daemon.BerthOkAsync("create", "--name", name + "-stopped", "busybox", "true");
         Assert.Contains("Deleted Containers:", await daemon.BerthOkAsync("container", "prune", "-f"));
         Assert.Contains("Total reclaimed space:", await daemon.BerthOkAsync("image", "prune", "-f"));
-        Assert.Contains("Total reclaimed space:", await daemon.BerthOkAsync("system", "prune", "-f"));
         Assert.Contains("busybox", await daemon.BerthOkAsync("image", "ls"));
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact(Skip = "berthd does not plug in the network room yet (network: NetworkRoom in berthd/Program.cs)")]
+    public async Task Port_lists_published_ports()
+    {
+        await daemon.BusyboxAsync();
+        var name = Name("port");
+        await daemon.BerthOkAsync("run", "-d", "--name", name, "-p", "127.0.0.1::80", "busybox", "sleep", "300");
+        Assert.Matches(@"^80/tcp -> 127\.0\.0\.1:\d+\n$", await daemon.BerthOkAsync("port", name));
+        await daemon.BerthOkAsync("rm", "-f", name);
+        Assert.Contains("Total reclaimed space:", await daemon.BerthOkAsync("system", "prune", "-f")); // prunes networks too
+    }
+
+    [RootFact]
+    public async Task Network_pid_and_ipc_namespaces_of_another_container_are_joined()
+    {
+        await daemon.BusyboxAsync();
+        var name = Name("ns");
+        await daemon.BerthOkAsync("run", "-d", "--name", name, "busybox", "sleep", "300");
+        try
+        {
+            var pid = (await daemon.BerthOkAsync("inspect", "--format", "{{.State.Pid}}", name)).Trim();
+            string Namespace(string type) => new FileInfo($"/proc/{pid}/ns/{type}").LinkTarget!;
+            var inside = await daemon.BerthOkAsync("run", "--rm", "--network", "container:" + name, "--pid", "container:" + name, "--ipc", "container:" + name,
+                "busybox", "sh", "-c", "for n in net pid ipc; do readlink /proc/self/ns/$n; done; ps -o comm");
+            Assert.StartsWith($"{Namespace("net")}\n{Namespace("pid")}\n{Namespace("ipc")}\n", inside);
+            Assert.Contains("sleep", inside); // the other container's processes are visible
+            var missing = await daemon.BerthAsync("run", "--rm", "--pid", "container:" + Name("nosuch"), "busybox", "true");
+            Assert.Equal(125, missing.Code);
+            Assert.Contains("No such container", missing.Err);
+        }
+        finally { await daemon.BerthAsync("rm", "-f", name); }
+    }
+
+    [RootFact]
     public async Task Restart_policies_bring_containers_back()
     {
         await daemon.BusyboxAsync();
@@ -217,7 +247,7 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         Assert.Contains("invalid restart policy", bad.Err);
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Health_checks_report_in_inspect()
     {
         await daemon.BusyboxAsync();
@@ -232,7 +262,7 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         await daemon.BerthOkAsync("rm", "-f", healthy, sick);
     }
 
-    [RootFact(Skip = NoContainersYet)]
+    [RootFact]
     public async Task Oom_kills_pids_limits_and_stats_come_from_cgroups()
     {
         await daemon.BusyboxAsync();

@@ -83,6 +83,8 @@ public class BerthDaemon : IAsyncLifetime
     public string Bip { get; }
     public string Tag { get; } = "e2e" + Guid.NewGuid().ToString("N")[..8];
     public virtual bool LiveRestore => false;
+    /// <summary>More berthd flags a fixture wants (e.g. --storage-driver).</summary>
+    public virtual IEnumerable<string> ExtraArguments => [];
     public static string Bin => Repo.Bin;
     public string Log { get { lock (log) return log.ToString(); } }
     public int Pid => process?.Id ?? 0;
@@ -130,6 +132,7 @@ public class BerthDaemon : IAsyncLifetime
         foreach (var a in new[] { "--data-root", DataRoot, "--exec-root", ExecRoot, "-H", Host, "--pidfile", dir.Combine("berthd.pid"), "--bridge", Bridge, "--bip", Bip })
             psi.ArgumentList.Add(a);
         if (LiveRestore) psi.ArgumentList.Add("--live-restore");
+        foreach (var a in ExtraArguments) psi.ArgumentList.Add(a);
         File.Delete(Socket);
         process = Process.Start(psi)!;
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.AppendLine(e.Data); };
@@ -227,4 +230,10 @@ public class BerthDaemon : IAsyncLifetime
 public sealed class LiveRestoreDaemon : BerthDaemon
 {
     public override bool LiveRestore => true;
+}
+
+/// <summary>A daemon whose layer store uses the vfs driver (--storage-driver vfs).</summary>
+public sealed class VfsDaemon : BerthDaemon
+{
+    public override IEnumerable<string> ExtraArguments => ["--storage-driver", "vfs"];
 }

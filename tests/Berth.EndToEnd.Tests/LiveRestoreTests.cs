@@ -5,7 +5,7 @@ namespace Berth.EndToEnd.Tests;
 /// <summary>--live-restore: SIGKILL berthd, start it again; the container kept running and logging, and berth still controls it.</summary>
 public sealed class LiveRestoreTests(LiveRestoreDaemon daemon) : IClassFixture<LiveRestoreDaemon>
 {
-    [RootFact(Skip = "berthd does not run containers yet (engine-core, shim)")]
+    [RootFact]
     public async Task A_container_outlives_a_killed_daemon()
     {
         await daemon.BusyboxAsync();
