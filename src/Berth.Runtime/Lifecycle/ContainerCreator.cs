@@ -43,6 +43,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                 Id = id, Bundle = bundle, Rootfs = SpecLoader.RootfsOf(spec, bundle), Annotations = spec.Annotations,
                 Created = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture),
                 Owner = Host.IsRoot ? "root" : Environment.UserName, CgroupsPath = spec.Linux?.CgroupsPath,
+                HasPoststart = spec.Hooks?.Poststart is { Count: > 0 }, HasPoststop = spec.Hooks?.Poststop is { Count: > 0 },
             };
             var consoleFd = -1;
             if (spec.Process!.Terminal && options.ConsoleSocket is null)

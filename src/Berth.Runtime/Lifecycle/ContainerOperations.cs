@@ -21,6 +21,7 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
             case var s: throw new RuntimeException($"cannot start a container in the {s} state");
         }
         ReleaseFromFifo(record);
+        if (record.HasPoststart == false) return;
         var spec = LoadConfig(record);
         if (spec?.Hooks?.Poststart is { Count: > 0 } hooks)
             new HookRunner(sys).RunWarning(hooks, "poststart", HookState(record, ContainerStatus.Running));
@@ -142,7 +143,7 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
             }
             catch (Exception e) { RuntimeLog.Warn($"removing cgroup {cgroup.Path}: {e.Message}"); }
         }
-        var spec = LoadConfig(record);
+        var spec = record.HasPoststop == false ? null : LoadConfig(record);
         if (spec?.Hooks?.Poststop is { Count: > 0 } hooks)
             new HookRunner(sys).RunWarning(hooks, "poststop", HookState(record, ContainerStatus.Stopped));
         store.Remove(record.Id);

@@ -18,6 +18,10 @@ public sealed class ContainerRecord
     [JsonPropertyName("cgroupsPath")] public string? CgroupsPath { get; set; }
     /// <summary>True once a createRuntime/poststop consumer must know the container had its own user namespace.</summary>
     [JsonPropertyName("newUserNamespace")] public bool NewUserNamespace { get; set; }
+    /// <summary>Whether the config has poststart/poststop hooks, so `start` and `delete` parse config.json only when
+    /// they must (parsing the spec is most of their work). Null in records written before these fields: parse then.</summary>
+    [JsonPropertyName("hasPoststart")] public bool? HasPoststart { get; set; }
+    [JsonPropertyName("hasPoststop")] public bool? HasPoststop { get; set; }
 }
 
 /// <summary>The `state` verb's output, field for field as runc prints it (go-runc and podman parse it).</summary>
