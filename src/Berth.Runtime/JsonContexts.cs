@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using Berth.Runtime.Init;
 using Berth.Runtime.State;
 
 namespace Berth.Runtime;
@@ -17,8 +16,3 @@ public sealed partial class RuntimeStateJsonContext : JsonSerializerContext;
 [JsonSerializable(typeof(Oci.Runtime.State))]
 [JsonSerializable(typeof(List<int>))]
 public sealed partial class CompactJsonContext : JsonSerializerContext;
-
-[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(InitRequest))]
-[JsonSerializable(typeof(InitReport))]
-public sealed partial class InitJsonContext : JsonSerializerContext;

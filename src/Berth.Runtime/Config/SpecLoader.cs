@@ -25,7 +25,7 @@ public static class SpecLoader
     {
         try
         {
-            return JsonSerializer.Deserialize(raw, RuntimeJsonContext.Default.Spec) ?? throw new RuntimeException("config.json: empty (null) document");
+            return SpecReader.Read(raw) ?? throw new RuntimeException("config.json: empty (null) document");
         }
         catch (JsonException e)
         {

@@ -19,7 +19,7 @@ public static class InitProcess
     {
         var channel = new InitChannel(sys, fd);
         InitRequest? request;
-        try { request = channel.Receive(InitJsonContext.Default.InitRequest); }
+        try { request = channel.ReceiveRequest(); }
         catch (Exception e) { Console.Error.WriteLine($"init: {e.Message}"); return 1; }
         if (request is null) return 1; // the runtime went away before telling us anything
 
@@ -30,7 +30,7 @@ public static class InitProcess
         try
         {
             if (request.NewCgroupNamespace) sys.UnshareNamespaces(Namespaces.CloneNewCgroup);
-            spec = SpecLoader.Parse(Encoding.UTF8.GetBytes(request.Spec));
+            spec = SpecLoader.Parse(request.Spec);
             var process = spec.Process!;
             seccomp = ProcessStep.CompileSeccomp(spec);
             var hooks = new HookRunner(sys);
@@ -44,8 +44,8 @@ public static class InitProcess
                     hooksRan = true;
                     if (request.RuntimeHooks)
                     {
-                        channel.Send(new InitReport { Type = "hooks" }, InitJsonContext.Default.InitReport);
-                        var answer = channel.Receive(InitJsonContext.Default.InitReport);
+                        channel.Send(new InitReport { Type = "hooks" });
+                        var answer = channel.ReceiveReport();
                         if (answer?.Type != "resume") throw new RuntimeException(answer?.Message ?? "runtime went away while running hooks");
                     }
                     hooks.Run(spec.Hooks?.CreateContainer, "createContainer", request.HookState ?? "{}");
@@ -61,12 +61,12 @@ public static class InitProcess
             if (process.Terminal) ConsoleSetup.Attach(sys, request.ConsoleSocket, process.ConsoleSize);
             else if (request.ConsoleSocket >= 0) sys.CloseFd(request.ConsoleSocket);
             executable = ExecutableLookup.Find(process);
-            channel.Send(new InitReport { Type = "ready" }, InitJsonContext.Default.InitReport);
+            channel.Send(new InitReport { Type = "ready" });
             channel.Dispose(); // the user process must not inherit it
         }
         catch (Exception e)
         {
-            try { channel.Send(new InitReport { Type = "error", Message = e.Message }, InitJsonContext.Default.InitReport); }
+            try { channel.Send(new InitReport { Type = "error", Message = e.Message }); }
             catch (Exception) { Console.Error.WriteLine(e.Message); }
             return 1;
         }

@@ -71,16 +71,17 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             record.NewUserNamespace = newUserNs;
             cgroup = ContainerCgroup.Setup(spec, id, pid);
 
-            var hookState = JsonSerializer.Serialize(StateStore.SpecState(record, ContainerStatus.Creating), CompactJsonContext.Default.State);
+            // The state JSON only when a hook will read it (serializing costs a JSON type setup in this process).
+            var hookState = spec.Hooks is null ? null : JsonSerializer.Serialize(StateStore.SpecState(record, ContainerStatus.Creating), CompactJsonContext.Default.State);
             var request = new InitRequest
             {
-                Kind = "create", Id = id, Bundle = bundle, Rootfs = record.Rootfs, Spec = Encoding.UTF8.GetString(raw), NoPivot = options.NoPivot,
+                Kind = "create", Id = id, Bundle = bundle, Rootfs = record.Rootfs, Spec = raw, NoPivot = options.NoPivot,
                 FifoFd = fifoFd, ConsoleSocket = consoleFd, NewUserNamespace = newUserNs,
                 NewCgroupNamespace = spec.Linux?.Namespaces?.Exists(n => n.Type == "cgroup" && string.IsNullOrEmpty(n.Path)) == true,
                 RuntimeHooks = spec.Hooks?.Prestart is { Count: > 0 } || spec.Hooks?.CreateRuntime is { Count: > 0 },
                 HookState = hookState,
             };
-            channel.Send(request, InitJsonContext.Default.InitRequest);
+            channel.Send(request);
             if (consoleFd >= 0) sys.CloseFd(consoleFd);
             AwaitReady(channel, spec, hookState, pid);
             store.Save(record);
@@ -101,11 +102,11 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         }
     }
 
-    private void AwaitReady(InitChannel channel, Spec spec, string hookState, int pid)
+    private void AwaitReady(InitChannel channel, Spec spec, string? hookState, int pid)
     {
         while (true)
         {
-            var report = channel.Receive(InitJsonContext.Default.InitReport);
+            var report = channel.ReceiveReport();
             switch (report?.Type)
             {
                 case "ready": return;
@@ -114,15 +115,15 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                     try
                     {
                         var hooks = new HookRunner(sys);
-                        hooks.Run(spec.Hooks?.Prestart, "prestart", hookState);
-                        hooks.Run(spec.Hooks?.CreateRuntime, "createRuntime", hookState);
+                        hooks.Run(spec.Hooks?.Prestart, "prestart", hookState ?? "{}");
+                        hooks.Run(spec.Hooks?.CreateRuntime, "createRuntime", hookState ?? "{}");
                     }
                     catch (RuntimeException e)
                     {
-                        channel.Send(new InitReport { Type = "error", Message = e.Message }, InitJsonContext.Default.InitReport);
+                        channel.Send(new InitReport { Type = "error", Message = e.Message });
                         throw;
                     }
-                    channel.Send(new InitReport { Type = "resume" }, InitJsonContext.Default.InitReport);
+                    channel.Send(new InitReport { Type = "resume" });
                     break;
                 default:
                     sys.WaitForChild(pid, out var status, noHang: true);

@@ -51,10 +51,10 @@ public sealed class ContainerExecutor(ISyscalls sys, StateStore store)
             channel.Send(new InitRequest
             {
                 Kind = "exec", Id = id, Bundle = record.Bundle, Rootfs = record.Rootfs,
-                Spec = JsonSerializer.Serialize(spec, RuntimeJsonContext.Default.Spec), ConsoleSocket = consoleFd,
+                Spec = JsonSerializer.SerializeToUtf8Bytes(spec, RuntimeJsonContext.Default.Spec), ConsoleSocket = consoleFd,
                 RootFd = spec.Linux?.Namespaces?.Exists(n => n.Type == "mount") == true ? rootTarget : -1,
-            }, InitJsonContext.Default.InitRequest);
-            var report = channel.Receive(InitJsonContext.Default.InitReport);
+            });
+            var report = channel.ReceiveReport();
             if (report?.Type != "ready") throw new RuntimeException(report?.Message ?? "exec: the process exited before it was ready");
         }
         catch

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Berth.Runtime.State;
@@ -22,6 +23,73 @@ public sealed class ContainerRecord
     /// they must (parsing the spec is most of their work). Null in records written before these fields: parse then.</summary>
     [JsonPropertyName("hasPoststart")] public bool? HasPoststart { get; set; }
     [JsonPropertyName("hasPoststop")] public bool? HasPoststop { get; set; }
+
+    // Written and read field by field: every verb loads this record, and System.Text.Json's per-process type
+    // setup would be most of a short verb's work. The attributes above keep the names for the `state`-like views.
+    public void WriteJson(Stream stream)
+    {
+        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        w.WriteStartObject();
+        w.WriteString("id", Id);
+        w.WriteNumber("pid", Pid);
+        w.WriteNumber("pidStartTime", PidStartTime);
+        w.WriteString("bundle", Bundle);
+        w.WriteString("rootfs", Rootfs);
+        w.WriteString("created", Created);
+        w.WriteString("owner", Owner);
+        if (Annotations is not null)
+        {
+            w.WriteStartObject("annotations");
+            foreach (var (key, value) in Annotations) w.WriteString(key, value);
+            w.WriteEndObject();
+        }
+        if (CgroupsPath is not null) w.WriteString("cgroupsPath", CgroupsPath);
+        w.WriteBoolean("newUserNamespace", NewUserNamespace);
+        if (HasPoststart is { } start) w.WriteBoolean("hasPoststart", start);
+        if (HasPoststop is { } stop) w.WriteBoolean("hasPoststop", stop);
+        w.WriteEndObject();
+    }
+
+    /// <summary>Parses state.json; unknown fields are skipped. Throws JsonException when it is not such a record.</summary>
+    public static ContainerRecord ReadJson(ReadOnlySpan<byte> json)
+    {
+        var r = new Utf8JsonReader(json);
+        var record = new ContainerRecord();
+        if (!r.Read() || r.TokenType != JsonTokenType.StartObject) throw new JsonException("state.json is not an object");
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = r.GetString();
+            r.Read();
+            switch (name)
+            {
+                case "id": record.Id = r.GetString() ?? ""; break;
+                case "pid": record.Pid = r.GetInt32(); break;
+                case "pidStartTime": record.PidStartTime = r.GetUInt64(); break;
+                case "bundle": record.Bundle = r.GetString() ?? ""; break;
+                case "rootfs": record.Rootfs = r.GetString() ?? ""; break;
+                case "created": record.Created = r.GetString() ?? ""; break;
+                case "owner": record.Owner = r.GetString() ?? ""; break;
+                case "cgroupsPath": record.CgroupsPath = r.GetString(); break;
+                case "newUserNamespace": record.NewUserNamespace = r.GetBoolean(); break;
+                case "hasPoststart": record.HasPoststart = r.TokenType == JsonTokenType.Null ? null : r.GetBoolean(); break;
+                case "hasPoststop": record.HasPoststop = r.TokenType == JsonTokenType.Null ? null : r.GetBoolean(); break;
+                case "annotations":
+                    if (r.TokenType == JsonTokenType.Null) break;
+                    if (r.TokenType != JsonTokenType.StartObject) throw new JsonException("annotations is not an object");
+                    record.Annotations = new Dictionary<string, string>();
+                    while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+                    {
+                        var key = r.GetString()!;
+                        r.Read();
+                        record.Annotations[key] = r.GetString() ?? "";
+                    }
+                    break;
+                default: r.Skip(); break;
+            }
+        }
+        if (r.TokenType != JsonTokenType.EndObject) throw new JsonException("state.json is truncated");
+        return record;
+    }
 }
 
 /// <summary>The `state` verb's output, field for field as runc prints it (go-runc and podman parse it).</summary>

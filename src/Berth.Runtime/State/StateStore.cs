@@ -39,7 +39,7 @@ public sealed class StateStore(string root)
         var dir = DirectoryOf(record.Id);
         var tmp = Path.Combine(dir, $".{StateFile}.{Environment.ProcessId}");
         using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 4096))
-            JsonSerializer.Serialize(stream, record, RuntimeStateJsonContext.Default.ContainerRecord);
+            record.WriteJson(stream);
         File.Move(tmp, Path.Combine(dir, StateFile), overwrite: true);
     }
 
@@ -50,8 +50,11 @@ public sealed class StateStore(string root)
         try { bytes = File.ReadAllBytes(Path.Combine(DirectoryOf(id), StateFile)); }
         catch (FileNotFoundException) { throw new RuntimeException("container does not exist"); }
         catch (DirectoryNotFoundException) { throw new RuntimeException("container does not exist"); }
-        try { return JsonSerializer.Deserialize(bytes, RuntimeStateJsonContext.Default.ContainerRecord) ?? throw new JsonException(); }
-        catch (JsonException) { throw new RuntimeException($"container {id}: state.json is corrupt"); }
+        try { return ContainerRecord.ReadJson(bytes); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            throw new RuntimeException($"container {id}: state.json is corrupt");
+        }
     }
 
     public IEnumerable<string> Ids()
