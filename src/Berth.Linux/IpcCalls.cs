@@ -29,6 +29,9 @@ public interface IDescriptorCalls
     void SendDescriptor(int socket, int fd, string name);
     /// <summary>Receives one descriptor sent with SCM_RIGHTS (close-on-exec); -1 when the peer closed.</summary>
     int ReceiveDescriptor(int socket, out string name);
+    /// <summary>Marks every descriptor from <paramref name="first"/> up close-on-exec (close_range CLOSE_RANGE_CLOEXEC),
+    /// so nothing the runtime's caller left open leaks into a container.</summary>
+    void CloseOnExecFrom(int first);
 }
 
 public sealed unsafe partial class LinuxSyscalls
@@ -170,6 +173,21 @@ public sealed unsafe partial class LinuxSyscalls
         var header = (CmsgHdr*)control;
         return header->Level == SOL_SOCKET && header->Type == SCM_RIGHTS ? *(int*)(control + sizeof(CmsgHdr)) : -1;
     }
+
+    public void CloseOnExecFrom(int first)
+    {
+        const uint CLOSE_RANGE_CLOEXEC = 4;
+        if (close_range((uint)first, uint.MaxValue, CLOSE_RANGE_CLOEXEC) == 0) return;
+        var e = Errno.Last;
+        if (e != Errno.ENOSYS && e != Errno.EINVAL) throw new SyscallException("close_range", e);
+        // Kernels before 5.11: one fcntl per open descriptor.
+        foreach (var entry in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+            if (int.TryParse(Path.GetFileName(entry), out var fd) && fd >= first) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+
+    private const int F_SETFD = 2, FD_CLOEXEC = 1;
+    [LibraryImport("libc", SetLastError = true)] private static partial int close_range(uint first, uint last, uint flags);
+    [LibraryImport("libc", SetLastError = true)] private static partial int fcntl(int fd, int cmd, int arg);
 
     private static int CmsgSpace => sizeof(CmsgHdr) + 8;
 

@@ -16,6 +16,12 @@ public interface ITerminalCalls
     void MakeControllingTerminal(int fd);
     /// <summary>dup2(2): the new descriptor does not close on exec.</summary>
     void DuplicateTo(int fd, int target);
+    /// <summary>TIOCGWINSZ; false when <paramref name="fd"/> is not a terminal.</summary>
+    bool TryGetWindowSize(int fd, out ushort rows, out ushort columns);
+    /// <summary>Puts the terminal on <paramref name="fd"/> in raw mode (cfmakeraw) and returns its previous settings
+    /// for <see cref="RestoreTerminalMode"/>; null when <paramref name="fd"/> is not a terminal.</summary>
+    byte[]? MakeTerminalRaw(int fd);
+    void RestoreTerminalMode(int fd, byte[] saved);
 }
 
 public sealed unsafe partial class LinuxSyscalls
@@ -43,6 +49,40 @@ public sealed unsafe partial class LinuxSyscalls
 
     public void DuplicateTo(int fd, int target) => Errno.Check(dup2(fd, target), "dup2");
 
+    public bool TryGetWindowSize(int fd, out ushort rows, out ushort columns)
+    {
+        var size = stackalloc ushort[4];
+        if (ioctl(fd, TIOCGWINSZ, size) != 0) { rows = columns = 0; return false; }
+        (rows, columns) = (size[0], size[1]);
+        return true;
+    }
+
+    private const int TermiosSize = 60; // struct termios on Linux (glibc): 4 flags, c_line, 32 c_cc, 2 speeds, padded
+
+    public byte[]? MakeTerminalRaw(int fd)
+    {
+        var saved = new byte[TermiosSize];
+        fixed (byte* p = saved)
+        {
+            if (tcgetattr(fd, p) != 0) return null;
+            var raw = stackalloc byte[TermiosSize];
+            new ReadOnlySpan<byte>(p, TermiosSize).CopyTo(new Span<byte>(raw, TermiosSize));
+            cfmakeraw(raw);
+            Errno.Check(tcsetattr(fd, TCSANOW, raw), "tcsetattr");
+        }
+        return saved;
+    }
+
+    public void RestoreTerminalMode(int fd, byte[] saved)
+    {
+        fixed (byte* p = saved) Errno.Check(tcsetattr(fd, TCSANOW, p), "tcsetattr");
+    }
+
+    private const ulong TIOCGWINSZ = 0x5413;
+    private const int TCSANOW = 0;
+    [LibraryImport("libc", SetLastError = true)] private static partial int tcgetattr(int fd, byte* termios);
+    [LibraryImport("libc", SetLastError = true)] private static partial int tcsetattr(int fd, int when, byte* termios);
+    [LibraryImport("libc")] private static partial void cfmakeraw(byte* termios);
     [LibraryImport("libc", SetLastError = true)] private static partial int ioctl(int fd, ulong request, void* arg);
     [LibraryImport("libc", SetLastError = true)] private static partial int dup2(int fd, int target);
 }

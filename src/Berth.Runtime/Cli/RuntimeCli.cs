@@ -104,7 +104,10 @@ public static class RuntimeCli
 
     private static int RunVerb(CommandLine line, ISyscalls sys, StateStore store, ContainerOperations ops)
     {
-        var record = new ContainerCreator(sys, store).Create(Id(line), CreateOptionsOf(line));
+        var options = CreateOptionsOf(line);
+        options.ForegroundTerminal = !line.Has("detach");
+        var record = new ContainerCreator(sys, store).Create(Id(line), options);
+        using var relay = options.ConsoleMaster >= 0 ? Terminal.TerminalRelay.Start(sys, options.ConsoleMaster) : null;
         try { ops.Start(record.Id); }
         catch
         {
@@ -126,6 +129,7 @@ public static class RuntimeCli
         int status;
         try { sys.WaitForChild(record.Pid, out status); }
         finally { foreach (var r in forwarded) r.Dispose(); }
+        relay?.Finish();
         if (!line.Has("keep")) ops.Destroy(record);
         return WaitStatus.ShellCode(status);
     }
@@ -138,7 +142,7 @@ public static class RuntimeCli
     private static CreateOptions CreateOptionsOf(CommandLine line) => new()
     {
         Bundle = line.Value("bundle") ?? ".", ConsoleSocket = line.Value("console-socket"), PidFile = line.Value("pid-file"),
-        NoPivot = line.Has("no-pivot"),
+        NoPivot = line.Has("no-pivot"), PreserveFds = PreservedFds.ParseFlag(line.Value("preserve-fds")),
     };
 
     private static string Id(CommandLine line, int maxArgs = 1)

@@ -32,6 +32,7 @@ public static class InitProcess
             if (request.NewCgroupNamespace) sys.UnshareNamespaces(Namespaces.CloneNewCgroup);
             spec = SpecLoader.Parse(request.Spec);
             var process = spec.Process!;
+            if (request.ExtraEnv.Length > 0) (process.Env ??= []).AddRange(request.ExtraEnv);
             seccomp = ProcessStep.CompileSeccomp(spec);
             var hooks = new HookRunner(sys);
             if (request.Kind == "create")
@@ -83,6 +84,7 @@ public static class InitProcess
                 sys.CloseFd(writer);
                 sys.CloseFd(fifoFd);
             }
+            sys.CloseOnExecFrom(3 + request.PreservedFds); // before seccomp, which may not allow close_range
             ProcessStep.Finalize(spec, sys, seccomp);
             sys.ReplaceProcess(executable, spec.Process!.Args!, spec.Process.Env ?? []);
             return 127;

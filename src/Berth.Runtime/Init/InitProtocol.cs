@@ -27,6 +27,10 @@ public sealed class InitRequest
     public bool RuntimeHooks { get; set; }
     /// <summary>The runtime-spec state JSON for the container's hooks (createContainer, startContainer); null without hooks.</summary>
     public string? HookState { get; set; }
+    /// <summary>Variables appended to the process's environment (LISTEN_FDS/LISTEN_PID for passed sockets).</summary>
+    public string[] ExtraEnv { get; set; } = [];
+    /// <summary>How many descriptors from 3 up the process keeps (LISTEN_FDS, --preserve-fds); all above close at exec.</summary>
+    public int PreservedFds { get; set; }
 
     // A binary frame, not JSON: both ends are this program, and System.Text.Json's per-process type metadata
     // setup would cost more than the message on the container start path.
@@ -40,6 +44,8 @@ public sealed class InitRequest
             w.Write(NoPivot); w.Write(FifoFd); w.Write(ConsoleSocket); w.Write(RootFd);
             w.Write(NewUserNamespace); w.Write(NewCgroupNamespace); w.Write(RuntimeHooks);
             w.Write(HookState is not null); if (HookState is not null) w.Write(HookState);
+            w.Write(ExtraEnv.Length); foreach (var e in ExtraEnv) w.Write(e);
+            w.Write(PreservedFds);
         }
         return buffer.ToArray();
     }
@@ -47,7 +53,7 @@ public sealed class InitRequest
     public static InitRequest Decode(byte[] frame)
     {
         using var r = new BinaryReader(new MemoryStream(frame), System.Text.Encoding.UTF8);
-        return new InitRequest
+        var request = new InitRequest
         {
             Kind = r.ReadString(), Id = r.ReadString(), Bundle = r.ReadString(), Rootfs = r.ReadString(),
             Spec = r.ReadBytes(r.ReadInt32()),
@@ -55,6 +61,11 @@ public sealed class InitRequest
             NewUserNamespace = r.ReadBoolean(), NewCgroupNamespace = r.ReadBoolean(), RuntimeHooks = r.ReadBoolean(),
             HookState = r.ReadBoolean() ? r.ReadString() : null,
         };
+        var extra = new string[r.ReadInt32()];
+        for (var i = 0; i < extra.Length; i++) extra[i] = r.ReadString();
+        request.ExtraEnv = extra;
+        request.PreservedFds = r.ReadInt32();
+        return request;
     }
 }
 

@@ -15,6 +15,13 @@ public sealed class CreateOptions
     public string? ConsoleSocket { get; set; }
     public string? PidFile { get; set; }
     public bool NoPivot { get; set; }
+    /// <summary>`run` in the foreground: with process.terminal and no --console-socket, the runtime takes the pty
+    /// master itself (<see cref="ConsoleMaster"/>) and relays it to its own stdio, as runc does.</summary>
+    public bool ForegroundTerminal { get; set; }
+    /// <summary>Set by <see cref="ContainerCreator.Create"/> for <see cref="ForegroundTerminal"/>: the pty master, or -1.</summary>
+    public int ConsoleMaster { get; set; } = -1;
+    /// <summary>--preserve-fds N: descriptors 3 … 3+N-1 of the runtime are passed on to the container process.</summary>
+    public int PreserveFds { get; set; }
 }
 
 /// <summary>
@@ -33,6 +40,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         var dir = store.Claim(id);
         var pid = 0;
         var cgroup = (Berth.Linux.Cgroups.ICgroup?)null;
+        var consoleReceiver = -1;
         try
         {
             File.WriteAllBytes(Path.Combine(dir, StateStore.ConfigFile), raw);
@@ -46,20 +54,22 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                 HasPoststart = spec.Hooks?.Poststart is { Count: > 0 }, HasPoststop = spec.Hooks?.Poststop is { Count: > 0 },
             };
             var consoleFd = -1;
-            if (spec.Process!.Terminal && options.ConsoleSocket is null)
-                throw new RuntimeException("process.terminal is set: --console-socket is required");
+            if (spec.Process!.Terminal && options.ConsoleSocket is null && !options.ForegroundTerminal)
+                throw new RuntimeException("cannot allocate tty if berth-runtime will detach without setting console socket (process.terminal is set: give --console-socket)");
             if (options.ConsoleSocket is { } socketPath)
             {
                 try { consoleFd = sys.ConnectUnixSocket(socketPath); }
                 catch (SyscallException e) { throw new RuntimeException($"--console-socket: {e.Message}"); }
             }
+            else if (spec.Process.Terminal) (consoleReceiver, consoleFd) = sys.CreateSocketPair();
+            var preserved = PreservedFds.OfThisProcess(options.PreserveFds);
             var (parentEnd, childEnd) = sys.CreateSocketPair();
             using var channel = new InitChannel(sys, parentEnd);
             var newUserNs = false;
             var fifoFd = sys.OpenFile(store.FifoOf(id), OpenFlags.O_PATH);
             try
             {
-                pid = Launch(spec, childEnd, consoleFd, fifoFd, out newUserNs);
+                pid = Launch(spec, childEnd, consoleFd, fifoFd, preserved.Fds, out newUserNs);
             }
             finally
             {
@@ -76,7 +86,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             var request = new InitRequest
             {
                 Kind = "create", Id = id, Bundle = bundle, Rootfs = record.Rootfs, Spec = raw, NoPivot = options.NoPivot,
-                FifoFd = fifoFd, ConsoleSocket = consoleFd, NewUserNamespace = newUserNs,
+                FifoFd = fifoFd, ConsoleSocket = consoleFd, NewUserNamespace = newUserNs, ExtraEnv = [.. preserved.Env], PreservedFds = preserved.Fds.Count,
                 NewCgroupNamespace = spec.Linux?.Namespaces?.Exists(n => n.Type == "cgroup" && string.IsNullOrEmpty(n.Path)) == true,
                 RuntimeHooks = spec.Hooks?.Prestart is { Count: > 0 } || spec.Hooks?.CreateRuntime is { Count: > 0 },
                 HookState = hookState,
@@ -84,6 +94,11 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             channel.Send(request);
             if (consoleFd >= 0) sys.CloseFd(consoleFd);
             AwaitReady(channel, spec, hookState, pid);
+            if (consoleReceiver >= 0)
+            {
+                options.ConsoleMaster = sys.ReceiveDescriptor(consoleReceiver, out _);
+                if (options.ConsoleMaster < 0) throw new RuntimeException("the container did not send its terminal");
+            }
             store.Save(record);
             if (options.PidFile is { } pidFile) WritePidFile(pidFile, pid);
             return record;
@@ -96,9 +111,14 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                 try { sys.WaitForChild(pid, out _); } catch (SyscallException) { }
             }
             try { cgroup?.Destroy(); } catch (Exception) { }
+            if (options.ConsoleMaster >= 0) { sys.CloseFd(options.ConsoleMaster); options.ConsoleMaster = -1; }
             store.Remove(id);
             if (e is RuntimeException) throw;
             throw new RuntimeException(e.Message, e);
+        }
+        finally
+        {
+            if (consoleReceiver >= 0) sys.CloseFd(consoleReceiver);
         }
     }
 
@@ -134,7 +154,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
     }
 
     /// <summary>Starts `berth-runtime init` in the container's new and joined namespaces.</summary>
-    private int Launch(Spec spec, int initFd, int consoleFd, int fifoFd, out bool newUserNs)
+    private int Launch(Spec spec, int initFd, int consoleFd, int fifoFd, IReadOnlyList<int> preserved, out bool newUserNs)
     {
         var newFlags = 0;
         var joins = new List<(int Fd, int Flag, string Name)>();
@@ -158,7 +178,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                 using var plan = new LaunchPlan
                 {
                     NewNamespaces = newFlags, Joins = joins, TimeOffsets = TimeOffsetsText(spec.Linux?.TimeOffsets),
-                    InheritedFds = consoleFd >= 0 ? [initFd, fifoFd, consoleFd] : [initFd, fifoFd], ExecutableFd = exe,
+                    InheritedFds = [initFd, fifoFd, .. consoleFd >= 0 ? [consoleFd] : Array.Empty<int>(), .. preserved], ExecutableFd = exe,
                     Argv = ["berth-runtime", "init", initFd.ToString(System.Globalization.CultureInfo.InvariantCulture)], Envp = ["BERTH_INIT=1"],
                     MappingGateFd = gateRead,
                     BeforeExec = newUserNs ? pid => { WriteIdMaps(pid, spec.Linux!); sys.WriteAll(gateWrite, "1"u8); } : null,

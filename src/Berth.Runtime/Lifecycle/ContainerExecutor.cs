@@ -34,11 +34,12 @@ public sealed class ContainerExecutor(ISyscalls sys, StateStore store)
             try { consoleFd = sys.ConnectUnixSocket(socketPath); }
             catch (SyscallException e) { throw new RuntimeException($"--console-socket: {e.Message}"); }
         }
+        var preserved = PreservedFds.OfThisProcess(PreservedFds.ParseFlag(line.Value("preserve-fds")));
         var (parentEnd, childEnd) = sys.CreateSocketPair();
         using var channel = new InitChannel(sys, parentEnd);
         int pid;
         var rootTarget = sys.OpenFile("/", OpenFlags.O_PATH | OpenFlags.O_DIRECTORY); // reserves a descriptor number
-        try { pid = Launch(record, spec, childEnd, consoleFd, rootTarget); }
+        try { pid = Launch(record, spec, childEnd, consoleFd, rootTarget, preserved.Fds); }
         finally
         {
             sys.CloseFd(childEnd);
@@ -52,7 +53,7 @@ public sealed class ContainerExecutor(ISyscalls sys, StateStore store)
             {
                 Kind = "exec", Id = id, Bundle = record.Bundle, Rootfs = record.Rootfs,
                 Spec = JsonSerializer.SerializeToUtf8Bytes(spec, RuntimeJsonContext.Default.Spec), ConsoleSocket = consoleFd,
-                RootFd = spec.Linux?.Namespaces?.Exists(n => n.Type == "mount") == true ? rootTarget : -1,
+                RootFd = spec.Linux?.Namespaces?.Exists(n => n.Type == "mount") == true ? rootTarget : -1, ExtraEnv = [.. preserved.Env], PreservedFds = preserved.Fds.Count,
             });
             var report = channel.ReceiveReport();
             if (report?.Type != "ready") throw new RuntimeException(report?.Message ?? "exec: the process exited before it was ready");
@@ -131,7 +132,7 @@ public sealed class ContainerExecutor(ISyscalls sys, StateStore store)
         return buffer.ToArray();
     }
 
-    private int Launch(ContainerRecord record, Spec spec, int initFd, int consoleFd, int rootTarget)
+    private int Launch(ContainerRecord record, Spec spec, int initFd, int consoleFd, int rootTarget, IReadOnlyList<int> preserved)
     {
         var joins = new List<(int Fd, int Flag, string Name)>();
         var hostRoot = -1;
@@ -151,7 +152,7 @@ public sealed class ContainerExecutor(ISyscalls sys, StateStore store)
                 using var plan = new LaunchPlan
                 {
                     Joins = joins, HostRootFd = hostRoot, BecomeNamespaceRoot = joins.Exists(j => j.Flag == Namespaces.CloneNewUser), ContainerRootFd = joinsMount ? rootTarget : -1,
-                    InheritedFds = consoleFd >= 0 ? [initFd, consoleFd] : [initFd], ExecutableFd = exe,
+                    InheritedFds = [initFd, .. consoleFd >= 0 ? [consoleFd] : Array.Empty<int>(), .. preserved], ExecutableFd = exe,
                     Argv = ["berth-runtime", "init", initFd.ToString(System.Globalization.CultureInfo.InvariantCulture)], Envp = ["BERTH_INIT=1"],
                 };
                 try { return sys.Launch(plan); }
