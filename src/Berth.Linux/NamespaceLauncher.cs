@@ -177,7 +177,9 @@ public sealed unsafe class LaunchPlan : IDisposable
             byte go;
             if (read_raw(mappingGate, &go, 1) != 1) Fail(reportFd, Step.Mapping, 0);
         }
-        if (becomeRoot && (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)) Fail(reportFd, Step.Mapping, 1);
+        // Raw syscalls, not libc's setresgid/setresuid: those broadcast the change to every thread glibc knows of
+        // (the parent's threads, absent here) and wait on a futex for their answers, which hung this child at times.
+        if (becomeRoot && (RawSetResGid(0) != 0 || RawSetResUid(0) != 0)) Fail(reportFd, Step.Mapping, 1);
         for (var i = 0; i < keepCount; i++)
             if (fcntl(keep[i], F_SETFD, 0) != 0) Fail(reportFd, Step.KeepFd, i);
         execveat(exeFd, empty, argv, envp, AT_EMPTY_PATH);
@@ -190,6 +192,12 @@ public sealed unsafe class LaunchPlan : IDisposable
         write(reportFd, &r, sizeof(Report));
         _exit(1);
     }
+
+    private static long RawSetResUid(uint id)
+        => syscall(RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 147 : 117, id, id, id, 0, 0);
+
+    private static long RawSetResGid(uint id)
+        => syscall(RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 149 : 119, id, id, id, 0, 0);
 
     private static long RawClone(int flags)
     {
@@ -217,8 +225,6 @@ public sealed unsafe class LaunchPlan : IDisposable
     [DllImport("libc"), SuppressGCTransition] private static extern int chroot(byte* path);
     [DllImport("libc"), SuppressGCTransition] private static extern void _exit(int code);
     [DllImport("libc"), SuppressGCTransition] private static extern int* __errno_location();
-    [DllImport("libc"), SuppressGCTransition] private static extern int setresuid(uint r, uint e, uint s);
-    [DllImport("libc"), SuppressGCTransition] private static extern int setresgid(uint r, uint e, uint s);
     [DllImport("libc", EntryPoint = "read"), SuppressGCTransition] private static extern nint read_raw(int fd, void* buf, nint count);
     [DllImport("libc")] private static extern int kill(int pid, int sig);
     [DllImport("libc")] private static extern int pipe2(int* fds, int flags);

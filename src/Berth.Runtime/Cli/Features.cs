@@ -1,67 +1,80 @@
+using System.Text;
+using System.Text.Json;
+using Berth.Linux;
+using Berth.Runtime.Credentials;
+using Berth.Runtime.Rootfs;
+using Berth.Runtime.Seccomp;
+
 namespace Berth.Runtime.Cli;
 
-/// <summary>`features`: what this runtime implements, in the shape of runc's `features` (runtime-spec features.md).</summary>
+/// <summary>
+/// `features`: what this runtime implements, in the shape of runc's `features` (runtime-spec features.md). Built from
+/// the tables the runtime itself uses (capabilities, mount options, namespaces, seccomp), so it cannot claim more
+/// or less than the code does.
+/// </summary>
 public static class Features
 {
-    public const string Json = """
-        {
-            "ociVersionMin": "1.0.0",
-            "ociVersionMax": "1.1.0",
-            "hooks": [
-                "prestart",
-                "createRuntime",
-                "createContainer",
-                "startContainer",
-                "poststart",
-                "poststop"
-            ],
-            "mountOptions": [
-                "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion", "lazytime", "loud", "mand",
-                "noatime", "nodev", "nodiratime", "noexec", "noiversion", "nolazytime", "nomand", "norelatime", "nostrictatime",
-                "nosuid", "nosymfollow", "private", "ratime", "rbind", "rdev", "rdiratime", "relatime", "remount", "rexec", "rnoatime",
-                "rnodev", "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid", "rnosymfollow", "ro", "rprivate",
-                "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime", "rsuid", "rsymfollow", "runbindable", "rw", "shared",
-                "silent", "slave", "strictatime", "suid", "symfollow", "sync", "tmpcopyup", "unbindable"
-            ],
-            "linux": {
-                "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
-                "capabilities": [
-                    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
-                    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
-                    "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-                    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-                    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-                    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND",
-                    "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"
-                ],
-                "cgroup": {
-                    "v1": true,
-                    "v2": true,
-                    "systemd": false,
-                    "systemdUser": false
-                },
-                "seccomp": {
-                    "enabled": true,
-                    "actions": [
-                        "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
-                        "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"
-                    ],
-                    "operators": [
-                        "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"
-                    ],
-                    "archs": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_X86_64"]
-                },
-                "apparmor": {
-                    "enabled": false
-                },
-                "selinux": {
-                    "enabled": false
-                }
-            },
-            "annotations": {
-                "io.berth.runtime.version": "0.1.0"
-            }
-        }
+    public static readonly string[] Hooks = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
 
-        """;
+    public static string Json
+    {
+        get
+        {
+            using var buffer = new MemoryStream();
+            using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+            {
+                w.WriteStartObject();
+                w.WriteString("ociVersionMin", "1.0.0");
+                w.WriteString("ociVersionMax", "1.1.0");
+                Strings(w, "hooks", Hooks);
+                Strings(w, "mountOptions", MountOptions.KnownNames.Distinct().Order(StringComparer.Ordinal));
+                w.WriteStartObject("linux");
+                Strings(w, "namespaces", Namespaces.All.Select(n => n.SpecType).Order(StringComparer.Ordinal));
+                Strings(w, "capabilities", CapabilityNames.All);
+                w.WriteStartObject("cgroup");
+                w.WriteBoolean("v1", true);
+                w.WriteBoolean("v2", true);
+                w.WriteBoolean("systemd", false); // systemd-style cgroupsPath is mapped to a path; no systemd units
+                w.WriteBoolean("systemdUser", false);
+                w.WriteBoolean("rdma", false);
+                w.WriteEndObject();
+                w.WriteStartObject("seccomp");
+                w.WriteBoolean("enabled", true);
+                Strings(w, "actions", SeccompFilter.KnownActions);
+                Strings(w, "operators", SeccompFilter.KnownOperators);
+                Strings(w, "archs", SeccompArchitecture.All.Select(a => a.Name).Order(StringComparer.Ordinal));
+                Strings(w, "knownFlags", SeccompFilter.KnownFlags);
+                Strings(w, "supportedFlags", SeccompFilter.KnownFlags);
+                w.WriteEndObject();
+                w.WriteStartObject("apparmor");
+                w.WriteBoolean("enabled", false);
+                w.WriteEndObject();
+                w.WriteStartObject("selinux");
+                w.WriteBoolean("enabled", false);
+                w.WriteEndObject();
+                w.WriteStartObject("intelRdt");
+                w.WriteBoolean("enabled", false);
+                w.WriteEndObject();
+                w.WriteStartObject("mountExtensions");
+                w.WriteStartObject("idmap");
+                w.WriteBoolean("enabled", false);
+                w.WriteEndObject();
+                w.WriteEndObject();
+                w.WriteEndObject();
+                w.WriteStartObject("annotations");
+                w.WriteString("io.berth.runtime.version", RuntimeCli.Version);
+                w.WriteString("io.berth.runtime.seccomp", "built-in BPF compiler (no libseccomp)");
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+            return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+        }
+    }
+
+    private static void Strings(Utf8JsonWriter w, string name, IEnumerable<string> values)
+    {
+        w.WriteStartArray(name);
+        foreach (var v in values) w.WriteStringValue(v);
+        w.WriteEndArray();
+    }
 }

@@ -87,13 +87,13 @@ public static class RuntimeCli
             case "exec":
                 return new ContainerExecutor(sys, store).Exec(line);
             case "ps":
-                new CgroupVerbs(store).Ps(line);
+                new CgroupVerbs(store, sys).Ps(line);
                 return 0;
             case "events":
-                new CgroupVerbs(store).Events(line);
+                new CgroupVerbs(store, sys).Events(line);
                 return 0;
             case "update":
-                new CgroupVerbs(store).Update(line);
+                new CgroupVerbs(store, sys).Update(line);
                 return 0;
             case "init":
                 throw new RuntimeException("init is internal to berth-runtime");

@@ -10,7 +10,7 @@ using Berth.Runtime.State;
 namespace Berth.Runtime.Lifecycle;
 
 /// <summary>The verbs that read or change a running container's cgroup: ps, events, update.</summary>
-public sealed class CgroupVerbs(StateStore store)
+public sealed class CgroupVerbs(StateStore store, Linux.ISyscalls sys)
 {
     private (ContainerRecord Record, ICgroup Cgroup) Running(string id)
     {
@@ -48,7 +48,8 @@ public sealed class CgroupVerbs(StateStore store)
         Console.Out.Write(output.ToString());
     }
 
-    /// <summary>`events --stats ID` prints one stats event; without --stats, one every --interval until the container stops.</summary>
+    /// <summary>`events --stats ID` prints one stats event. Without --stats: a stats event every --interval (5s) and an
+    /// {"type":"oom"} event as soon as the kernel reports one, until the container stops (a pidfd says when).</summary>
     public void Events(CommandLine line)
     {
         if (line.Arguments.Count == 0) throw new RuntimeException("events: container id cannot be empty");
@@ -56,17 +57,44 @@ public sealed class CgroupVerbs(StateStore store)
         var (record, cgroup) = Running(id);
         if (line.Has("stats"))
         {
-            Print(cgroup);
+            Print(CgroupEvent.ForStats(id, cgroup.Stats()));
             return;
         }
         var interval = ParseInterval(line.Value("interval") ?? "5s");
-        while (store.StatusOf(record) != ContainerStatus.Stopped)
+        using var oom = OomWatch.Open(sys, cgroup);
+        var pidfd = -1;
+        try { pidfd = sys.OpenProcessHandle(record.Pid); } catch (Linux.SyscallException) { }
+        try
         {
-            Print(cgroup);
-            Thread.Sleep(interval);
+            var next = Environment.TickCount64;
+            Span<int> fds = stackalloc int[2];
+            var count = 0;
+            if (oom is not null) fds[count++] = oom.Fd;
+            if (pidfd >= 0) fds[count++] = pidfd;
+            while (true)
+            {
+                var now = Environment.TickCount64;
+                if (now >= next)
+                {
+                    if (pidfd < 0 && store.StatusOf(record) == ContainerStatus.Stopped) return;
+                    try { Print(CgroupEvent.ForStats(id, cgroup.Stats())); }
+                    catch (CgroupException) when (!store.IsAlive(record)) { return; }
+                    next = now + (long)interval.TotalMilliseconds;
+                    continue;
+                }
+                var ready = count == 0 ? -1 : sys.WaitReadable(fds[..count], (int)Math.Min(int.MaxValue, next - now));
+                if (count == 0) Thread.Sleep((int)Math.Min(int.MaxValue, next - now));
+                if (ready < 0) continue;
+                if (fds[ready] == pidfd) return; // the container's init exited
+                for (var n = oom!.Consume(); n > 0; n--) Print(new CgroupEvent("oom", id, null));
+            }
+        }
+        finally
+        {
+            if (pidfd >= 0) sys.CloseFd(pidfd);
         }
 
-        void Print(ICgroup c) => Console.Out.Write(JsonSerializer.Serialize(CgroupEvent.ForStats(id, c.Stats()), CgroupJsonContext.Default.CgroupEvent) + "\n");
+        static void Print(CgroupEvent e) => Console.Out.Write(JsonSerializer.Serialize(e, CgroupJsonContext.Default.CgroupEvent) + "\n");
     }
 
     private static TimeSpan ParseInterval(string text)

@@ -97,6 +97,10 @@ public sealed record MountOptions(
         ["rstrictatime"] = MountAttributes.StrictAtime,
     };
 
+    /// <summary>Every option name Berth maps to flags, propagation, recursive attributes or an extension (`features`).</summary>
+    public static IEnumerable<string> KnownNames =>
+        FlagTable.Keys.Concat(PropagationTable.Keys).Concat(RecursiveTable.Keys).Concat(RecursiveAtimeTable.Keys).Concat(KnownExtensions);
+
     /// <summary>Options Berth understands that are not kernel options.</summary>
     public static readonly IReadOnlySet<string> KnownExtensions = new HashSet<string> { "tmpcopyup" };
 
