@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Berth.Linux;
-using Berth.Runtime.Credentials;
+using Berth.Oci.Runtime;
 using Berth.Runtime.Rootfs;
 using Berth.Runtime.Seccomp;
 
