@@ -10,7 +10,8 @@ public sealed record AddressPool(IPNetwork Base, int Size)
     /// <summary>Docker's defaults: 172.17–31.0.0/16 as /16s, then 192.168.0.0/16 as /20s.</summary>
     public static IReadOnlyList<AddressPool> Defaults { get; } =
     [
-        .. Enumerable.Range(17, 15).Select(i => new AddressPool(IPNetwork.Parse($"172.{i}.0.0/16"), 16)),
+        // Docker's pools without 172.17.0.0/16: that one is docker0's, even while no docker0 exists yet.
+        .. Enumerable.Range(18, 14).Select(i => new AddressPool(IPNetwork.Parse($"172.{i}.0.0/16"), 16)),
         new AddressPool(IPNetwork.Parse("192.168.0.0/16"), 20),
     ];
 

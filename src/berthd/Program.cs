@@ -1,6 +1,7 @@
 using Berth.Api;
 using Berth.Engine;
 using Berth.Engine.Containers;
+using Berth.Engine.Networks;
 using Berth.Engine.RuntimeSpec;
 using Berth.Engine.Supervision;
 using Microsoft.Extensions.Logging;
@@ -38,10 +39,26 @@ if (!runtimes.ContainsKey(config.DefaultRuntime))
 Directory.CreateDirectory(config.DataRoot);
 Directory.CreateDirectory(config.ExecRoot);
 
+// The network and volume rooms: the default bridge (--bridge, --bip), user networks, NAPT, DNS; named volumes.
+NetworkRoom network;
+try
+{
+    network = NetworkRoom.Open(new NetworkRoomOptions { DataRoot = config.DataRoot, ExecRoot = config.ExecRoot, Bridge = config.Bridge, Bip = config.Bip });
+}
+catch (Exception e) when (e is EngineException or IOException or UnauthorizedAccessException)
+{
+    Console.Error.WriteLine($"berthd: {e.Message}");
+    return 1;
+}
+
 BerthEngine engine;
 try
 {
-    var daemon = DaemonDefaults.Standard with { InitBinary = InitBundle.Find(Path.Combine(AppContext.BaseDirectory, "berth-init")) };
+    var daemon = DaemonDefaults.Standard with
+    {
+        InitBinary = InitBundle.Find(Path.Combine(AppContext.BaseDirectory, "berth-init")),
+        HostGatewayIp = network.DefaultGateway,
+    };
     engine = await BerthEngine.OpenAsync(new BerthEngineOptions
     {
         DataRoot = config.DataRoot,
@@ -53,7 +70,8 @@ try
         Debug = config.Debug,
         Version = Version,
         Supervisor = new ShimSupervisor(ShimSupervisor.FindShim()),
-        Specs = new ContainerSpecFactory(daemon),
+        Specs = network.Specs(new ContainerSpecFactory(daemon)),
+        Networks = network.AttacherFor,
         Logs = JsonFileLogReader.Instance,
         Filesystems = _ => new Berth.Engine.Filesystem.ContainerFilesystemService(),
     });
@@ -61,9 +79,11 @@ try
 catch (Exception e) when (e is IOException or UnauthorizedAccessException or Berth.Storage.StorageException or Berth.Images.ImageException or EngineException)
 {
     Console.Error.WriteLine($"berthd: failed to open {config.DataRoot}: {e.Message}");
+    network.Shutdown(liveRestore: false);
+    network.Dispose();
     return 1;
 }
-var api = new DockerApi(engine, Version);
+var api = new DockerApi(network.Plug(engine), Version);
 
 var options = new ApiServerOptions
 {
@@ -95,6 +115,8 @@ catch (Exception e) when (e is IOException or ArgumentException or FormatExcepti
 {
     Console.Error.WriteLine($"berthd: failed to start: {e.Message}");
     await engine.DisposeAsync();
+    network.Shutdown(config.LiveRestore);
+    network.Dispose();
     return 1;
 }
 
@@ -113,6 +135,9 @@ await app.StopAsync();
 await app.DisposeAsync();
 // Without --live-restore containers stop with the daemon (each with its stop signal and timeout), as with dockerd.
 await engine.DisposeAsync();
+// Without --live-restore the bridges, veths and nftables table go with the containers; with it they stay for them.
+network.Shutdown(config.LiveRestore);
+network.Dispose();
 foreach (var host in config.Hosts)
     if (ApiServer.SplitHost(host) is ("unix", var socket)) File.Delete(socket);
 if (config.PidFile is { } pid) File.Delete(pid);

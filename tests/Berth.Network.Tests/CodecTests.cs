@@ -138,8 +138,8 @@ public sealed class IpamTests
     [Fact]
     public void Default_pools_are_dockers_and_skip_what_is_taken()
     {
-        Assert.Equal("172.17.0.0/16", AddressPool.Defaults[0].Subnets().First().ToString());
-        var taken = new List<IPNetwork> { IPNetwork.Parse("172.17.0.0/16"), IPNetwork.Parse("172.18.5.0/24") };
+        Assert.Equal("172.18.0.0/16", AddressPool.Defaults[0].Subnets().First().ToString()); // never docker0's 172.17.0.0/16
+        var taken = new List<IPNetwork> { IPNetwork.Parse("172.18.5.0/24") };
         Assert.Equal("172.19.0.0/16", SubnetPicker.Pick(AddressPool.Defaults, taken).ToString());
         var pool = AddressPool.Parse("base=10.10.0.0/16,size=24");
         Assert.Equal("10.10.1.0/24", SubnetPicker.Pick([pool], [IPNetwork.Parse("10.10.0.0/24")]).ToString());

@@ -20,6 +20,14 @@ public sealed class ContainerNetworkAttacher(NetworkManager manager, string netn
     /// <summary>Finds containers for connect/disconnect (the container service).</summary>
     public IContainerDirectory? Containers { get; set; }
 
+    /// <summary>The container records, so connect/disconnect show in NetworkSettings and a stopped container's networks
+    /// are remembered for its next start (the container service's store).</summary>
+    public ContainerStore? Store { get; set; }
+
+    /// <summary>Whether the container runs in a namespace of its own with endpoints on Berth's networks (not host,
+    /// none or container:X): then its /etc/hosts and /etc/resolv.conf are the network room's.</summary>
+    public bool HasOwnEndpoints(ContainerRecord container) => PrimaryNetwork(container.HostConfig.NetworkMode) is not null;
+
     public string NamespacePath(string containerId) => Path.Combine(netnsDirectory, containerId);
 
     /// <summary>The network a NetworkMode names, or null for modes without an endpoint (host, none, container:X).</summary>
@@ -33,8 +41,9 @@ public sealed class ContainerNetworkAttacher(NetworkManager manager, string netn
 
     public Task<NetworkAttachment> AttachAsync(ContainerRecord container, CancellationToken cancellationToken)
     {
-        var primary = PrimaryNetwork(container.HostConfig.NetworkMode);
-        if (primary is null) return Task.FromResult(new NetworkAttachment(null));
+        var mode = container.HostConfig.NetworkMode ?? "";
+        var primary = PrimaryNetwork(mode);
+        if (primary is null) return Task.FromResult(AttachWithoutEndpoints(container, mode));
         var path = NamespacePath(container.ID);
         NetworkNamespace.Delete(_sys, path); // a leftover of a crash
         NetworkNamespace.Create(_sys, path);
@@ -79,6 +88,68 @@ public sealed class ContainerNetworkAttacher(NetworkManager manager, string netn
         }
     }
 
+    /// <summary>
+    /// host: the host's namespace (the spec's). none: a namespace of its own with only loopback, pinned so that
+    /// container:X can join it. container:X: X's namespace, which must be running.
+    /// </summary>
+    private NetworkAttachment AttachWithoutEndpoints(ContainerRecord container, string mode)
+    {
+        var settings = container.NetworkSettings;
+        if (mode == "host")
+        {
+            settings.Networks = new() { ["host"] = new EndpointSettings { NetworkID = manager.Find("host")?.Id ?? "" } };
+            return new NetworkAttachment(null);
+        }
+        if (mode == "none")
+        {
+            var path = NamespacePath(container.ID);
+            NetworkNamespace.Delete(_sys, path);
+            NetworkNamespace.Create(_sys, path);
+            try
+            {
+                NetworkNamespace.Run(_sys, path, () =>
+                {
+                    using var inside = new Linux.Netlink.RouteNetlink(_sys);
+                    if (inside.GetLink("lo") is { IsUp: false } lo) inside.SetUp(lo.Index);
+                    return 0;
+                });
+            }
+            catch
+            {
+                NetworkNamespace.Delete(_sys, path);
+                throw;
+            }
+            settings.Networks = new() { ["none"] = new EndpointSettings { NetworkID = manager.Find("none")?.Id ?? "" } };
+            settings.SandboxKey = path;
+            settings.SandboxID = container.ID;
+            return new NetworkAttachment(path);
+        }
+        // container:X
+        var target = mode[10..];
+        var directory = Containers ?? throw new NotImplementedYetException("sharing another container's network");
+        ContainerFilesystem other;
+        try { other = directory.Filesystem(target); }
+        catch (NotFoundException) { throw new NotFoundException($"No such container: {target}"); }
+        if (other.Id == container.ID) throw new InvalidParameterException("cannot join own network namespace");
+        if (!other.Running) throw new ConflictException($"cannot join network namespace of a non running container: {target}");
+        var otherMode = other.HostConfig.NetworkMode ?? "";
+        if (otherMode == "host") return new NetworkAttachment($"/proc/{Environment.ProcessId}/ns/net");
+        if (otherMode.StartsWith("container:", StringComparison.Ordinal))
+            throw new ConflictException($"cannot join network namespace of {target}: it shares the namespace of {otherMode[10..]}; join that one");
+        var joined = NamespacePath(other.Id);
+        if (!File.Exists(joined)) throw new ConflictException($"cannot join network namespace of {target}: it has none of its own");
+        settings.Networks = [];
+        return new NetworkAttachment(joined);
+    }
+
+    /// <summary>Unpins namespaces under the netns directory whose containers are not running (left by a crash).</summary>
+    public void RemoveStaleNamespaces(Func<string, bool> running)
+    {
+        if (!Directory.Exists(netnsDirectory)) return;
+        foreach (var file in Directory.EnumerateFiles(netnsDirectory))
+            if (!running(Path.GetFileName(file))) NetworkNamespace.Delete(_sys, file);
+    }
+
     public Task DetachAsync(ContainerRecord container, CancellationToken cancellationToken)
     {
         manager.DisconnectAll(container.ID);
@@ -109,27 +180,69 @@ public sealed class ContainerNetworkAttacher(NetworkManager manager, string netn
 
     public Task ConnectAsync(string containerIdOrName, string network, EndpointSettings? config, CancellationToken cancellationToken)
     {
-        var target = (Containers ?? throw new NotImplementedYetException("connecting containers to networks")).Filesystem(containerIdOrName);
-        if (!target.Running) throw new NotImplementedYetException("connecting a stopped container to a network");
-        if (PrimaryNetwork(target.HostConfig.NetworkMode) is null)
-            throw new ForbiddenException($"container sharing network namespace with another container or host cannot be connected to any other network");
-        var path = NamespacePath(target.Id);
-        NetworkService.Run(() => manager.Connect(network, new EndpointRequest(target.Id, target.Name.TrimStart('/'), path)
+        var store = Store ?? throw new NotImplementedYetException("connecting containers to networks");
+        var c = store.Get(containerIdOrName);
+        var record = c.Record;
+        if (PrimaryNetwork(record.HostConfig.NetworkMode) is null)
+            throw new ForbiddenException("container sharing network namespace with another container or host cannot be connected to any other network");
+        var target = manager.Find(network) ?? throw new NotFoundException($"network {network} not found");
+        if (!target.HasBridge) throw new ForbiddenException($"container cannot be disconnected from host network or connected to host network");
+        bool running;
+        lock (c.Gate)
         {
-            Aliases = config?.Aliases ?? [],
-            IPv4Address = NetworkService.ParseAddress(config?.IPAMConfig?.IPv4Address, "IPv4"),
-            IPv6Address = NetworkService.ParseAddress(config?.IPAMConfig?.IPv6Address, "IPv6"),
-            MacAddress = config?.MacAddress,
-        }));
+            running = record.State.Running && !record.State.Restarting;
+            if (!running)
+            {
+                // Remembered for the next start, as Docker does for a stopped container.
+                record.NetworkSettings.Networks ??= [];
+                if (record.NetworkSettings.Networks.Keys.Any(k => SameNetwork(k, target.Name)))
+                    throw new ForbiddenException($"endpoint with name {c.Name.TrimStart('/')} already exists in network {target.Name}");
+                if (config?.IPAMConfig is { } ipam)
+                {
+                    NetworkService.ParseAddress(ipam.IPv4Address, "IPv4");
+                    NetworkService.ParseAddress(ipam.IPv6Address, "IPv6");
+                }
+                record.NetworkSettings.Networks[target.Name] = config ?? new EndpointSettings();
+            }
+        }
+        if (running)
+        {
+            var endpoint = NetworkService.Run(() => manager.Connect(target.Name, Request(record, NamespacePath(c.Id), config)));
+            lock (c.Gate)
+            {
+                record.NetworkSettings.Networks ??= [];
+                record.NetworkSettings.Networks[endpoint.NetworkName] = ToSettings(record, endpoint, config);
+            }
+        }
+        store.Save(c);
         return Task.CompletedTask;
     }
 
     public Task DisconnectAsync(string containerIdOrName, string network, bool force, CancellationToken cancellationToken)
     {
-        string id;
-        try { id = (Containers ?? throw new NotImplementedYetException("disconnecting containers from networks")).Filesystem(containerIdOrName).Id; }
-        catch (NotFoundException) when (force) { id = containerIdOrName; }
-        NetworkService.Run(() => { manager.Disconnect(network, id); return 0; });
+        var store = Store ?? throw new NotImplementedYetException("disconnecting containers from networks");
+        var c = store.TryGet(containerIdOrName);
+        if (c is null)
+        {
+            // A container that is gone may still hold an endpoint (a crash): force removes it by ID.
+            if (!force) throw new NotFoundException($"No such container: {containerIdOrName}");
+            NetworkService.Run(() => { manager.Disconnect(network, containerIdOrName); return 0; });
+            return Task.CompletedTask;
+        }
+        var record = c.Record;
+        var target = manager.Find(network) ?? throw new NotFoundException($"network {network} not found");
+        if (!target.HasBridge) throw new ForbiddenException($"container cannot be disconnected from host network or connected to host network");
+        bool running;
+        lock (c.Gate) running = record.State.Running && !record.State.Restarting;
+        if (running && target.Endpoints.ContainsKey(c.Id)) NetworkService.Run(() => { manager.Disconnect(target.Name, c.Id); return 0; });
+        lock (c.Gate)
+        {
+            var key = record.NetworkSettings.Networks?.Keys.FirstOrDefault(k => SameNetwork(k, target.Name));
+            if (key is null && !target.Endpoints.ContainsKey(c.Id))
+                throw new ForbiddenException($"container {c.Id} is not connected to network {target.Name}");
+            if (key is not null) record.NetworkSettings.Networks!.Remove(key);
+        }
+        store.Save(c);
         return Task.CompletedTask;
     }
 

@@ -19,6 +19,8 @@ public sealed class VolumeRecord
     public bool Anonymous { get; set; }
     /// <summary>Containers that use it (pruned of containers that no longer exist when asked).</summary>
     public List<string> UsedBy { get; set; } = [];
+    /// <summary>For an anonymous volume: the container path it was made for, so the container's next start finds it again.</summary>
+    public string? Destination { get; set; }
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true)]
@@ -134,6 +136,27 @@ public sealed partial class VolumeStore
             var path = DataPath(volume.Name);
             if (volume.Options.ContainsKey("type") && !IsMountPoint(path)) MountDevice(volume, path);
             return (volume.Name, path);
+        }
+    }
+
+    /// <summary>
+    /// The anonymous volume of <paramref name="containerId"/> at <paramref name="destination"/>: the one made at an earlier
+    /// start when there is one (Docker keeps a container's anonymous volumes across restarts), else a new one.
+    /// </summary>
+    public (string Name, string HostPath) UseAnonymous(string containerId, string destination)
+    {
+        lock (_lock)
+        {
+            var existing = _volumes.Values.FirstOrDefault(v => v.Anonymous && v.Destination == destination && v.UsedBy.Contains(containerId));
+            if (existing is not null) return (existing.Name, DataPath(existing.Name));
+        }
+        var created = Create(null, "local", null, null, anonymous: true);
+        lock (_lock)
+        {
+            created.Destination = destination;
+            created.UsedBy.Add(containerId);
+            Save(created);
+            return (created.Name, DataPath(created.Name));
         }
     }
 

@@ -1,0 +1,79 @@
+using Berth.Engine.Containers;
+using Berth.Engine.Models;
+using Berth.Engine.RuntimeSpec;
+using Berth.Engine.Volumes;
+using ImageConfig = Berth.Oci.Image.ImageConfig;
+
+namespace Berth.Engine.Networks;
+
+/// <summary>
+/// The spec room with the network and volume rooms around it: before the spec is built the volume resolver learns the
+/// rootfs (for copy-up); after it, a container with its own endpoints gets /etc/hosts with its addresses and, on a
+/// user-defined network, /etc/resolv.conf naming the embedded DNS (127.0.0.11) as Docker writes them, and
+/// the container's Mounts are recorded as Docker's inspect shows them.
+/// </summary>
+public sealed class RoomSpecFactory(ContainerSpecFactory inner, VolumeResolver volumes, ContainerNetworkAttacher attacher) : IContainerSpecFactory
+{
+    public ContainerSpecFactory Inner => inner;
+
+    public IReadOnlyList<string> Validate(ContainerCreateRequest request, ImageConfig? image) => inner.Validate(request, image);
+
+    public Oci.Runtime.Resources Resources(Resources resources) => inner.Resources(resources);
+
+    public Oci.Runtime.Spec Build(SpecContext context)
+    {
+        var record = context.Container;
+        volumes.BeginBuild(record.ID, context.RootfsPath);
+        Oci.Runtime.Spec spec;
+        IReadOnlyDictionary<string, (string Name, string Path)> resolved;
+        try { spec = inner.Build(context); }
+        finally { resolved = volumes.EndBuild(record.ID); }
+        if (attacher.HasOwnEndpoints(record)) RewriteNetworkFiles(context);
+        record.Mounts = MountPoints(record, resolved);
+        return spec;
+    }
+
+    /// <summary>hosts and resolv.conf for a container in a namespace of its own with endpoints on Berth's networks.</summary>
+    private void RewriteNetworkFiles(SpecContext context)
+    {
+        var record = context.Container;
+        var host = record.HostConfig;
+        var daemon = inner.Daemon;
+        var addresses = (record.NetworkSettings.Networks?.Values ?? Enumerable.Empty<EndpointSettings>())
+            .SelectMany(n => (string?[])[n.IPAddress, n.GlobalIPv6Address])
+            .Where(ip => !string.IsNullOrEmpty(ip)).Select(ip => ip!).Distinct().ToList();
+        var hostname = string.IsNullOrEmpty(record.Config.Hostname) ? record.ID[..12] : record.Config.Hostname;
+        File.WriteAllText(context.HostsPath, NetworkFiles.Hosts(null, host.ExtraHosts, addresses, hostname, record.Config.Domainname, daemon.HostGatewayIp));
+        if (attacher.Nameservers(record) is { Count: > 0 } nameservers)
+        {
+            var hostResolv = File.Exists(daemon.HostResolvConfPath) ? File.ReadAllText(daemon.HostResolvConfPath) : "";
+            // The embedded DNS answers container names and forwards the rest, so --dns names its upstreams instead.
+            var options = host.DnsOptions is { Count: > 0 } o ? o : ["ndots:0"];
+            File.WriteAllText(context.ResolvConfPath, NetworkFiles.ResolvConf(hostResolv, false, null, host.DnsSearch, options, nameservers));
+        }
+    }
+
+    /// <summary>Docker's MountPoint list: binds, volumes (with their names) and tmpfs mounts, image VOLUMEs included.</summary>
+    private static List<MountPoint> MountPoints(ContainerRecord record, IReadOnlyDictionary<string, (string Name, string Path)> resolved)
+    {
+        List<UserMount> mounts;
+        try { mounts = UserMounts.Parse(record.HostConfig, record.Config.Volumes); }
+        catch (InvalidParameterException) { return record.Mounts; }
+        var list = new List<MountPoint>();
+        foreach (var m in mounts)
+        {
+            var point = new MountPoint { Type = m.Type, Destination = m.Destination, RW = m.Writable, Mode = "", Propagation = m.Type == "bind" ? m.Propagation : "" };
+            switch (m.Type)
+            {
+                case "volume":
+                    if (!resolved.TryGetValue(m.Destination, out var v)) continue;
+                    point.Name = v.Name; point.Source = v.Path; point.Driver = "local"; point.Mode = m.Writable ? "" : "ro";
+                    break;
+                case "bind": point.Source = m.Source; break;
+                default: point.Source = ""; break;
+            }
+            list.Add(point);
+        }
+        return list;
+    }
+}
