@@ -8,6 +8,13 @@ public sealed class VolumeTests(BerthDaemon daemon) : IClassFixture<BerthDaemon>
 {
     private string Name(string what) => $"{daemon.Tag}-{what}";
 
+    private async Task<string> RunOkAsync(params string[] args)
+    {
+        var outcome = await NetworkTests.RunLoggedAsync(daemon, args);
+        Assert.True(outcome.Code == 0, $"docker run {string.Join(' ', args)}: {outcome}");
+        return outcome.Out;
+    }
+
     [RootFact]
     public async Task Named_volume_data_outlives_its_containers_and_an_used_volume_is_not_removed()
     {
@@ -26,7 +33,10 @@ public sealed class VolumeTests(BerthDaemon daemon) : IClassFixture<BerthDaemon>
             await daemon.DockerOkAsync("run", "--name", writer, "-v", volume + ":/data", "busybox", "sh", "-c", "echo kept > /data/note");
             Assert.Equal("kept\n", await File.ReadAllTextAsync(Path.Combine(mountpoint, "note")));
             // Another container, this time through --mount and the berth CLI, reads it.
-            Assert.Equal("kept\n", await daemon.BerthOkAsync("run", "--rm", "--mount", $"type=volume,source={volume},target=/in,readonly", "busybox", "cat", "/in/note"));
+            var reader = (await daemon.BerthOkAsync("run", "-d", "--mount", $"type=volume,source={volume},target=/in,readonly", "busybox", "cat", "/in/note")).Trim();
+            Assert.Equal("0\n", await daemon.BerthOkAsync("wait", reader));
+            Assert.Equal("kept\n", await daemon.BerthOkAsync("logs", reader));
+            await daemon.BerthOkAsync("rm", reader);
             var mounts = JsonDocument.Parse(await daemon.DockerOkAsync("inspect", writer)).RootElement[0].GetProperty("Mounts");
             var mount = Assert.Single(mounts.EnumerateArray());
             Assert.Equal(("volume", volume, "/data", mountpoint), (mount.GetProperty("Type").GetString(), mount.GetProperty("Name").GetString(),
@@ -61,7 +71,8 @@ public sealed class VolumeTests(BerthDaemon daemon) : IClassFixture<BerthDaemon>
             var name = mount.GetProperty("Name").GetString()!;
             Assert.Matches("^[0-9a-f]{64}$", name);
             // Started again: the same volume, so both runs are in it.
-            await daemon.DockerOkAsync("start", "-a", box);
+            await daemon.DockerOkAsync("start", box);
+            await daemon.DockerOkAsync("wait", box);
             Assert.Equal(2, File.ReadAllLines(Path.Combine(mount.GetProperty("Source").GetString()!, "runs")).Length);
             Assert.Contains(name, await daemon.DockerOkAsync("volume", "ls", "-q"));
 
@@ -82,10 +93,10 @@ public sealed class VolumeTests(BerthDaemon daemon) : IClassFixture<BerthDaemon>
         {
             // Copy-up: the empty new volume gets the image's /bin.
             await daemon.DockerOkAsync("run", "--rm", "-v", volume + ":/bin", "busybox", "true");
-            var listed = await daemon.DockerOkAsync("run", "--rm", "-v", volume + ":/mnt", "busybox", "ls", "/mnt");
+            var listed = await RunOkAsync("-v", volume + ":/mnt", "busybox", "ls", "/mnt");
             Assert.Contains("busybox", listed.Split('\n'));
             // nocopy leaves a new volume empty.
-            Assert.Equal("", await daemon.DockerOkAsync("run", "--rm", "--mount", $"type=volume,source={volume}-empty,target=/bin2,volume-nocopy", "busybox", "ls", "/bin2"));
+            Assert.Equal("", await RunOkAsync("--mount", $"type=volume,source={volume}-empty,target=/bin2,volume-nocopy", "busybox", "ls", "/bin2"));
 
             await daemon.DockerOkAsync("volume", "create", spare);
             await daemon.DockerOkAsync("create", "--name", keeper, "-v", volume + ":/keep", "busybox", "true");
