@@ -89,8 +89,8 @@ public sealed class ContainerNetworkAttacher(NetworkManager manager, string netn
     }
 
     /// <summary>
-    /// host: the host's namespace (the spec's). none: a namespace of its own with only loopback, pinned so that
-    /// container:X can join it. container:X: X's namespace, which must be running.
+    /// host: the host's namespace (the spec's). none: a namespace of its own with only loopback, pinned like the
+    /// others. container:X: nothing of the network room's.
     /// </summary>
     private NetworkAttachment AttachWithoutEndpoints(ContainerRecord container, string mode)
     {
@@ -124,22 +124,9 @@ public sealed class ContainerNetworkAttacher(NetworkManager manager, string netn
             settings.SandboxID = container.ID;
             return new NetworkAttachment(path);
         }
-        // container:X
-        var target = mode[10..];
-        var directory = Containers ?? throw new NotImplementedYetException("sharing another container's network");
-        ContainerFilesystem other;
-        try { other = directory.Filesystem(target); }
-        catch (NotFoundException) { throw new NotFoundException($"No such container: {target}"); }
-        if (other.Id == container.ID) throw new InvalidParameterException("cannot join own network namespace");
-        if (!other.Running) throw new ConflictException($"cannot join network namespace of a non running container: {target}");
-        var otherMode = other.HostConfig.NetworkMode ?? "";
-        if (otherMode == "host") return new NetworkAttachment($"/proc/{Environment.ProcessId}/ns/net");
-        if (otherMode.StartsWith("container:", StringComparison.Ordinal))
-            throw new ConflictException($"cannot join network namespace of {target}: it shares the namespace of {otherMode[10..]}; join that one");
-        var joined = NamespacePath(other.Id);
-        if (!File.Exists(joined)) throw new ConflictException($"cannot join network namespace of {target}: it has none of its own");
+        // container:X: the container service joins X's namespace (by its init's /proc entry) and says when X is not running.
         settings.Networks = [];
-        return new NetworkAttachment(joined);
+        return new NetworkAttachment(null);
     }
 
     /// <summary>Unpins namespaces under the netns directory whose containers are not running (left by a crash).</summary>
