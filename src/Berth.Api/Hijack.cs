@@ -32,7 +32,8 @@ public static class Hijack
         await using var connection = await HijackedConnection.OpenAsync(call, ContentType(call.Version, session.Tty));
 
         using var done = CancellationTokenSource.CreateLinkedTokenSource(call.Aborted);
-        var pumpIn = stdin ? PumpStdinAsync(connection.Input, session, new DetachKeyScanner(detachKeys), done) : Task.CompletedTask;
+        // As moby, only a terminal has detach keys: piped stdin is data, and may hold any bytes.
+        var pumpIn = stdin ? PumpStdinAsync(connection.Input, session, session.Tty ? new DetachKeyScanner(detachKeys) : null, done) : Task.CompletedTask;
         var output = connection.Output;
         try
         {
@@ -57,7 +58,7 @@ public static class Hijack
         }
     }
 
-    private static async Task PumpStdinAsync(Stream input, IStdioSession session, DetachKeyScanner scanner, CancellationTokenSource done)
+    private static async Task PumpStdinAsync(Stream input, IStdioSession session, DetachKeyScanner? scanner, CancellationTokenSource done)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(32 * 1024);
         try
@@ -71,6 +72,12 @@ public static class Hijack
                     // On a terminal the client's end is a detach (moby ends the attach; the shell lives on).
                     if (session.Tty) await done.CancelAsync();
                     return;
+                }
+                if (scanner is null)
+                {
+                    // Each write completes before the next read, so the buffer is handed over as is.
+                    await session.WriteStdinAsync(buffer.AsMemory(0, n), done.Token);
+                    continue;
                 }
                 var forward = scanner.Feed(buffer.AsSpan(0, n));
                 if (forward.Length > 0) await session.WriteStdinAsync(forward, done.Token);

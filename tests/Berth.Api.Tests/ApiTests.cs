@@ -209,6 +209,18 @@ public sealed class ApiTests(ApiServerFixture server) : IClassFixture<ApiServerF
     }
 
     [Fact]
+    public async Task Without_a_TTY_the_detach_keys_are_data()
+    {
+        using var socket = await server.RawAsync(
+            "POST /v1.47/containers/web/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+        Assert.Equal(101, (await RawHttp.ReadHeadAsync(socket)).Status);
+        await socket.SendAsync(new byte[] { 0x10, 0x11, (byte)'z' });
+        var header = await RawHttp.ReadExactlyAsync(socket, 8);
+        var body = await RawHttp.ReadExactlyAsync(socket, header[7]);
+        Assert.Equal(new byte[] { 0x10, 0x11, (byte)'z' }, body);
+    }
+
+    [Fact]
     public async Task Attach_with_logs_replays_the_log_first_and_stream_0_ends_after_it()
     {
         using var socket = await server.RawAsync(

@@ -122,6 +122,12 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
             var piped = await daemon.DockerWithInputAsync("one\ntwo\nthree\n"u8.ToArray(), "exec", "-i", name, "wc", "-l");
             Assert.True(piped.Code == 0, piped.ToString());
             Assert.Equal("3", piped.Out.Trim());
+            // Binary stdin arrives whole (Ctrl-P Ctrl-Q bytes in it are data without a terminal).
+            var binary = new byte[3_000_000];
+            new Random(7).NextBytes(binary);
+            var md5 = Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(binary));
+            Assert.Equal($"{md5}  -\n", (await daemon.DockerWithInputAsync(binary, "exec", "-i", name, "md5sum")).Out);
+            Assert.Equal($"{md5}  -\n", (await daemon.DockerWithInputAsync(binary, "run", "--rm", "-i", "busybox", "md5sum")).Out);
             var stderr = await daemon.DockerAsync("exec", name, "sh", "-c", "echo out; echo err >&2");
             Assert.Equal(("out\n", "err\n"), (stderr.Out, stderr.Err));
             var tty = await Programs.RunInTerminalAsync($"/usr/local/bin/docker exec -it {name} sh", daemon.Environment(), "tty; exit 6\\r");
