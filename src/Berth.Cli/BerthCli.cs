@@ -51,13 +51,13 @@ public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<
             commandName = command;
             var commandArgs = rest.Skip(1).ToList();
             // Management commands: "container ls", "image rm", "system df"...
-            if (command is "container" or "image" or "system")
+            if (command is "container" or "image" or "system" or "network" or "volume")
             {
                 if (commandArgs.Count == 0 || commandArgs[0] is "--help") { stdout.Write(Usage); return 0; }
                 var sub = commandArgs[0];
                 commandArgs = commandArgs.Skip(1).ToList();
                 commandName = $"{command} {sub}";
-                var mapped = ManagementCommand(command, sub);
+                var mapped = ManagementCommand(command, sub) ?? NetworkOrVolumeCommand(command, sub);
                 if (mapped is null) throw new UnknownCommandException($"berth: unknown command: berth {command} {sub}\n\nUsage:  berth {command}\n\nRun 'berth {command} --help' for more information");
                 command = mapped;
             }
@@ -251,6 +251,7 @@ public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<
         "image-prune" => PruneCommand(args, "images"),
         "system-prune" => SystemPruneCommand(args),
         "pull" or "push" or "login" or "logout" or "search" => RegistryCommand(command, args),
+        _ when command.StartsWith("network-", StringComparison.Ordinal) || command.StartsWith("volume-", StringComparison.Ordinal) => NetworkOrVolumeCommand(command, args),
         _ => throw new UnknownCommandException($"berth: unknown command: berth {command}\n\nRun 'berth --help' for more information"),
     };
 

@@ -261,6 +261,33 @@ public sealed class NetworkTests(BerthDaemon daemon) : IClassFixture<BerthDaemon
         await AssertNothingDanglesAsync();
     }
 
+    [RootFact]
+    public async Task Berth_network_and_volume_commands()
+    {
+        var net = Name("cli");
+        var volume = Name("clivol");
+        try
+        {
+            var id = (await daemon.BerthOkAsync("network", "create", "--label", "suite=e2e", net)).Trim();
+            Assert.Matches("^[0-9a-f]{64}$", id);
+            Assert.Matches($@"(?m)^{id[..12]} +{net} +bridge +local$", await daemon.BerthOkAsync("network", "ls"));
+            Assert.Equal($"{net} bridge e2e\n", await daemon.BerthOkAsync("network", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Labels.suite}}", net));
+            Assert.Equal(volume + "\n", await daemon.BerthOkAsync("volume", "create", volume));
+            Assert.Contains(volume + "\n", await daemon.BerthOkAsync("volume", "ls", "-q"));
+            Assert.Equal(Path.Combine(daemon.DataRoot, "volumes", volume, "_data") + "\n", await daemon.BerthOkAsync("volume", "inspect", "-f", "{{.Mountpoint}}", volume));
+            Assert.Equal(net + "\n", await daemon.BerthOkAsync("network", "rm", net));
+            Assert.Equal(volume + "\n", await daemon.BerthOkAsync("volume", "rm", volume));
+            var missing = await daemon.BerthAsync("network", "rm", net);
+            Assert.Equal(1, missing.Code);
+            Assert.Contains($"network {net} not found", missing.Err);
+        }
+        finally
+        {
+            await daemon.BerthAsync("network", "rm", net);
+            await daemon.BerthAsync("volume", "rm", "-f", volume);
+        }
+    }
+
     /// <summary>No namespace pinned for a container, no veth on this daemon's bridges, no DNAT rule — with no containers left.</summary>
     private async Task AssertNothingDanglesAsync()
     {
