@@ -596,7 +596,8 @@ public sealed partial class ImageStore
 
 internal static class AtomicFile
 {
-    /// <summary>Temp file, fsync, rename: readers see the old content or the new, never a mix.</summary>
+    /// <summary>Temp file, fsync, rename, fsync the directory: readers see the old content or the new, never a mix,
+    /// and the new one survives a crash once this returns.</summary>
     public static void Write(string path, ReadOnlySpan<byte> bytes)
     {
         var tmp = path + ".tmp" + Environment.ProcessId + "." + Environment.CurrentManagedThreadId;
@@ -606,5 +607,6 @@ internal static class AtomicFile
             f.Flush(flushToDisk: true);
         }
         File.Move(tmp, path, overwrite: true);
+        DurableFile.SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 }

@@ -78,16 +78,21 @@ internal sealed class LayerStore : ILayerStore
             }
             if (expectedDiffId is { } e && e != diffId) throw new InvalidLayerException($"layer diffID mismatch: expected {e}, got {diffId}");
             var chainId = ChainId(parentChainId, diffId);
-            File.WriteAllText(Path.Combine(staging, "diff"), diffId.ToString());
-            File.WriteAllText(Path.Combine(staging, "size"), result.ContentSize.ToString(CultureInfo.InvariantCulture));
-            if (parentChainId is not null) File.WriteAllText(Path.Combine(staging, "parent"), parentChainId);
-            if (replaced.Count > 0) File.WriteAllLines(Path.Combine(staging, "replaced.list"), replaced.Select(r => r.Key.Replace('\0', '\t') + "\t" + Path.GetFileName(r.Value)));
+            // Each record file is fsynced before the rename that publishes the layer, and the rename itself after
+            // it: a layer that exists after a crash has its whole record (the unpacked files are not synced, as
+            // Docker's aren't; the consistency pass finds a layer whose snapshot is gone).
+            DurableFile.WriteSynced(Path.Combine(staging, "diff"), diffId.ToString());
+            DurableFile.WriteSynced(Path.Combine(staging, "size"), result.ContentSize.ToString(CultureInfo.InvariantCulture));
+            if (parentChainId is not null) DurableFile.WriteSynced(Path.Combine(staging, "parent"), parentChainId);
+            if (replaced.Count > 0) DurableFile.WriteSynced(Path.Combine(staging, "replaced.list"), string.Concat(replaced.Select(r => r.Key.Replace('\0', '\t') + "\t" + Path.GetFileName(r.Value) + "\n")));
+            DurableFile.Sync(Path.Combine(staging, "tar-split"));
             lock (gate)
             {
                 if (Get(chainId) is { } existing) return existing; // a concurrent or earlier register of the same content won
                 snapshots.Commit(chainId, extractKey);
                 committed = true;
                 Directory.Move(staging, LayerDirectory(chainId));
+                DurableFile.SyncDirectory(layers);
             }
             return new Layer(chainId, diffId, parentChainId, result.ContentSize);
         }

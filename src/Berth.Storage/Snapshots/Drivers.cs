@@ -32,13 +32,13 @@ internal sealed class OverlaySnapshotter : Snapshotter
         Directory.CreateDirectory(Path.Combine(dir, "work"));
         var link = NewLink();
         File.CreateSymbolicLink(Path.Combine(links, link), $"../snapshots/{id}/diff");
-        File.WriteAllText(Path.Combine(dir, "link"), link);
+        DurableFile.WriteSynced(Path.Combine(dir, "link"), link); // the snapshot's meta record, written after, publishes it
         if (parent is not null)
         {
             var parentDir = Path.Combine(SnapshotsDirectory, parent.Id);
             var parentLower = ReadOrEmpty(Path.Combine(parentDir, "lower"));
             var lower = "l/" + File.ReadAllText(Path.Combine(parentDir, "link")) + (parentLower.Length > 0 ? ":" + parentLower : "");
-            File.WriteAllText(Path.Combine(dir, "lower"), lower);
+            DurableFile.WriteSynced(Path.Combine(dir, "lower"), lower);
         }
     }
 

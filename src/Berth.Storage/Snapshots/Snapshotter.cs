@@ -203,8 +203,7 @@ internal abstract class Snapshotter : ISnapshotter
     {
         var path = MetaPath(meta.Key);
         var tmp = path + "." + Environment.ProcessId + ".tmp";
-        File.WriteAllText(tmp, $"{meta.Key}\n{meta.Id}\n{meta.Parent}\n{meta.Kind}\n{meta.Created.ToUnixTimeMilliseconds()}\n");
-        File.Move(tmp, path, overwrite: true);
+        DurableFile.WriteAtomic(path, tmp, $"{meta.Key}\n{meta.Id}\n{meta.Parent}\n{meta.Kind}\n{meta.Created.ToUnixTimeMilliseconds()}\n");
     }
 
     private string MetaPath(string key) => Path.Combine(metaDirectory, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key))));
