@@ -29,6 +29,10 @@ public sealed class DaemonConfig
     public bool Debug { get; set; }
     public bool ShowVersion { get; set; }
     public bool ShowHelp { get; set; }
+    /// <summary>Registries reached over plain HTTP or unverified TLS ("host:port" or a CIDR): --insecure-registry, "insecure-registries".</summary>
+    public List<string> InsecureRegistries { get; set; } = [];
+    /// <summary>Docker Hub mirrors tried first for pulls: --registry-mirror, "registry-mirrors".</summary>
+    public List<string> RegistryMirrors { get; set; } = [];
 
     public const string DefaultSocket = "/run/berth/berth.sock";
     public const string DefaultConfigFile = "/etc/berth/daemon.json";
@@ -49,9 +53,11 @@ public sealed class DaemonConfig
               --exec-root string             Root directory for execution state files (default "/run/berth")
           -G, --group string                 Group for the unix socket (default "berth")
           -H, --host list                    Daemon socket(s) to connect to
+              --insecure-registry list       Enable insecure registry communication
               --live-restore                 Enable live restore of containers when the daemon is down
           -l, --log-level string             Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")
           -p, --pidfile string               Path to use for daemon PID file (default "/run/berth.pid")
+              --registry-mirror list         Preferred Docker registry mirror
           -s, --storage-driver string        Storage driver to use ("overlay2"|"vfs"|"btrfs") (default "overlay2")
               --tls                          Use TLS; implied by --tlsverify
               --tlscacert string             Trust certs signed only by this CA
@@ -100,6 +106,8 @@ public sealed class DaemonConfig
                     config.Runtimes[runtime[..sep]] = runtime[(sep + 1)..]; // merged with daemon.json's "runtimes"
                     break;
                 case "--live-restore": config.LiveRestore = Flag(); fromFlags.Add("live-restore"); break;
+                case "--insecure-registry": config.InsecureRegistries.Add(Value()); fromFlags.Add("insecure-registries"); break;
+                case "--registry-mirror": config.RegistryMirrors.Add(Value()); fromFlags.Add("registry-mirrors"); break;
                 case "-l" or "--log-level":
                     config.LogLevel = Value();
                     if (config.LogLevel is not ("debug" or "info" or "warn" or "error" or "fatal" or "panic" or "trace"))
@@ -163,6 +171,8 @@ public sealed class DaemonConfig
                         Runtimes[r.Name] = r.Value.TryGetProperty("path", out var p) ? p.GetString()! : throw new FormatException($"runtime {r.Name}: path is required");
                     break;
                 case "live-restore": LiveRestore = v.GetBoolean(); break;
+                case "insecure-registries": InsecureRegistries.AddRange(Strings(v, property.Name, path)); break;
+                case "registry-mirrors": RegistryMirrors.AddRange(Strings(v, property.Name, path)); break;
                 case "log-level": LogLevel = v.GetString()!; break;
                 case "pidfile": PidFile = v.GetString(); break;
                 case "storage-driver": StorageDriver = CheckStorageDriver(v.GetString() ?? ""); break;
@@ -178,12 +188,18 @@ public sealed class DaemonConfig
     private static string CheckStorageDriver(string driver) => driver is "overlay2" or "vfs" or "btrfs"
         ? driver
         : throw new FormatException($"error initializing graphdriver: driver not supported: \"{driver}\" (overlay2, vfs or btrfs)");
+    private static IEnumerable<string> Strings(JsonElement value, string key, string path) =>
+        value.ValueKind == JsonValueKind.Array && value.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String)
+            ? [.. value.EnumerateArray().Select(e => e.GetString()!)]
+            : throw new FormatException($"unable to configure the Docker daemon with file {path}: {key} must be a list of strings");
 
     private string FlagValue(string key) => key switch
     {
         "data-root" => DataRoot,
         "exec-root" => ExecRoot,
         "hosts" => "[" + string.Join(" ", Hosts) + "]",
+        "insecure-registries" => "[" + string.Join(" ", InsecureRegistries) + "]",
+        "registry-mirrors" => "[" + string.Join(" ", RegistryMirrors) + "]",
         "log-level" => LogLevel,
         "default-runtime" => DefaultRuntime,
         "storage-driver" => StorageDriver,

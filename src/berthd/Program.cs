@@ -23,6 +23,15 @@ catch (FormatException e)
 }
 if (config.ShowHelp) { Console.WriteLine(DaemonConfig.Usage); return 0; }
 if (config.ShowVersion) { Console.WriteLine($"Berth version {Version}"); return 0; }
+try
+{
+    Berth.Engine.Images.ImageService.CheckRegistrySettings(config.InsecureRegistries, config.RegistryMirrors);
+}
+catch (FormatException e)
+{
+    Console.Error.WriteLine($"berthd: {e.Message}");
+    return 1;
+}
 
 // Runtimes: berth-runtime beside berthd, runc from PATH, and --add-runtime/daemon.json ones (which may override).
 var runtimes = new Dictionary<string, string>
@@ -83,6 +92,7 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException or Ber
     network.Dispose();
     return 1;
 }
+engine.ImageService.ConfigureRegistries(config.InsecureRegistries, config.RegistryMirrors);
 var api = new DockerApi(network.Plug(engine), Version);
 
 var options = new ApiServerOptions

@@ -96,6 +96,64 @@ public sealed partial class ImageService : IImageRegistry
     /// <summary>Insecure registries and mirrors (daemon.json); read when the first registry call is made.</summary>
     public DistributionOptions RegistryOptions { get; } = new();
 
+    /// <summary>
+    /// Takes daemon.json's "insecure-registries" and "registry-mirrors" (or --insecure-registry/--registry-mirror)
+    /// into <see cref="RegistryOptions"/>, checked as dockerd checks them; call before the first registry call.
+    /// Throws <see cref="FormatException"/> with dockerd's wording for a bad entry, and then changes nothing.
+    /// </summary>
+    public void ConfigureRegistries(IEnumerable<string> insecureRegistries, IEnumerable<string> mirrors)
+    {
+        var insecure = insecureRegistries.Select(ValidateInsecureRegistry).ToList();
+        var validMirrors = mirrors.Select(ValidateMirror).ToList();
+        if (distribution is not null) throw new InvalidOperationException("registry options are read before the first registry call");
+        foreach (var entry in insecure)
+            if (!RegistryOptions.InsecureRegistries.Contains(entry, StringComparer.OrdinalIgnoreCase)) RegistryOptions.InsecureRegistries.Add(entry);
+        foreach (var mirror in validMirrors)
+            if (!RegistryOptions.Mirrors.Contains(mirror)) RegistryOptions.Mirrors.Add(mirror);
+    }
+
+    /// <summary>Checks registry settings before anything is opened (berthd refuses a bad daemon.json at once).</summary>
+    public static void CheckRegistrySettings(IEnumerable<string> insecureRegistries, IEnumerable<string> mirrors)
+    {
+        foreach (var entry in insecureRegistries) ValidateInsecureRegistry(entry);
+        foreach (var mirror in mirrors) ValidateMirror(mirror);
+    }
+
+    /// <summary>An insecure registry: "host[:port]" or a CIDR; a scheme in front is dropped, as dockerd does.</summary>
+    internal static string ValidateInsecureRegistry(string entry)
+    {
+        var value = entry.Trim();
+        foreach (var scheme in new[] { "http://", "https://" })
+            if (value.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)) value = value[scheme.Length..];
+        value = value.TrimEnd('/');
+        if (value.Contains("://", StringComparison.Ordinal)) throw new FormatException($"insecure registry {entry} should not contain '://'");
+        if (value.Length == 0) throw new FormatException($"insecure registry {entry} is not valid: empty");
+        if (value.Contains('/'))
+        {
+            var slash = value.IndexOf('/');
+            if (!System.Net.IPAddress.TryParse(value[..slash], out var network) || !int.TryParse(value[(slash + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var bits)
+                || bits > (network.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128))
+                throw new FormatException($"insecure registry {entry} is not valid: invalid CIDR address");
+            return value;
+        }
+        if (value.StartsWith('-') || value.EndsWith('-') || value.Any(c => char.IsWhiteSpace(c) || c is '@' or '?' or '#'))
+            throw new FormatException($"insecure registry {entry} is not valid: invalid host {value}");
+        return value;
+    }
+
+    /// <summary>A mirror: an http or https URI with nothing after the authority (dockerd's rules); kept with a trailing slash.</summary>
+    internal static Uri ValidateMirror(string entry)
+    {
+        var value = entry.Trim();
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || string.IsNullOrEmpty(uri.Host))
+            throw new FormatException($"invalid mirror: \"{entry}\" is not a valid URI");
+        if (uri.Scheme is not ("http" or "https"))
+            throw new FormatException($"invalid mirror: unsupported scheme \"{uri.Scheme}\" in \"{uri}\"");
+        if (uri.AbsolutePath != "/" || uri.Query.Length > 0 || uri.Fragment.Length > 0)
+            throw new FormatException($"invalid mirror: path, query, or fragment at end of the URI \"{entry}\"");
+        return new Uri(uri.GetLeftPart(UriPartial.Authority) + "/");
+    }
+
     private DistributionClient Distribution
         => LazyInitializer.EnsureInitialized(ref distribution, () => new DistributionClient(RegistryOptions));
 
