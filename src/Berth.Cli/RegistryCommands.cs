@@ -201,7 +201,8 @@ public sealed partial class BerthCli
                 string.Join(',', kv.Value.Keys.Select(v => JsonSerializer.Serialize(v, RegistryJsonContext.Default.String) + ":true")) + "}"));
             query += "&filters=" + Esc(json.Append('}').ToString());
         }
-        using var response = await Client.SendAsync(HttpMethod.Get, query, null);
+        // The registry's credentials travel with the search, as with pull and push (berthd keeps none of its own).
+        using var response = await Client.SendAsync(HttpMethod.Get, query, AuthorizedBody(RegistryOf(term)));
         var results = JsonSerializer.Deserialize(await response.Content.ReadAsByteArrayAsync(), RegistryJsonContext.Default.ListImageSearchResponseItem) ?? [];
         var noTrunc = flags.GetBool("no-trunc");
         var rows = new List<string[]> { new[] { "NAME", "DESCRIPTION", "STARS", "OFFICIAL" } };

@@ -217,7 +217,10 @@ public sealed partial class ImageService : IImageRegistry
         var domain = DistributionClient.NormalizeServer(auth.ServerAddress);
         try
         {
-            await Distribution.LoginAsync(domain, credential, cancellationToken);
+            // A client of its own: the daemon keeps no credentials from /auth (as dockerd keeps none); every pull
+            // and push brings its own in X-Registry-Auth, so one user's login never authorises another's request.
+            using var probe = Distribution.WithCredentials(CredentialProviders.None);
+            await probe.LoginAsync(domain, credential, cancellationToken);
         }
         catch (DistributionException e) { throw new UnauthorizedException(e.Message); }
         catch (HttpRequestException e) { throw new UnavailableException($"Get \"{domain}/v2/\": {e.Message}"); }
