@@ -337,9 +337,14 @@ public sealed class BuilderTests
             // Inside a copied directory a symlink is copied as a link, not followed.
             Directory.CreateDirectory(Path.Combine(h.Context, "dir"));
             File.CreateSymbolicLink(Path.Combine(h.Context, "dir", "link"), outside);
+            // Dangling, and pointing up out of the context at a directory: still links, neither hashed nor copied through.
+            File.CreateSymbolicLink(Path.Combine(h.Context, "dir", "dangling"), "/nonexistent-" + Guid.NewGuid().ToString("N"));
+            Directory.CreateSymbolicLink(Path.Combine(h.Context, "dir", "up"), "../../../../../../../etc");
             var copied = await h.BuildAsync("FROM busybox\nCOPY dir /dir\n");
             Assert.Null(copied.Result.Error);
             Assert.Equal(outside, new FileInfo(Path.Combine(h.Backend.RootfsOf(copied.Result.ImageId!), "dir", "link")).LinkTarget);
+            Assert.Equal("../../../../../../../etc", new FileInfo(Path.Combine(h.Backend.RootfsOf(copied.Result.ImageId!), "dir", "up")).LinkTarget);
+            Assert.NotNull(new FileInfo(Path.Combine(h.Backend.RootfsOf(copied.Result.ImageId!), "dir", "dangling")).LinkTarget);
         }
         finally
         {
@@ -464,8 +469,9 @@ public sealed class BuilderTests
     {
         using var h = new Harness();
         var (result, messages, _) = await h.BuildAsync("FROM busybox\nRUN echo noisy\n", new BuildOptions { Quiet = true });
-        var message = Assert.Single(messages);
-        Assert.Equal(result.ImageId + "\n", message.Stream);
+        // The aux line with the ID (for --iidfile), then the ID as text.
+        Assert.Equal([result.ImageId, null], messages.Select(m => m.Aux?.Id));
+        Assert.Equal([null, result.ImageId + "\n"], messages.Select(m => m.Stream));
     }
 
     [Fact]

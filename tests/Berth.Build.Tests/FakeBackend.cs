@@ -129,6 +129,7 @@ public sealed class FakeBackend : IBuildBackend, IDisposable
     public async Task<RunOutcome> RunAsync(RunRequest request, Func<ReadOnlyMemory<byte>, ValueTask> output, CancellationToken cancellationToken)
     {
         lock (Runs) Runs.Add(request);
+        await request.Created(request.ContainerId);
         var snapshot = Snapshot(request.ImageId);
         var script = request.Args.Count >= 3 && request.Args[0] == "/bin/sh" && request.Args[1] == "-c" ? request.Args[2] : string.Join(' ', request.Args);
         var (code, text) = MiniShell.Run(script, snapshot, request);

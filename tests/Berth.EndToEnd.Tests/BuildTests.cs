@@ -189,6 +189,23 @@ public sealed partial class BuildTests(BerthDaemon daemon) : IClassFixture<Berth
     }
 
     [RootFact]
+    public async Task Symlinks_in_the_context_are_copied_as_links_and_never_followed_out()
+    {
+        await daemon.BusyboxAsync();
+        var context = Context("links", ("Dockerfile", "FROM busybox\nCOPY dir /dir\nRUN readlink /dir/escape; readlink /dir/up; test ! -e /dir/escape\n"), ("dir/file", "inside\n"));
+        File.CreateSymbolicLink(Path.Combine(context.Path, "dir", "escape"), "/etc/shadow");
+        Directory.CreateSymbolicLink(Path.Combine(context.Path, "dir", "up"), "../../../../../../etc");
+        File.CreateSymbolicLink(Path.Combine(context.Path, "escape"), "/etc/shadow");
+        var build = await daemon.BerthOkAsync("build", "-t", Name("links"), context.Path);
+        Assert.Contains("/etc/shadow\n../../../../../../etc\n", build);
+
+        context.Write("Dockerfile", "FROM busybox\nCOPY escape /x\n");
+        var escape = await daemon.BerthAsync("build", context.Path);
+        Assert.Equal(1, escape.Code);
+        Assert.Equal("COPY failed: file not found in build context or excluded by .dockerignore: stat escape: file does not exist\n", escape.Err);
+    }
+
+    [RootFact]
     public async Task Network_none_leaves_run_steps_only_loopback()
     {
         await daemon.BusyboxAsync();
@@ -234,8 +251,10 @@ public sealed partial class BuildTests(BerthDaemon daemon) : IClassFixture<Berth
         // Unchanged: every step from the cache; -q prints the ID alone.
         var again = await ClassicDockerAsync("build", "--build-arg", "GREETING=hey", "-t", tag, context.Path);
         Assert.Equal(12, Regex.Count(again.Out, " ---> Using cache\n"));
-        var quiet = await ClassicDockerAsync("build", "-q", "--build-arg", "GREETING=hey", context.Path);
+        var quietIid = iidfile + "-quiet";
+        var quiet = await ClassicDockerAsync("build", "-q", "--iidfile", quietIid, "--build-arg", "GREETING=hey", context.Path);
         Assert.Equal(id + "\n", quiet.Out);
+        Assert.Equal(id + "\n", File.ReadAllText(quietIid)); // the CLI writes what -q printed
     }
 
     [RootFact]

@@ -51,7 +51,14 @@ public sealed class DockerfileBuilder(IBuildBackend backend, IBuildCache cache)
     public async Task<BuildResult> BuildAsync(BuildContext context, BuildOptions options, Func<BuildMessage, ValueTask> output, CancellationToken cancellationToken)
     {
         var quietBuffer = options.Quiet ? new List<BuildMessage>() : null;
-        var sink = quietBuffer is null ? output : message => { lock (quietBuffer) quietBuffer.Add(message); return ValueTask.CompletedTask; };
+        // Quiet keeps the step lines back (shown only on failure); the image ID's aux line still goes out, as
+        // dockerd sends it, so `docker build -q --iidfile` has the ID.
+        var sink = quietBuffer is null ? output : message =>
+        {
+            if (message.Aux is not null) return output(message);
+            lock (quietBuffer) quietBuffer.Add(message);
+            return ValueTask.CompletedTask;
+        };
         var run = new BuildRun(this, context, options, sink, cancellationToken);
         try
         {
@@ -59,7 +66,8 @@ public sealed class DockerfileBuilder(IBuildBackend backend, IBuildCache cache)
             if (quietBuffer is not null) await output(BuildMessage.Text(result.ImageId + "\n"));
             return result;
         }
-        catch (Exception e) when (e is BuildException or DockerfileException or ShellSyntaxException or InvalidReferenceException)
+        // A file the step could not read or write is the build's failure too, reported on the stream like the others.
+        catch (Exception e) when (e is BuildException or DockerfileException or ShellSyntaxException or InvalidReferenceException or IOException or UnauthorizedAccessException)
         {
             var code = e is BuildException b ? b.Code : 1;
             await run.FlushAsync();
@@ -555,7 +563,6 @@ public sealed class DockerfileBuilder(IBuildBackend backend, IBuildCache cache)
                         mounts.Add(new ResolvedMount(mount, host));
                     }
                     var containerId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
-                    await Out(state, $" ---> Running in {ShortId(containerId)}\n");
                     var env = (state.Config.Env ?? []).Concat(buildEnv.Select(a => a.Key + "=" + a.Value)).ToList();
                     var outcome = await Backend.RunAsync(new RunRequest
                     {
@@ -567,6 +574,11 @@ public sealed class DockerfileBuilder(IBuildBackend backend, IBuildCache cache)
                         WorkingDir = state.Config.WorkingDir is { Length: > 0 } wd ? wd : "/",
                         Network = network,
                         Mounts = mounts,
+                        Created = id =>
+                        {
+                            containerId = id;
+                            return Out(state, $" ---> Running in {ShortId(id)}\n");
+                        },
                     }, chunk => _output.WriteAsync(state.Slot, BuildMessage.Text(Encoding.UTF8.GetString(chunk.Span))), Token);
                     if (outcome.ExitCode != 0)
                         throw new BuildException($"The command '{command}' returned a non-zero code: {outcome.ExitCode}", outcome.ExitCode);

@@ -120,7 +120,8 @@ public static class FileCopier
     {
         var info = new FileInfo(host);
         var link = info.LinkTarget;
-        var mode = (int)File.GetUnixFileMode(host);
+        // A link is hashed as itself: following it could leave the context (or find nothing there).
+        var mode = link is not null ? 0x1FF : (int)File.GetUnixFileMode(host);
         var kind = link is not null ? 'l' : isDir ? 'd' : 'f';
         var size = kind == 'f' ? info.Length : 0;
         hash.AppendData(Encoding.UTF8.GetBytes($"{relative}\0{kind}\0{mode}\0{size}\0{link}\0"));

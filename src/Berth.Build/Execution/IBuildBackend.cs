@@ -25,8 +25,10 @@ public sealed record ResolvedMount(RunMount Mount, string? HostSource);
 /// <summary>One RUN step: a container from <see cref="ImageId"/> running <see cref="Args"/>.</summary>
 public sealed record RunRequest
 {
-    /// <summary>The ID the builder reports as "Running in …" (64 hex).</summary>
+    /// <summary>An ID for the step's container (64 hex); a backend whose engine names containers itself may use its own.</summary>
     public required string ContainerId { get; init; }
+    /// <summary>Called with the ID of the step's container once it exists (the builder reports it as "Running in …").</summary>
+    public Func<string, ValueTask> Created { get; init; } = _ => ValueTask.CompletedTask;
     public required string? ImageId { get; init; }
     public required IReadOnlyList<string> Args { get; init; }
     public required IReadOnlyList<string> Env { get; init; }

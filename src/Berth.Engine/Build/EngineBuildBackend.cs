@@ -127,6 +127,7 @@ public sealed class EngineBuildBackend(BerthEngine engine) : IBuildBackend
         var id = created.Id;
         try
         {
+            await request.Created(id);
             var waiting = await containers.WaitAsync(id, WaitCondition.NextExit, cancellationToken);
             await using var session = await containers.AttachAsync(id, new AttachOptions(false, true, true, true, false, null), cancellationToken);
             await containers.StartAsync(id, cancellationToken);
