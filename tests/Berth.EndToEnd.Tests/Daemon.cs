@@ -220,7 +220,7 @@ public class BerthDaemon : IAsyncLifetime
             process.Dispose();
         }
         // Whatever the daemon left: mounts under its roots, its bridge.
-        try { BusyboxRootfs.Run("sh", "-c", $"grep -o ' {dir.Path}[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l; ip link delete {Bridge} 2>/dev/null || true"); }
+        try { BusyboxRootfs.Run("sh", "-c", $"grep -o ' {dir.Path}[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l; ip link delete {Bridge} 2>/dev/null || true; nft delete table inet berth_{Bridge} 2>/dev/null || true"); }
         catch (InvalidOperationException) { }
         dir.Dispose();
     }
