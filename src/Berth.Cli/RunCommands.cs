@@ -224,6 +224,9 @@ public sealed partial class BerthCli
         var stdin = !flags.GetBool("no-stdin") && inspect.Config.OpenStdin;
         if (stdin && inspect.Config.Tty && !terminal.IsTerminal(0)) throw new CliExit(1, "the input device is not a TTY");
         var detachKeys = DetachKeysOf(flags.Get("detach-keys"));
+        // As docker: the wait is registered before the stream, so the exit code is the container's even when the
+        // stream ends before the daemon has recorded the exit.
+        using var wait = await Client.SendAsync(HttpMethod.Post, $"/containers/{inspect.Id}/wait", stream: true);
         var attach = await Client.HijackAsync($"/containers/{inspect.Id}/attach?stream=1&stdout=1&stderr=1{(stdin ? "&stdin=1" : "")}{(flags.Get("detach-keys") is { } k ? "&detachKeys=" + Esc(k) : "")}");
         var sigProxy = !flags.Has("sig-proxy") || flags.GetBool("sig-proxy");
         var detached = await StreamAsync(attach, new SessionOptions
@@ -233,8 +236,7 @@ public sealed partial class BerthCli
         });
         await attach.DisposeAsync();
         if (detached) return 0;
-        var after = await Client.GetAsync($"/containers/{inspect.Id}/json", Json.ContainerInspect);
-        return after.State.Running ? 0 : after.State.ExitCode;
+        return (int)JsonSerializer.Deserialize(await wait.Content.ReadAsStreamAsync(), Json.ContainerWaitResponse)!.StatusCode;
     }
 
     private async Task<int> ExecCommand(IReadOnlyList<string> args)
