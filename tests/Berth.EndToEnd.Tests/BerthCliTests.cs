@@ -189,7 +189,7 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
         Assert.Contains("busybox", await daemon.BerthOkAsync("image", "ls"));
     }
 
-    [RootFact(Skip = "berthd does not plug in the network room yet (network: NetworkRoom in berthd/Program.cs)")]
+    [RootFact]
     public async Task Port_lists_published_ports()
     {
         await daemon.BusyboxAsync();
