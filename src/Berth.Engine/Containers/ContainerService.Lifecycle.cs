@@ -285,6 +285,19 @@ public sealed partial class ContainerService
         HealthMonitor? health;
         lock (c.Gate) { health = c.Health; c.Health = null; }
         health?.Dispose();
+        string? mounted;
+        lock (c.Gate) { mounted = c.MountedRootfs; c.MountedRootfs = null; }
+        // The runtime's delete (a process of its own: cgroups, runtime state) and the unmount of berthd's rootfs mount
+        // (an overlay unmount syncs the upper filesystem) share nothing, and both sit on `run --rm`'s path: overlap them.
+        var unmount = Task.Run(() =>
+        {
+            if (mounted is not null) TryQuietly(() => Mounter.Unmount(mounted));
+            else
+            {
+                var leftover = Path.Combine(BundleDirectory(c.Id), "rootfs");
+                if (Directory.Exists(leftover) && IsMountPoint(leftover)) TryQuietly(() => Mounter.Unmount(leftover));
+            }
+        });
         if (supervised is not null)
         {
             try { await supervised.DeleteAsync(force: true, CancellationToken.None); }
@@ -292,14 +305,7 @@ public sealed partial class ContainerService
             await supervised.DisposeAsync();
         }
         Execs?.ContainerStopped(c.Id);
-        string? mounted;
-        lock (c.Gate) { mounted = c.MountedRootfs; c.MountedRootfs = null; }
-        if (mounted is not null) TryQuietly(() => Mounter.Unmount(mounted));
-        else
-        {
-            var leftover = Path.Combine(BundleDirectory(c.Id), "rootfs");
-            if (Directory.Exists(leftover) && IsMountPoint(leftover)) TryQuietly(() => Mounter.Unmount(leftover));
-        }
+        await unmount;
         await DetachNetworkQuietlyAsync(c.Record);
 
         TimeSpan? restartIn;
@@ -624,14 +630,20 @@ public sealed partial class ContainerService
     {
         AbandonAttaches(c);
         Execs?.ContainerRemoved(c.Id);
-        await Task.Run(() =>
-        {
-            try { if (layers.GetContainerLayer(c.Record.LayerId) is not null) layers.DeleteContainerLayer(c.Record.LayerId); }
-            catch (StorageException) { }
-            TryQuietly(() => { var b = BundleDirectory(c.Id); if (Directory.Exists(b)) Directory.Delete(b, recursive: true); });
-            TryQuietly(() => { var s = StateDirectory(c.Id); if (Directory.Exists(s)) Directory.Delete(s, recursive: true); });
-            store.Delete(c);
-        });
+        // The layer (data root) and the bundle and state directories (exec root) are separate trees: their unlinks and
+        // rmdirs wait on the disk, so they go side by side; the record goes last, once nothing of the container is left.
+        await Task.WhenAll(
+            Task.Run(() =>
+            {
+                try { if (layers.GetContainerLayer(c.Record.LayerId) is not null) layers.DeleteContainerLayer(c.Record.LayerId); }
+                catch (StorageException) { }
+            }),
+            Task.Run(() =>
+            {
+                TryQuietly(() => { var b = BundleDirectory(c.Id); if (Directory.Exists(b)) Directory.Delete(b, recursive: true); });
+                TryQuietly(() => { var s = StateDirectory(c.Id); if (Directory.Exists(s)) Directory.Delete(s, recursive: true); });
+            }));
+        await Task.Run(() => store.Delete(c));
         List<TaskCompletionSource<ContainerWaitResponse>> wake;
         ContainerWaitResponse result;
         lock (c.Gate)
