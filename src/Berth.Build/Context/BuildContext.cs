@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.IO.Compression;
 using Berth.Build;
+using Berth.Oci;
 
 namespace Berth.Build.Context;
 
@@ -76,7 +77,7 @@ public sealed class BuildContext : IDisposable
         var directoryTimes = new List<(string Path, DateTimeOffset Time)>();
         while (await reader.GetNextEntryAsync(copyData: false, cancellationToken) is { } entry)
         {
-            var relative = DockerIgnore.CleanPath(entry.Name.TrimStart('/'));
+            var relative = SlashPath.Clean(entry.Name.TrimStart('/'));
             if (relative == "." || relative.StartsWith("../", StringComparison.Ordinal) || relative == "..")
             {
                 if (relative == ".") continue;
@@ -106,7 +107,7 @@ public sealed class BuildContext : IDisposable
                     break;
                 case TarEntryType.HardLink:
                 {
-                    var linkRelative = DockerIgnore.CleanPath(entry.LinkName.TrimStart('/'));
+                    var linkRelative = SlashPath.Clean(entry.LinkName.TrimStart('/'));
                     if (linkRelative.StartsWith("..", StringComparison.Ordinal)) throw new BuildException($"invalid hardlink \"{entry.Name}\": outside the context");
                     var source = ScopedPath.Resolve(root, linkRelative);
                     DeleteIfPresent(target);

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using Berth.Oci;
 
 namespace Berth.Build.Context;
 
@@ -34,7 +35,7 @@ public sealed class DockerIgnore
             if (invert) pattern = pattern[1..].Trim();
             if (pattern.Length > 0)
             {
-                pattern = CleanPath(pattern);
+                pattern = SlashPath.Clean(pattern);
                 if (pattern.Length > 1 && pattern[0] == '/') pattern = pattern[1..];
             }
             patterns.Add(invert ? "!" + pattern : pattern);
@@ -50,7 +51,7 @@ public sealed class DockerIgnore
             var exclusion = p.StartsWith('!');
             var body = exclusion ? p[1..] : p;
             if (body.Length == 0) throw new FormatException("illegal exclusion pattern: \"!\"");
-            body = CleanPath(body);
+            body = SlashPath.Clean(body);
             list.Add(new IgnorePattern(body, exclusion));
         }
         return new DockerIgnore(list);
@@ -67,7 +68,7 @@ public sealed class DockerIgnore
     public bool IsExcluded(string relativePath)
     {
         if (_patterns.Count == 0) return false;
-        var file = CleanPath(relativePath);
+        var file = SlashPath.Clean(relativePath);
         var parent = ParentOf(file);
         var matched = false;
         foreach (var pattern in _patterns)
@@ -92,7 +93,7 @@ public sealed class DockerIgnore
     /// </summary>
     public bool CanSkipDirectory(string relativeDir)
     {
-        var dir = CleanPath(relativeDir) + "/";
+        var dir = SlashPath.Clean(relativeDir) + "/";
         foreach (var p in _patterns)
         {
             if (!p.Exclusion) continue;
@@ -106,27 +107,6 @@ public sealed class DockerIgnore
     {
         var slash = path.LastIndexOf('/');
         return slash < 0 ? "." : slash == 0 ? "/" : path[..slash];
-    }
-
-    /// <summary>Go's path.Clean: collapse //, resolve . and .., no trailing slash.</summary>
-    public static string CleanPath(string path)
-    {
-        if (path.Length == 0) return ".";
-        var rooted = path[0] == '/';
-        var parts = new List<string>();
-        foreach (var part in path.Split('/'))
-        {
-            if (part.Length == 0 || part == ".") continue;
-            if (part == "..")
-            {
-                if (parts.Count > 0 && parts[^1] != "..") parts.RemoveAt(parts.Count - 1);
-                else if (!rooted) parts.Add("..");
-                continue;
-            }
-            parts.Add(part);
-        }
-        var joined = string.Join('/', parts);
-        return rooted ? "/" + joined : joined.Length == 0 ? "." : joined;
     }
 
     private enum MatchKind { Exact, Prefix, Suffix, Regex }

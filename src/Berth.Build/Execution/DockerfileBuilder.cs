@@ -6,6 +6,7 @@ using Berth.Build.Context;
 using Berth.Build.Dockerfile;
 using Berth.Oci.Image;
 using Berth.Oci.Reference;
+using Berth.Oci;
 
 namespace Berth.Build.Execution;
 
@@ -503,7 +504,7 @@ public sealed class DockerfileBuilder(IBuildBackend backend, IBuildCache cache)
         private async Task WorkdirAsync(StageState state, string path)
         {
             var current = state.Config.WorkingDir is { Length: > 0 } w ? w : "/";
-            var absolute = DockerIgnore.CleanPath(path.StartsWith('/') ? path : current + "/" + path);
+            var absolute = SlashPath.Clean(path.StartsWith('/') ? path : current + "/" + path);
             state.Config.WorkingDir = absolute;
             await CommitAsync(state, NopCreatedBy(state, "WORKDIR " + absolute), async () =>
             {

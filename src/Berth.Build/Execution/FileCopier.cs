@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Berth.Build.Context;
 using Berth.Build.Dockerfile;
+using Berth.Oci;
 
 namespace Berth.Build.Execution;
 
@@ -31,9 +32,9 @@ public static class FileCopier
         var result = new List<ResolvedSource>();
         foreach (var pattern in patterns)
         {
-            var clean = DockerIgnore.CleanPath("/" + pattern.Replace('\\', '/'));
+            var clean = SlashPath.Clean("/" + pattern.Replace('\\', '/'));
             var relative = clean.TrimStart('/');
-            if (DockerIgnore.CleanPath(pattern).StartsWith("..", StringComparison.Ordinal))
+            if (SlashPath.Clean(pattern).StartsWith("..", StringComparison.Ordinal))
                 throw new BuildException($"{instruction} failed: forbidden path outside the build context: {pattern} ()");
             if (relative.Length == 0) relative = ".";
             if (ScopedPath.HasWildcards(relative) && relative != ".")
@@ -137,7 +138,7 @@ public static class FileCopier
     {
         var endsInSlash = requested.EndsWith('/') || requested is "." or ".." || requested.EndsWith("/.", StringComparison.Ordinal);
         var joined = requested.StartsWith('/') ? requested : (workingDir.Length == 0 ? "/" : workingDir) + "/" + requested;
-        return (DockerIgnore.CleanPath(joined), endsInSlash);
+        return (SlashPath.Clean(joined), endsInSlash);
     }
 
     /// <summary>Layer entries for a COPY/ADD into <paramref name="rootfs"/> (the parent image's files, to find existing directories).</summary>
@@ -270,7 +271,7 @@ public static class FileCopier
     {
         while (reader.GetNextEntry() is { } entry)
         {
-            var relative = DockerIgnore.CleanPath("/" + entry.Name).TrimStart('/');
+            var relative = SlashPath.Clean("/" + entry.Name).TrimStart('/');
             if (relative.Length == 0) continue;
             var parent = ScopedPath.Resolve(root, Path.GetDirectoryName(relative)?.Replace('\\', '/') ?? "");
             Directory.CreateDirectory(parent);
@@ -293,7 +294,7 @@ public static class FileCopier
                     File.CreateSymbolicLink(path, entry.LinkName);
                     break;
                 case TarEntryType.HardLink:
-                    var source = ScopedPath.Resolve(root, DockerIgnore.CleanPath("/" + entry.LinkName).TrimStart('/'));
+                    var source = ScopedPath.Resolve(root, SlashPath.Clean("/" + entry.LinkName).TrimStart('/'));
                     if (File.Exists(source)) File.Copy(source, path, overwrite: true);
                     break;
             }

@@ -1,3 +1,5 @@
+using Berth.Oci;
+
 namespace Berth.Engine.Filesystem;
 
 /// <summary>
@@ -12,32 +14,11 @@ internal static class ContainerPaths
     /// </summary>
     public static string Absolute(string path)
     {
-        var cleaned = Clean("/" + path);
+        var cleaned = SlashPath.Clean("/" + path);
         if (path.EndsWith("/.", StringComparison.Ordinal) || path == ".")
             return cleaned == "/" ? "/." : cleaned + "/.";
         if (path.EndsWith('/') && cleaned != "/") return cleaned + "/";
         return cleaned;
-    }
-
-    /// <summary>Go's path.Clean for slash paths.</summary>
-    public static string Clean(string path)
-    {
-        if (path.Length == 0) return ".";
-        var rooted = path[0] == '/';
-        var parts = new List<string>();
-        foreach (var part in path.Split('/'))
-        {
-            if (part is "" or ".") continue;
-            if (part == "..")
-            {
-                if (parts.Count > 0 && parts[^1] != "..") parts.RemoveAt(parts.Count - 1);
-                else if (!rooted) parts.Add("..");
-                continue;
-            }
-            parts.Add(part);
-        }
-        var joined = string.Join('/', parts);
-        return rooted ? "/" + joined : joined.Length == 0 ? "." : joined;
     }
 
     /// <summary>Go's filepath.Base: the last element, trailing slashes ignored; "/" for the root, "." for empty.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Berth.Engine.Models;
+using Berth.Oci;
 using Berth.Oci.Runtime;
 using OciMount = Berth.Oci.Runtime.Mount;
 using OciSpec = Berth.Oci.Runtime.Spec;
@@ -53,7 +54,7 @@ public static class ContainerSpecBuilder
         // Process.
         var user = UserResolver.Resolve(config.User, files.ReadInRoot(inputs.RootfsPath, "/etc/passwd"),
             files.ReadInRoot(inputs.RootfsPath, "/etc/group"), host.GroupAdd);
-        var cwd = string.IsNullOrEmpty(config.WorkingDir) ? "/" : UserMounts.Clean(config.WorkingDir);
+        var cwd = string.IsNullOrEmpty(config.WorkingDir) ? "/" : SlashPath.Clean(config.WorkingDir);
         if (!cwd.StartsWith('/')) throw new InvalidParameterException($"the working directory '{config.WorkingDir}' is invalid, it needs to be an absolute path");
         if (cwd != "/" && !files.CreateDirectoryInRoot(inputs.RootfsPath, cwd))
             throw new EngineFailureException($"Cannot mkdir: {config.WorkingDir} is not a directory");
@@ -308,7 +309,7 @@ public static class ContainerSpecBuilder
     public static string CgroupsPath(string parent, string containerId)
     {
         if (parent.EndsWith(".slice", StringComparison.Ordinal)) return $"{parent}:berth:{containerId}";
-        return UserMounts.Clean("/" + parent.TrimStart('/') + "/" + containerId);
+        return SlashPath.Clean("/" + parent.TrimStart('/') + "/" + containerId);
     }
 
     private static bool IsHost(string? mode) => mode == "host";

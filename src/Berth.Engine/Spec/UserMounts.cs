@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Berth.Engine.Models;
+using Berth.Oci;
 using OciMount = Berth.Oci.Runtime.Mount;
 
 namespace Berth.Engine.RuntimeSpec;
@@ -37,12 +38,12 @@ public static partial class UserMounts
         foreach (var (destination, options) in host.Tmpfs ?? [])
         {
             ValidateDestination(destination, raw => new InvalidParameterException($"invalid tmpfs mount destination {raw}"));
-            Add(new UserMount(Clean(destination), "tmpfs", "tmpfs", true, DefaultPropagation, TmpfsData: options));
+            Add(new UserMount(SlashPath.Clean(destination), "tmpfs", "tmpfs", true, DefaultPropagation, TmpfsData: options));
         }
         // An image VOLUME the user did not cover becomes an anonymous volume, as in Docker.
         foreach (var destination in imageVolumes?.Keys ?? [])
         {
-            var clean = Clean(destination);
+            var clean = SlashPath.Clean(destination);
             if (seen.Contains(clean)) continue;
             seen.Add(clean);
             mounts.Add(new UserMount(clean, "volume", null, true, DefaultPropagation));
@@ -74,20 +75,20 @@ public static partial class UserMounts
         var type = isBind ? "bind" : "volume";
         var prefix = $"invalid volume specification: '{raw}': invalid mount config for type \"{type}\": ";
         if (target.Length == 0) throw new InvalidParameterException(prefix + "field Target must not be empty");
-        if (Clean(target) == "/") throw new InvalidParameterException(prefix + "invalid specification: destination can't be '/'");
+        if (SlashPath.Clean(target) == "/") throw new InvalidParameterException(prefix + "invalid specification: destination can't be '/'");
         if (!target.StartsWith('/')) throw new InvalidParameterException(prefix + $"invalid mount path: '{target}' mount path must be absolute");
 
         var options = mode.Split(',', StringSplitOptions.RemoveEmptyEntries);
         var writable = !options.Contains("ro");
         var propagation = options.FirstOrDefault(PropagationModes.Contains) ?? DefaultPropagation;
         if (isBind)
-            return new UserMount(Clean(target), "bind", Clean(source!), writable, propagation, CreateSourceIfMissing: true);
+            return new UserMount(SlashPath.Clean(target), "bind", SlashPath.Clean(source!), writable, propagation, CreateSourceIfMissing: true);
 
         if (source is not null && !LocalVolumeName().IsMatch(source))
             throw new InvalidParameterException($"create {source}: \"{source}\" includes invalid characters for a local volume name, only " +
                 "\"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path");
         var noCopy = options.Contains("nocopy");
-        return new UserMount(Clean(target), "volume", null, writable, propagation, VolumeName: source,
+        return new UserMount(SlashPath.Clean(target), "volume", null, writable, propagation, VolumeName: source,
             VolumeOptions: noCopy ? new VolumeOptions { NoCopy = true } : null);
     }
 
@@ -100,9 +101,9 @@ public static partial class UserMounts
         if (type != "volume" && m.VolumeOptions is not null) throw Error("field VolumeOptions must not be specified");
         if (type != "tmpfs" && m.TmpfsOptions is not null) throw Error("field TmpfsOptions must not be specified");
         if (string.IsNullOrEmpty(m.Target)) throw Error("field Target must not be empty");
-        if (Clean(m.Target) == "/") throw Error("invalid specification: destination can't be '/'");
+        if (SlashPath.Clean(m.Target) == "/") throw Error("invalid specification: destination can't be '/'");
         if (!m.Target.StartsWith('/')) throw Error($"invalid mount path: '{m.Target}' mount path must be absolute");
-        var target = Clean(m.Target);
+        var target = SlashPath.Clean(m.Target);
         switch (type)
         {
             case "bind":
@@ -113,7 +114,7 @@ public static partial class UserMounts
                 if (!m.Source.StartsWith('/')) throw Error($"invalid mount path: '{m.Source}' mount path must be absolute");
                 if (m.BindOptions is { ReadOnlyNonRecursive: true, ReadOnlyForceRecursive: true })
                     throw new InvalidParameterException("mount options conflict: ReadOnlyNonRecursive && ReadOnlyForceRecursive");
-                return new UserMount(target, "bind", Clean(m.Source), !m.ReadOnly, string.IsNullOrEmpty(propagation) ? DefaultPropagation : propagation,
+                return new UserMount(target, "bind", SlashPath.Clean(m.Source), !m.ReadOnly, string.IsNullOrEmpty(propagation) ? DefaultPropagation : propagation,
                     NonRecursive: m.BindOptions?.NonRecursive == true, CreateSourceIfMissing: m.BindOptions?.CreateMountpoint == true,
                     ReadOnlyNonRecursive: m.BindOptions?.ReadOnlyNonRecursive == true);
             }
@@ -220,7 +221,7 @@ public static partial class UserMounts
 
     private static void ValidateDestination(string destination, Func<string, InvalidParameterException> error)
     {
-        if (Clean(destination) == "/") throw new InvalidParameterException("invalid specification: destination can't be '/'");
+        if (SlashPath.Clean(destination) == "/") throw new InvalidParameterException("invalid specification: destination can't be '/'");
         if (!destination.StartsWith('/')) throw new InvalidParameterException($"invalid mount path: '{destination}' mount path must be absolute");
         _ = error;
     }
@@ -228,19 +229,4 @@ public static partial class UserMounts
     private static InvalidParameterException InvalidSpec(string raw) => new($"invalid volume specification: '{raw}'");
 
     private static bool PathClimbs(string relative) => relative.Split('/').Any(p => p == "..");
-
-    /// <summary>Go's path.Clean for absolute paths: no "//", ".", trailing '/', and ".." resolved lexically.</summary>
-    public static string Clean(string path)
-    {
-        var rooted = path.StartsWith('/');
-        var parts = new List<string>();
-        foreach (var p in path.Split('/'))
-        {
-            if (p is "" or ".") continue;
-            if (p == "..") { if (parts.Count > 0 && parts[^1] != "..") parts.RemoveAt(parts.Count - 1); else if (!rooted) parts.Add(p); continue; }
-            parts.Add(p);
-        }
-        var joined = string.Join('/', parts);
-        return rooted ? "/" + joined : joined.Length == 0 ? "." : joined;
-    }
 }
