@@ -45,15 +45,10 @@ public sealed partial class BerthCli
         var clock = Stopwatch.StartNew();
         using var response = await Client.SendAsync(HttpMethod.Post, "/build?" + string.Join("&", query),
             new StreamContent(tar) { Headers = { ContentType = new("application/x-tar") } }, stream: true);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         string? imageId = null;
         int steps = 0, cached = 0;
-        string? line;
-        while ((line = await reader.ReadLineAsync()) is not null)
+        await foreach (var message in DaemonClient.ReadMessagesAsync(response))
         {
-            if (line.Length == 0) continue;
-            var message = JsonSerializer.Deserialize(line, Json.JsonMessage);
-            if (message is null) continue;
             // As docker's CLI: the error's code is the exit status (a failing RUN's own code), 1 when it has none.
             if (message.Error is { } error) { stderr.WriteLine(error); return message.ErrorDetail?.Code is { } code and > 0 ? code : 1; }
             if (message.Aux?.ID is { } id) imageId = id;

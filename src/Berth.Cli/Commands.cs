@@ -466,13 +466,8 @@ public sealed partial class BerthCli
 
     private async Task<int> PrintProgressAsync(HttpResponseMessage response, bool quiet)
     {
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        string? line;
-        while ((line = await reader.ReadLineAsync()) is not null)
+        await foreach (var message in DaemonClient.ReadMessagesAsync(response))
         {
-            if (line.Length == 0) continue;
-            var message = JsonSerializer.Deserialize(line, Json.JsonMessage);
-            if (message is null) continue;
             if (message.Error is { } error) { stderr.WriteLine(error); return 1; }
             if (quiet) continue;
             if (message.Stream is { } s) stdout.Write(s);
@@ -509,14 +504,10 @@ public sealed partial class BerthCli
         query.AddRange(flags.GetAll("change").Select(c => "changes=" + Esc(c)));
         using var response = await Client.SendAsync(HttpMethod.Post, "/images/create?" + string.Join("&", query),
             new StreamContent(input) { Headers = { ContentType = new("application/x-tar") } }, stream: true);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        string? line;
-        while ((line = await reader.ReadLineAsync()) is not null)
+        await foreach (var message in DaemonClient.ReadMessagesAsync(response))
         {
-            if (line.Length == 0) continue;
-            var message = JsonSerializer.Deserialize(line, Json.JsonMessage);
-            if (message?.Error is { } error) { stderr.WriteLine(error); return 1; }
-            if (message?.Status is { } status) stdout.WriteLine(status);
+            if (message.Error is { } error) { stderr.WriteLine(error); return 1; }
+            if (message.Status is { } status) stdout.WriteLine(status);
         }
         return 0;
     }

@@ -152,6 +152,23 @@ public sealed class DaemonClient : IDisposable
         return JsonSerializer.Deserialize(await response.Content.ReadAsStreamAsync(), type)!;
     }
 
+    /// <summary>
+    /// The JSON messages of a progress stream (pull, push, load, import, build), one per line as dockerd writes
+    /// them; blank lines and lines that are not a message are passed over.
+    /// </summary>
+    public static async IAsyncEnumerable<JsonMessage> ReadMessagesAsync(HttpResponseMessage response)
+    {
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (line.Length == 0) continue;
+            JsonMessage? message;
+            try { message = JsonSerializer.Deserialize(line, Json.JsonMessage); }
+            catch (JsonException) { continue; }
+            if (message is not null) yield return message;
+        }
+    }
+
     public Task<string> GetTextAsync(string path) => GetTextAsync(HttpMethod.Get, path);
 
     public async Task<string> GetTextAsync(HttpMethod method, string path)

@@ -98,15 +98,8 @@ public sealed partial class BerthCli
         var terminal = !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
         var lines = new Dictionary<string, int>(StringComparer.Ordinal);
         var count = 0;
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        string? line;
-        while ((line = await reader.ReadLineAsync()) is not null)
+        await foreach (var message in DaemonClient.ReadMessagesAsync(response))
         {
-            if (line.Length == 0) continue;
-            JsonMessage? message;
-            try { message = JsonSerializer.Deserialize(line, Json.JsonMessage); }
-            catch (JsonException) { continue; }
-            if (message is null) continue;
             if (message.Error is { } error) { stderr.WriteLine(error); return 1; }
             if (quiet || message.Status is null) continue;
             var text = message.Id is { } id ? $"{id}: {message.Status}" : message.Status;

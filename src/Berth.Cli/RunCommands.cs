@@ -86,16 +86,10 @@ public sealed partial class BerthCli
             (from, tag) = (reference[..colon], reference[(colon + 1)..]);
         }
         using var response = await Client.SendAsync(HttpMethod.Post, "/images/create" + Query(("fromImage", from), ("tag", tag.Length > 0 ? tag : null)), stream: true);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        string? line;
-        while ((line = await reader.ReadLineAsync()) is not null)
+        await foreach (var message in DaemonClient.ReadMessagesAsync(response))
         {
-            if (line.Length == 0) continue;
-            JsonMessage? message;
-            try { message = JsonSerializer.Deserialize(line, Json.JsonMessage); }
-            catch (JsonException) { continue; }
-            if (message?.Error is { } error) throw new DaemonException(500, error);
-            if (message?.Status is { } status && message.Progress is null) stderr.WriteLine(message.Id is { } id ? $"{id}: {status}" : status);
+            if (message.Error is { } error) throw new DaemonException(500, error);
+            if (message.Status is { } status && message.Progress is null) stderr.WriteLine(message.Id is { } id ? $"{id}: {status}" : status);
         }
         _ = command;
     }
