@@ -169,4 +169,20 @@ public sealed class SnapshotTests
         var e = Assert.Throws<StorageException>(() => StorageRoot.Open(temp.Path, "aufs"));
         Assert.Contains("aufs", e.Message);
     }
+
+    [RootFact]
+    public void SnapshotsDirectoryIsMarkedAsTopOfHierarchies()
+    {
+        // chattr +T spreads each snapshot over its own ext4 block group (see Snapshotter.MarkTopDirectory).
+        using var temp = new TempDir();
+        foreach (var driver in new[] { "overlay2", "vfs" })
+        {
+            StorageRoot.Open(temp.Combine(driver), driver);
+            using var dir = LinuxSyscalls.Instance.OpenAt(null, Path.Combine(temp.Combine(driver), driver, "snapshots"), OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY);
+            int flags;
+            try { flags = LinuxSyscalls.Instance.GetInodeFlags(dir); }
+            catch (SyscallException e) when (e.ErrorNumber is 25 /* ENOTTY */ or Errno.EOPNOTSUPP) { return; } // a filesystem without inode flags
+            Assert.NotEqual(0, flags & InodeFlags.FS_TOPDIR_FL);
+        }
+    }
 }

@@ -28,6 +28,25 @@ internal abstract class Snapshotter : ISnapshotter
         metaDirectory = Path.Combine(home, "meta");
         Directory.CreateDirectory(SnapshotsDirectory);
         Directory.CreateDirectory(metaDirectory);
+        MarkTopDirectory(sys, SnapshotsDirectory);
+    }
+
+    /// <summary>
+    /// Each snapshot is a tree of its own: chattr +T on snapshots/ makes ext4's Orlov allocator place every new
+    /// snapshot directory (and with it the files unpacked below it) in a roomy block group of its own rather than
+    /// next to its siblings. Without it, on ext4 with no journal, allocating an inode scans past every inode freed in
+    /// the last minutes of its group (recently_deleted()): after an rmi of a 7 000-file layer, the next import
+    /// spent 5.5 s of kernel time there (0.2 s with the flag). A filesystem without the flag ignores it.
+    /// </summary>
+    private static void MarkTopDirectory(ISyscalls sys, string directory)
+    {
+        try
+        {
+            using var handle = sys.OpenAt(null, directory, OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY);
+            var flags = sys.GetInodeFlags(handle);
+            if ((flags & InodeFlags.FS_TOPDIR_FL) == 0) sys.SetInodeFlags(handle, flags | InodeFlags.FS_TOPDIR_FL);
+        }
+        catch (SyscallException) { } // ENOTTY, EOPNOTSUPP, EPERM: only placement is lost
     }
 
     public abstract string Driver { get; }
