@@ -17,6 +17,8 @@ public sealed class DaemonConfig
     public string? TlsKey { get; set; }
     public string? Bridge { get; set; }
     public string? Bip { get; set; }
+    /// <summary>The cgroup every container's cgroup is made under unless its HostConfig.CgroupParent names another: --cgroup-parent, "cgroup-parent".</summary>
+    public string CgroupParent { get; set; } = DefaultCgroupParent;
     public string DefaultRuntime { get; set; } = "berth";
     /// <summary>The snapshot driver of the layer store: overlay2 (default), vfs or btrfs.</summary>
     public string StorageDriver { get; set; } = "overlay2";
@@ -36,6 +38,7 @@ public sealed class DaemonConfig
 
     public const string DefaultSocket = "/run/berth/berth.sock";
     public const string DefaultConfigFile = "/etc/berth/daemon.json";
+    public const string DefaultCgroupParent = "/berth";
 
     public const string Usage = """
         Usage:	berthd [OPTIONS]
@@ -46,6 +49,7 @@ public sealed class DaemonConfig
               --add-runtime runtime          Register an additional OCI compatible runtime (NAME=PATH)
               --bip string                   Specify network bridge IP
           -b, --bridge string                Attach containers to a network bridge
+              --cgroup-parent string         Set parent cgroup for all containers (default "/berth")
               --config-file string           Daemon configuration file (default "/etc/berth/daemon.json")
               --data-root string             Root directory of persistent state (default "/var/lib/berth")
           -D, --debug                        Enable debug mode
@@ -98,6 +102,7 @@ public sealed class DaemonConfig
                 case "--tlskey": config.TlsKey = Value(); fromFlags.Add("tlskey"); break;
                 case "-b" or "--bridge": config.Bridge = Value(); fromFlags.Add("bridge"); break;
                 case "--bip": config.Bip = Value(); fromFlags.Add("bip"); break;
+                case "--cgroup-parent": config.CgroupParent = CheckCgroupParent(Value()); fromFlags.Add("cgroup-parent"); break;
                 case "--default-runtime": config.DefaultRuntime = Value(); fromFlags.Add("default-runtime"); break;
                 case "--add-runtime":
                     var runtime = Value();
@@ -165,6 +170,7 @@ public sealed class DaemonConfig
                 case "tlskey": TlsKey = v.GetString(); break;
                 case "bridge": Bridge = v.GetString(); break;
                 case "bip": Bip = v.GetString(); break;
+                case "cgroup-parent": CgroupParent = CheckCgroupParent(v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new FormatException($"unable to configure the Docker daemon with file {path}: cgroup-parent must be a string")); break;
                 case "default-runtime": DefaultRuntime = v.GetString()!; break;
                 case "runtimes":
                     foreach (var r in v.EnumerateObject())
@@ -185,6 +191,12 @@ public sealed class DaemonConfig
             throw new FormatException($"unable to configure the Docker daemon with file {path}: the following directives are specified both as a flag and in the configuration file: {string.Join(", ", conflicts)}");
     }
 
+    /// <summary>A path under the cgroup roots (made there by the runtime), or a systemd slice; never one that climbs out of them.</summary>
+    private static string CheckCgroupParent(string parent) =>
+        parent.Length > 0 && !parent.Split('/').Contains("..") && !parent.Contains('\0')
+            ? parent
+            : throw new FormatException($"invalid cgroup-parent \"{parent}\": a cgroup path such as /berth or a systemd slice");
+
     private static string CheckStorageDriver(string driver) => driver is "overlay2" or "vfs" or "btrfs"
         ? driver
         : throw new FormatException($"error initializing graphdriver: driver not supported: \"{driver}\" (overlay2, vfs or btrfs)");
@@ -203,6 +215,7 @@ public sealed class DaemonConfig
         "log-level" => LogLevel,
         "default-runtime" => DefaultRuntime,
         "storage-driver" => StorageDriver,
+        "cgroup-parent" => CgroupParent,
         "live-restore" => LiveRestore ? "true" : "false",
         "debug" => Debug ? "true" : "false",
         _ => "…",

@@ -15,7 +15,12 @@ namespace Berth.Api;
 /// </summary>
 public sealed partial class DockerApi
 {
-    private static readonly DockerJsonContext Json = DockerJsonContext.Default;
+    // Go's encoder writes a quote in a message as \" and non-ASCII as UTF-8; System.Text.Json's default escapes them
+    // (\u0022, \u00E9) as HTML-safe text. Responses are JSON for API clients, never HTML, so only JSON's own escapes are needed.
+    private static readonly DockerJsonContext Json = new(new JsonSerializerOptions(DockerJsonContext.Default.Options)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
     private readonly IEngine engine;
     private readonly Router<Func<ApiCall, Task>> router = new();
 

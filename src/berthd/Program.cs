@@ -79,7 +79,7 @@ try
         Debug = config.Debug,
         Version = Version,
         Supervisor = new ShimSupervisor(ShimSupervisor.FindShim()),
-        Specs = network.Specs(new ContainerSpecFactory(daemon)),
+        Specs = network.Specs(new ContainerSpecFactory(daemon, config.CgroupParent)),
         Networks = network.AttacherFor,
         Logs = JsonFileLogReader.Instance,
         Filesystems = _ => new Berth.Engine.Filesystem.ContainerFilesystemService(),

@@ -291,6 +291,15 @@ public sealed class ApiTests(ApiServerFixture server) : IClassFixture<ApiServerF
     }
 
     [Fact]
+    public async Task Error_bodies_escape_as_Go_does_not_as_HTML()
+    {
+        // dockerd's body for this error is {"message":"invalid condition: \"sometime\""} (Go writes \", not \u0022).
+        using var bad = await Client.PostAsync("/v1.47/containers/web/wait?condition=so'me<time>é", null);
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal("{\"message\":\"invalid condition: \\\"so'me<time>é\\\"\"}\n", await bad.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Stats_stream_and_one_shot()
     {
         using (var once = await Client.GetAsync("/v1.47/containers/web/stats?stream=false"))

@@ -97,6 +97,12 @@ public sealed class UnitTests
         var conflict = Assert.Throws<FormatException>(() => DaemonConfig.Parse(["--data-root", "/d"], _ => """{"data-root": "/x"}"""));
         Assert.Contains("the following directives are specified both as a flag and in the configuration file: data-root", conflict.Message);
         Assert.Contains("unknown flag: --nope", Assert.Throws<FormatException>(() => DaemonConfig.Parse(["--nope"], _ => null)).Message);
+        Assert.Equal("/berth", DaemonConfig.Parse([], _ => null).CgroupParent);
+        Assert.Equal("/e2e-1", DaemonConfig.Parse(["--cgroup-parent", "/e2e-1"], _ => null).CgroupParent);
+        Assert.Equal("ci.slice", DaemonConfig.Parse([], _ => """{"cgroup-parent": "ci.slice"}""").CgroupParent);
+        Assert.Contains("cgroup-parent: (from flag: /a, from file: \"/b\")",
+            Assert.Throws<FormatException>(() => DaemonConfig.Parse(["--cgroup-parent=/a"], _ => """{"cgroup-parent": "/b"}""")).Message);
+        Assert.Contains("invalid cgroup-parent \"/a/../..\"", Assert.Throws<FormatException>(() => DaemonConfig.Parse(["--cgroup-parent", "/a/../.."], _ => null)).Message);
         Assert.Contains("don't match any configuration option: nope", Assert.Throws<FormatException>(() => DaemonConfig.Parse([], _ => """{"nope": 1}""")).Message);
     }
 }

@@ -82,6 +82,8 @@ public class BerthDaemon : IAsyncLifetime
     public string Bridge { get; }
     public string Bip { get; }
     public string Tag { get; } = "e2e" + Guid.NewGuid().ToString("N")[..8];
+    /// <summary>This daemon's own cgroup parent (--cgroup-parent), removed from every hierarchy when the daemon is done.</summary>
+    public string CgroupParent => "/berth-" + Tag;
     public virtual bool LiveRestore => false;
     /// <summary>More berthd flags a fixture wants (e.g. --storage-driver).</summary>
     public virtual IEnumerable<string> ExtraArguments => [];
@@ -131,6 +133,7 @@ public class BerthDaemon : IAsyncLifetime
         var psi = new ProcessStartInfo(Path.Combine(Bin, "berthd")) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "--data-root", DataRoot, "--exec-root", ExecRoot, "-H", Host, "--pidfile", dir.Combine("berthd.pid"), "--bridge", Bridge, "--bip", Bip })
             psi.ArgumentList.Add(a);
+        if (KnowsCgroupParent.Value) { psi.ArgumentList.Add("--cgroup-parent"); psi.ArgumentList.Add(CgroupParent); }
         if (LiveRestore) psi.ArgumentList.Add("--live-restore");
         foreach (var a in ExtraArguments) psi.ArgumentList.Add(a);
         File.Delete(Socket);
@@ -222,7 +225,44 @@ public class BerthDaemon : IAsyncLifetime
         // Whatever the daemon left: mounts under its roots, its bridge.
         try { BusyboxRootfs.Run("sh", "-c", $"grep -o ' {dir.Path}[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l; ip link delete {Bridge} 2>/dev/null || true; nft delete table inet berth_{Bridge} 2>/dev/null || true"); }
         catch (InvalidOperationException) { }
+        RemoveCgroups(CgroupParent);
         dir.Dispose();
+    }
+
+    /// <summary>
+    /// The directories of cgroup <paramref name="path"/> in every hierarchy (each v1 controller's and the v2 one), deepest
+    /// first, so a suite leaves no empty cgroups behind; a cgroup that still holds a process stays (rmdir says EBUSY).
+    /// </summary>
+    /// <summary>Whether the berthd under test has --cgroup-parent (an engineer's artifacts/bin may predate it).</summary>
+    private static readonly Lazy<bool> KnowsCgroupParent = new(() =>
+    {
+        using var help = Process.Start(new ProcessStartInfo(Path.Combine(Bin, "berthd"), ["--help"]) { RedirectStandardOutput = true })!;
+        var text = help.StandardOutput.ReadToEnd();
+        help.WaitForExit();
+        return text.Contains("--cgroup-parent", StringComparison.Ordinal);
+    });
+
+    public static void RemoveCgroups(string path)
+    {
+        foreach (var cgroup in CgroupDirectories(path).Where(Directory.Exists))
+        {
+            var below = Directory.EnumerateDirectories(cgroup, "*", SearchOption.AllDirectories).OrderByDescending(d => d.Length);
+            foreach (var directory in below.Append(cgroup))
+            {
+                try { Directory.Delete(directory); } // rmdir: a cgroup's control files go with it
+                catch (IOException) { }
+            }
+        }
+    }
+
+    /// <summary>Where cgroup <paramref name="path"/> lives: /sys/fs/cgroup/PATH on a v2-only host, else below each mounted hierarchy.</summary>
+    public static IEnumerable<string> CgroupDirectories(string path)
+    {
+        const string root = "/sys/fs/cgroup";
+        var relative = path.Trim('/');
+        if (relative.Length == 0 || relative.Split('/').Contains("..")) return [];
+        if (File.Exists(Path.Combine(root, "cgroup.controllers"))) return [Path.Combine(root, relative)];
+        return Directory.Exists(root) ? Directory.EnumerateDirectories(root).Select(h => Path.Combine(h, relative)).ToList() : [];
     }
 }
 

@@ -77,6 +77,37 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
     }
 
     [RootFact]
+    public async Task Cgroup_parent_of_the_daemon_and_of_one_container_and_none_left_behind()
+    {
+        await daemon.BusyboxAsync();
+        var name = Name("cg");
+        var id = (await daemon.DockerOkAsync("run", "-d", "--name", name, "busybox", "sleep", "300")).Trim();
+        var pid = (await daemon.DockerOkAsync("inspect", "-f", "{{.State.Pid}}", name)).Trim();
+        Assert.Contains($":{daemon.CgroupParent}/{id}\n", File.ReadAllText($"/proc/{pid}/cgroup"));
+        await daemon.DockerOkAsync("rm", "-f", name);
+
+        var own = "/" + Name("own-parent");
+        try
+        {
+            var cgroup = await daemon.DockerOkAsync("run", "--rm", "--cgroup-parent", own, "busybox", "cat", "/proc/self/cgroup");
+            Assert.Matches($":{own}/[0-9a-f]{{64}}\n", cgroup);
+        }
+        finally { BerthDaemon.RemoveCgroups(own); }
+
+        // A daemon's cgroup parent goes when the test daemon does: the suite leaves no empty cgroups behind.
+        var other = new BerthDaemon();
+        try
+        {
+            await other.InitializeAsync();
+            await other.BusyboxAsync();
+            Assert.Equal("x\n", await other.DockerOkAsync("run", "--rm", "busybox", "echo", "x"));
+            Assert.Contains(BerthDaemon.CgroupDirectories(other.CgroupParent), Directory.Exists);
+        }
+        finally { await other.DisposeAsync(); }
+        Assert.DoesNotContain(BerthDaemon.CgroupDirectories(other.CgroupParent), Directory.Exists);
+    }
+
+    [RootFact]
     public async Task Cp_diff_and_commit()
     {
         await daemon.BusyboxAsync();
