@@ -165,6 +165,7 @@ public sealed partial class ContainerService
             lock (other.Gate) pid = other.State.Running && !other.State.Restarting ? other.State.Pid : 0;
             if (pid <= 0) throw new ConflictException($"cannot join the {type} namespace of container {other.Name.TrimStart('/')}: it is not running");
             (joined ??= [])[type] = $"/proc/{pid}/ns/{(type == "network" ? "net" : type)}";
+            if (type == "ipc") joined[RuntimeSpec.SharedMemory.JoinKey] = RuntimeSpec.SharedMemory.Of(other.Record.HostConfig, other.Directory);
         }
         return joined;
     }
@@ -305,6 +306,7 @@ public sealed partial class ContainerService
             await supervised.DisposeAsync();
         }
         Execs?.ContainerStopped(c.Id);
+        TryQuietly(() => RuntimeSpec.SharedMemory.Release(c.Record.HostConfig, c.Directory));
         await unmount;
         await DetachNetworkQuietlyAsync(c.Record);
 

@@ -373,7 +373,7 @@ public sealed partial class ContainerService : IContainerService, IContainerDire
         var layer = layers.GetContainerLayer(c.Record.LayerId) ?? throw new EngineFailureException($"the filesystem of container {c.Id} is missing");
         lock (c.Gate)
             return new ContainerFilesystem(c.Id, c.Name, layer, c.State.Running ? c.RootfsPath : null, c.State.Running, c.State.Paused,
-                c.Record.Image, c.Record.Config, c.Record.HostConfig);
+                c.Record.Image, c.Record.Config, c.Record.HostConfig, [.. c.Record.Mounts]);
     }
 
     public IReadOnlyList<Images.ImageUse> ImageUses()

@@ -82,7 +82,9 @@ public sealed record ContainerFilesystem(
     /// <summary>The image ID ("sha256:…"), or empty.</summary>
     string Image,
     Models.ContainerConfig Config,
-    HostConfig HostConfig);
+    HostConfig HostConfig,
+    /// <summary>The container's binds and volumes as inspect shows them (docker cp reads and writes their sources).</summary>
+    IReadOnlyList<MountPoint>? Mounts = null);
 
 /// <summary>How other rooms find containers without the container service's locks.</summary>
 public interface IContainerDirectory

@@ -16,13 +16,19 @@ namespace Berth.Engine.Filesystem;
 /// leave it null and the layer is mounted (a counted mount: the running container's own, or one made for the
 /// duration of the call). <see cref="User"/> is the container's Config.User (for copyUIDGID).
 /// </summary>
-public sealed record ContainerFilesystemTarget(string Reference, ContainerLayer Layer, string? MountedRootfs = null, bool ReadOnlyRootfs = false, string? User = null);
+public sealed record ContainerFilesystemTarget(string Reference, ContainerLayer Layer, string? MountedRootfs = null, bool ReadOnlyRootfs = false, string? User = null,
+    IReadOnlyList<HostMount>? Mounts = null);
+
+/// <summary>A bind mount or volume of a container: container path <see cref="Destination"/> shows host path <see cref="Source"/>.</summary>
+public sealed record HostMount(string Destination, string Source, bool Writable);
 
 /// <summary>
 /// `docker diff`, `docker export` and `docker cp` (HEAD/GET/PUT /containers/{id}/archive) over a container's
 /// layer. Every path is resolved inside the container's root (openat2 RESOLVE_IN_ROOT), so "../../etc" and
-/// symlinks pointing out of the container stay inside it. Volumes and bind mounts are not looked at: a path
-/// below one reads and writes the container's own layer (Docker would use the volume).
+/// symlinks pointing out of the container stay inside it. A path inside a bind mount or volume reads and writes
+/// the mount's source, as Docker's (which mounts them for the call), and a directory copied out carries the
+/// mounts below it; the path is matched against the mount destinations as written (a symlink of the container
+/// leading into a mount is followed in the container's layer, not into the mount).
 /// </summary>
 public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IReadOnlyCollection<string>? engineMountPoints = null) : IContainerFilesystemService
 {
@@ -45,7 +51,26 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
     /// wrote it; the seam carries the name, which is what clients write most.
     /// </summary>
     public static ContainerFilesystemTarget Target(ContainerFilesystem container) => new(
-        container.Name.TrimStart('/'), container.Layer, container.RunningRootfs, container.HostConfig.ReadonlyRootfs, container.Config.User);
+        container.Name.TrimStart('/'), container.Layer, container.RunningRootfs, container.HostConfig.ReadonlyRootfs, container.Config.User,
+        HostMounts(container));
+
+    /// <summary>
+    /// The binds and volumes with a host source: as recorded when the container last started, else (never started:
+    /// no volume exists yet) the binds of its HostConfig.
+    /// </summary>
+    internal static List<HostMount> HostMounts(ContainerFilesystem container)
+    {
+        if (container.Mounts is { Count: > 0 } recorded)
+            return [.. recorded.Where(m => m.Type is "bind" or "volume" && !string.IsNullOrEmpty(m.Source) && !string.IsNullOrEmpty(m.Destination))
+                .Select(m => new HostMount(Oci.SlashPath.Clean(m.Destination!), m.Source!, m.RW))];
+        try
+        {
+            return [.. RuntimeSpec.UserMounts.Parse(container.HostConfig, container.Config.Volumes)
+                .Where(m => m.Type == "bind" && !string.IsNullOrEmpty(m.Source))
+                .Select(m => new HostMount(Oci.SlashPath.Clean(m.Destination), m.Source!, m.Writable))];
+        }
+        catch (InvalidParameterException) { return []; }
+    }
 
     public Task<IReadOnlyList<FilesystemChange>> ChangesAsync(ContainerFilesystem container, CancellationToken cancellationToken)
         => ChangesAsync(Target(container), cancellationToken);
@@ -102,9 +127,11 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
         => Task.Run(() =>
         {
             using var rootfs = Acquire(target);
-            using var root = sys.OpenAt(null, rootfs.Path, O_PATH | O_DIRECTORY);
-            var (directory, name, absolute, status) = ResolveForRead(root, target, path);
-            using (directory) return Stat(rootfs.Path, absolute, status);
+            var absolute = ContainerPaths.Absolute(path);
+            var place = Locate(rootfs.Path, target, absolute);
+            using var root = place.OpenRoot(sys);
+            var (directory, name, status) = ResolveForRead(root, target, path, place.Path);
+            using (directory) return Stat(place, absolute, status);
         }, cancellationToken);
 
     /// <summary>
@@ -114,15 +141,18 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
     public async Task GetArchiveAsync(ContainerFilesystemTarget target, string path, Stream destination, CancellationToken cancellationToken)
     {
         using var rootfs = Acquire(target);
-        using var root = sys.OpenAt(null, rootfs.Path, O_PATH | O_DIRECTORY);
-        var (directory, name, absolute, status) = ResolveForRead(root, target, path); // a 404 before any byte is written
+        var absolute = ContainerPaths.Absolute(path);
+        var place = Locate(rootfs.Path, target, absolute);
+        using var root = place.OpenRoot(sys);
+        var (directory, name, status) = ResolveForRead(root, target, path, place.Path); // a 404 before any byte is written
         using (directory)
         {
             var archiveName = ContainerPaths.Base(absolute);
+            var mountsBelow = status.IsDirectory ? MountsBelow(target, absolute, archiveName) : null;
             await StreamBridge.ProduceAsync(output =>
             {
                 using var tar = new TarWriter(output, TarEntryFormat.Gnu, leaveOpen: true);
-                var writer = new TreeTarWriter(sys, tar);
+                var writer = new TreeTarWriter(sys, tar, mountsBelow);
                 if (status.IsDirectory)
                 {
                     using var source = name is "" or "." ? sys.OpenAt(directory, ".", O_RDONLY | O_DIRECTORY)
@@ -137,7 +167,7 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
     /// <summary>
     /// PUT /containers/{id}/archive: extracts a tar into a directory of the container (a final symlink is
     /// followed, inside the container), as Docker's errors: 404 when it does not exist, 400 when it is not a
-    /// directory, 403 when the rootfs is read-only.
+    /// directory, 400 when it is in a read-only bind mount or volume, 403 when it is in a read-only rootfs.
     /// </summary>
     public Task PutArchiveAsync(ContainerFilesystemTarget target, ArchiveUpload upload, Stream tar, CancellationToken cancellationToken)
         => Task.Run(() =>
@@ -145,14 +175,18 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
             using var rootfs = Acquire(target);
             using var root = sys.OpenAt(null, rootfs.Path, O_PATH | O_DIRECTORY);
             var absolute = ContainerPaths.Absolute(upload.Path);
-            using var destination = sys.TryOpenAt2(root, absolute, O_PATH, InRoot, out _)
+            var place = Locate(rootfs.Path, target, absolute);
+            using var placeRoot = place.Mount is null ? null : place.OpenRoot(sys);
+            var into = placeRoot ?? root;
+            using var destination = sys.TryOpenAt2(into, place.Path, O_PATH, InRoot, out _)
                 ?? throw new NotFoundException($"Could not find the file {upload.Path} in container {target.Reference}");
             sys.Fstat(destination, out var status);
             if (!status.IsDirectory) throw new InvalidParameterException("extraction point is not a directory");
-            if (target.ReadOnlyRootfs) throw new ForbiddenException("container rootfs is marked read-only");
-            var inRoot = InRootPath(root, destination);
+            if (place.Mount is { Writable: false }) throw new InvalidParameterException("mounted volume is marked read-only");
+            if (place.Mount is null && target.ReadOnlyRootfs) throw new ForbiddenException("container rootfs is marked read-only");
+            var inRoot = InRootPath(into, destination);
             var owner = upload.CopyUidGid && !string.IsNullOrEmpty(target.User) ? ContainerUsers.Lookup(sys, root, target.User) : ((int, int)?)null;
-            using var extractor = new TarExtractor(sys, root, inRoot, absolute, new ExtractOptions(upload.NoOverwriteDirNonDir, owner));
+            using var extractor = new TarExtractor(sys, into, inRoot, absolute, new ExtractOptions(upload.NoOverwriteDirNonDir, owner));
             extractor.Extract(StreamBridge.BlockingReader(tar, cancellationToken), cancellationToken);
         }, cancellationToken);
 
@@ -162,10 +196,9 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
     /// Docker's container.ResolvePath + lstat: the directory part resolved inside the root (symlinks followed),
     /// the last element not followed. Throws Docker's 404 when any part is missing.
     /// </summary>
-    private (SafeFileHandle Directory, string Name, string Absolute, FileStatus Status) ResolveForRead(SafeFileHandle root, ContainerFilesystemTarget target, string path)
+    private (SafeFileHandle Directory, string Name, FileStatus Status) ResolveForRead(SafeFileHandle root, ContainerFilesystemTarget target, string path, string pathInRoot)
     {
-        var absolute = ContainerPaths.Absolute(path);
-        var (directoryPath, name) = ContainerPaths.Split(absolute);
+        var (directoryPath, name) = ContainerPaths.Split(pathInRoot);
         var directory = sys.TryOpenAt2(root, directoryPath, O_PATH | O_DIRECTORY, InRoot, out _)
             ?? throw new NotFoundException($"Could not find the file {path} in container {target.Reference}");
         if (!sys.Lstat(directory, name is "" ? "." : name, out var status))
@@ -173,18 +206,19 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
             directory.Dispose();
             throw new NotFoundException($"Could not find the file {path} in container {target.Reference}");
         }
-        return (directory, name, absolute, status);
+        return (directory, name, status);
     }
 
-    private static ContainerPathStat Stat(string rootfs, string absolute, in FileStatus status)
+    private static ContainerPathStat Stat(Place place, string absolute, in FileStatus status)
     {
         var linkTarget = "";
         if (status.IsSymlink)
         {
-            // Fully evaluated in the container's root, as an absolute container path (docker cp -L follows it).
-            var host = PathInRoot.Resolve(rootfs, absolute);
-            var relative = Path.GetRelativePath(rootfs, host);
-            linkTarget = relative == "." ? "/" : "/" + relative;
+            // Fully evaluated in the container's root (or the mount's), as an absolute container path (docker cp -L follows it).
+            var host = PathInRoot.Resolve(place.Root, place.Path);
+            var relative = Path.GetRelativePath(place.Root, host);
+            var prefix = place.Mount?.Destination ?? "";
+            linkTarget = relative == "." ? (prefix.Length > 0 ? prefix : "/") : prefix + "/" + relative;
         }
         return new ContainerPathStat
         {
@@ -207,6 +241,52 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
         if (!path.StartsWith(rootPath + "/", StringComparison.Ordinal))
             throw new EngineFailureException($"destination {path} is not below the container's root {rootPath}");
         return path[rootPath.Length..];
+    }
+
+    /// <summary>
+    /// Where a container path is on the host: below the container's root, or below the source of the bind mount or
+    /// volume holding it (the innermost). <see cref="Place.Path"/> is the path inside <see cref="Place.Root"/>, with
+    /// the trailing "/" or "/." the client wrote. A mount of a single file is reached through its directory.
+    /// </summary>
+    internal static Place Locate(string rootfs, ContainerFilesystemTarget target, string absolute)
+    {
+        var cleaned = Oci.SlashPath.Clean(absolute);
+        HostMount? holder = null;
+        foreach (var m in target.Mounts ?? [])
+            if (m.Destination != "/" && (cleaned == m.Destination || cleaned.StartsWith(m.Destination + "/", StringComparison.Ordinal))
+                && (holder is null || m.Destination.Length > holder.Destination.Length))
+                holder = m;
+        if (holder is null) return new Place(rootfs, absolute, null);
+        var inner = absolute[holder.Destination.Length..];
+        if (inner.Length == 0) inner = "/";
+        if (inner == "/" && !Directory.Exists(holder.Source) && Path.GetDirectoryName(holder.Source.TrimEnd('/')) is { Length: > 0 } parent)
+            return new Place(parent, "/" + Path.GetFileName(holder.Source.TrimEnd('/')), holder);
+        return new Place(holder.Source, inner, holder);
+    }
+
+    internal sealed record Place(string Root, string Path, HostMount? Mount)
+    {
+        public SafeFileHandle OpenRoot(ISyscalls sys) => sys.OpenAt(null, Root, O_PATH | O_DIRECTORY);
+    }
+
+    /// <summary>
+    /// The binds and volumes strictly below the container directory <paramref name="absolute"/>, by the archive name
+    /// their directory gets when the directory is archived as <paramref name="archiveName"/>.
+    /// </summary>
+    private static Dictionary<string, string>? MountsBelow(ContainerFilesystemTarget target, string absolute, string archiveName)
+    {
+        if (target.Mounts is not { Count: > 0 } mounts) return null;
+        var directory = Oci.SlashPath.Clean(absolute);
+        var prefix = TreeTarWriter.ChildPrefix(archiveName);
+        Dictionary<string, string>? below = null;
+        foreach (var m in mounts)
+        {
+            var relative = directory == "/" ? m.Destination.TrimStart('/')
+                : m.Destination.StartsWith(directory + "/", StringComparison.Ordinal) ? m.Destination[(directory.Length + 1)..] : null;
+            if (string.IsNullOrEmpty(relative)) continue;
+            (below ??= new(StringComparer.Ordinal))[prefix + relative] = m.Source;
+        }
+        return below;
     }
 
     private static RootfsLease Acquire(ContainerFilesystemTarget target)

@@ -10,8 +10,10 @@ namespace Berth.Engine.Filesystem;
 /// O_NOFOLLOW, statx relative to the fd), so a running container that swaps a directory for a symlink cannot
 /// make the copy read outside its root. Names sorted; hard links written once, then as links. Extended
 /// attributes are not copied (docker cp of security.capability is rare; export keeps them through the layer store).
+/// <paramref name="mounts"/> maps archive names to host paths written in place of what the tree has there (the
+/// binds and volumes of a container, whose mount points the tree only holds empty).
 /// </summary>
-internal sealed class TreeTarWriter(ISyscalls sys, TarWriter tar)
+internal sealed class TreeTarWriter(ISyscalls sys, TarWriter tar, IReadOnlyDictionary<string, string>? mounts = null)
 {
     private readonly Dictionary<(uint, uint, ulong), string> links = [];
 
@@ -32,10 +34,14 @@ internal sealed class TreeTarWriter(ISyscalls sys, TarWriter tar)
     {
         if (archiveName.Length > 0)
             tar.WriteEntry(Header(TarEntryType.Directory, archiveName.EndsWith('/') ? archiveName : archiveName + "/", st));
-        var prefix = archiveName.Length == 0 ? "" : archiveName.TrimEnd('/') + "/";
-        if (archiveName == "/") prefix = "/";
+        var prefix = ChildPrefix(archiveName);
         foreach (var child in SortedNames(directory))
         {
+            if (mounts is not null && mounts.TryGetValue(prefix + child, out var source))
+            {
+                WriteMounted(source, prefix + child);
+                continue;
+            }
             if (!sys.Lstat(directory, child, out var cst)) continue; // vanished meanwhile (a running container)
             if (cst.IsDirectory)
             {
@@ -44,6 +50,25 @@ internal sealed class TreeTarWriter(ISyscalls sys, TarWriter tar)
             }
             else WriteEntry(directory, child, prefix + child, cst);
         }
+    }
+
+    /// <summary>How the entries of a directory archived as <paramref name="archiveName"/> are named: "NAME/…", or bare for "".</summary>
+    public static string ChildPrefix(string archiveName) => archiveName == "/" ? "/" : archiveName.Length == 0 ? "" : archiveName.TrimEnd('/') + "/";
+
+    /// <summary>A mount's source (a directory or a single file) under the archive name of its mount point.</summary>
+    private void WriteMounted(string source, string archiveName)
+    {
+        var trimmed = source.Length > 1 ? source.TrimEnd('/') : source;
+        if (Directory.Exists(trimmed))
+        {
+            using var handle = sys.OpenAt(null, trimmed, O_RDONLY | O_DIRECTORY);
+            sys.Fstat(handle, out var st);
+            WriteDirectory(handle, archiveName, st);
+            return;
+        }
+        if (Path.GetDirectoryName(trimmed) is not { Length: > 0 } parent) return;
+        using var parentHandle = sys.OpenAt(null, parent, O_PATH | O_DIRECTORY);
+        Write(parentHandle, Path.GetFileName(trimmed), archiveName);
     }
 
     private void WriteEntry(SafeFileHandle directory, string name, string archiveName, in FileStatus st)

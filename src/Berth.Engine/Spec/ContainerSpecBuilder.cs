@@ -103,7 +103,7 @@ public static class ContainerSpecBuilder
         // Mounts: Docker's defaults, minus those a user mount replaces, then the user's (parents first).
         var userMounts = UserMounts.Parse(host, config.Volumes);
         var shmSize = host.ShmSize > 0 ? host.ShmSize : daemon.ShmSize;
-        ApplyDefaultMountRules(spec, userMounts, host, shmSize);
+        ApplyDefaultMountRules(spec, userMounts, host, shmSize, inputs);
 
         var placed = new List<OciMount>();
         foreach (var m in userMounts)
@@ -204,18 +204,33 @@ public static class ContainerSpecBuilder
         new() { Destination = "/dev/shm", Type = "tmpfs", Source = "shm", Options = ["nosuid", "noexec", "nodev", "mode=1777"] },
     ];
 
-    /// <summary>Drops defaults a user mount replaces (and all of /dev/* under a user /dev), sizes /dev/shm, drops it for --ipc none/host.</summary>
-    private static void ApplyDefaultMountRules(OciSpec spec, List<UserMount> userMounts, HostConfig host, long shmSize)
+    /// <summary>
+    /// Drops defaults a user mount replaces (and all of /dev/* under a user /dev), sizes /dev/shm, drops it for --ipc
+    /// none. /dev/shm is Docker's: a tmpfs of the container's own (private), or a host directory bound there —
+    /// the host's /dev/shm (host), a tmpfs the daemon mounts in the container's directory for others to share
+    /// (shareable), or that of the donor (container:X, which must be shareable or host).
+    /// </summary>
+    private static void ApplyDefaultMountRules(OciSpec spec, List<UserMount> userMounts, HostConfig host, long shmSize, SpecInputs inputs)
     {
         var destinations = userMounts.Select(m => m.Destination).ToHashSet(StringComparer.Ordinal);
         var userDev = destinations.Contains("/dev");
         var ipc = host.IpcMode ?? "";
+        string? sharedMemory = null;
+        if (!userDev && !destinations.Contains("/dev/shm"))
+        {
+            if (ipc == "host") sharedMemory = "/dev/shm";
+            else if (ipc == "shareable") sharedMemory = inputs.Files.MountSharedMemory(SharedMemory.PathIn(inputs.ContainerDirectory), shmSize);
+            else if (IsContainer(ipc))
+                sharedMemory = inputs.JoinNamespaces?.GetValueOrDefault(SharedMemory.JoinKey) is { } donor && (donor == "/dev/shm" || inputs.Files.IsMountPoint(donor))
+                    ? donor
+                    : throw new InvalidParameterException($"can't join IPC of container {ipc["container:".Length..]}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)");
+        }
         spec.Mounts!.RemoveAll(m => destinations.Contains(m.Destination) || (userDev && m.Destination.StartsWith("/dev/", StringComparison.Ordinal))
-            || (m.Destination == "/dev/shm" && ipc is "none" or "host"));
+            || (m.Destination == "/dev/shm" && (ipc == "none" || sharedMemory is not null)));
         foreach (var m in spec.Mounts)
             if (m.Destination == "/dev/shm") m.Options!.Add("size=" + shmSize.ToString(CultureInfo.InvariantCulture));
-        if (ipc == "host" && !destinations.Contains("/dev/shm"))
-            spec.Mounts.Add(new OciMount { Destination = "/dev/shm", Type = "bind", Source = "/dev/shm", Options = ["rbind", "rprivate"] });
+        if (sharedMemory is not null)
+            spec.Mounts.Add(new OciMount { Destination = "/dev/shm", Type = "bind", Source = sharedMemory, Options = ["rbind", "rprivate"] });
     }
 
     private static IEnumerable<OciMount> NetworkFileMounts(SpecInputs inputs, HostConfig host, string hostname, string? domainname, bool hostNetwork, HashSet<string> userDestinations)

@@ -1,3 +1,4 @@
+using Berth.Engine.Models;
 using Berth.Linux;
 
 namespace Berth.Engine.RuntimeSpec;
@@ -29,6 +30,37 @@ public interface ISpecFileSystem
 
     /// <summary>Writes a host file (mode 0644), replacing it atomically.</summary>
     void WriteHostFile(string path, string text);
+
+    /// <summary>
+    /// Mounts a tmpfs of <paramref name="size"/> bytes at host directory <paramref name="path"/> (made if missing) unless
+    /// one is mounted there: a shareable container's /dev/shm. Returns the path. Test doubles need not mount.
+    /// </summary>
+    string MountSharedMemory(string path, long size) => path;
+
+    /// <summary>Whether a host directory is a mount point (a shareable container's /dev/shm while it runs).</summary>
+    bool IsMountPoint(string path) => false;
+}
+
+/// <summary>Where a shareable container's /dev/shm lives on the host (Docker's containers/ID/mounts/shm), and its release.</summary>
+public static class SharedMemory
+{
+    /// <summary>The key in <see cref="SpecInputs.JoinNamespaces"/> naming the /dev/shm of the container whose IPC namespace is joined.</summary>
+    public const string JoinKey = "ipc:/dev/shm";
+
+    public static string PathIn(string containerDirectory) => Path.Combine(containerDirectory, "mounts", "shm");
+
+    /// <summary>What a container that joins the IPC of a container with <paramref name="host"/> binds at /dev/shm.</summary>
+    public static string Of(HostConfig host, string containerDirectory) => host.IpcMode == "host" ? "/dev/shm" : PathIn(containerDirectory);
+
+    /// <summary>After a run: a shareable container's tmpfs is unmounted (its content goes, as with Docker); nothing for other modes.</summary>
+    public static void Release(HostConfig host, string containerDirectory, ISyscalls? syscalls = null)
+    {
+        if (host.IpcMode != "shareable") return;
+        var sys = syscalls ?? LinuxSyscalls.Instance;
+        var path = PathIn(containerDirectory);
+        var rc = sys.Umount(path, 0);
+        if (rc == Errno.EBUSY) sys.Umount(path, 2); // MNT_DETACH: once the last user (a joined container) goes
+    }
 }
 
 public enum HostPathKind { Missing, Directory, File, Other }
@@ -37,6 +69,22 @@ public enum HostPathKind { Missing, Directory, File, Other }
 public sealed class HostSpecFileSystem : ISpecFileSystem
 {
     public static readonly HostSpecFileSystem Instance = new();
+
+    public string MountSharedMemory(string path, long size)
+    {
+        CreateHostDirectory(path);
+        if (!IsMountPoint(path))
+            LinuxSyscalls.Instance.Mount("shm", path, "tmpfs", MountFlags.NoSuid | MountFlags.NoDev | MountFlags.NoExec,
+                "mode=1777,size=" + size.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return path;
+    }
+
+    public bool IsMountPoint(string path)
+    {
+        var sys = LinuxSyscalls.Instance;
+        if (!sys.Lstat(null, path, out var here) || !here.IsDirectory || !sys.Lstat(null, path + "/..", out var parent)) return false;
+        return here.DeviceMajor != parent.DeviceMajor || here.DeviceMinor != parent.DeviceMinor;
+    }
 
     public string? ReadInRoot(string root, string pathInRoot)
     {

@@ -77,6 +77,32 @@ public sealed class ContainerSpecBuilderTests
     }
 
     [Fact]
+    public void IpcShareable_BindsATmpfsInTheContainersDirectory_ContainerIpcBindsTheDonors_OrRefusesAPrivateDonor()
+    {
+        var shareable = BuildSpec(Request(h => { h.IpcMode = "shareable"; h.ShmSize = 2 << 20; }));
+        var own = Assert.Single(shareable.Mounts!, m => m.Destination == "/dev/shm");
+        Assert.Equal("bind", own.Type);
+        Assert.EndsWith("/mounts/shm", own.Source);
+
+        SpecInputs Joining(string donorShm)
+        {
+            var inputs = Inputs(Request(h => h.IpcMode = "container:db"));
+            return new SpecInputs
+            {
+                ContainerId = inputs.ContainerId, Config = inputs.Config, HostConfig = inputs.HostConfig, ImageConfig = inputs.ImageConfig, RootfsPath = inputs.RootfsPath,
+                ContainerDirectory = inputs.ContainerDirectory, Files = inputs.Files, Daemon = inputs.Daemon,
+                JoinNamespaces = new Dictionary<string, string> { ["ipc"] = "/proc/77/ns/ipc", [SharedMemory.JoinKey] = donorShm },
+            };
+        }
+        var ofHostDonor = ContainerSpecBuilder.Build(Joining("/dev/shm"));
+        Assert.Equal("/proc/77/ns/ipc", Assert.Single(ofHostDonor.Linux!.Namespaces!, n => n.Type == "ipc").Path);
+        Assert.Equal("/dev/shm", Assert.Single(ofHostDonor.Mounts!, m => m.Destination == "/dev/shm").Source);
+        // The fake file system mounts nothing: a donor's mounts/shm that is no mount point is a private donor's.
+        var refused = Assert.Throws<InvalidParameterException>(() => ContainerSpecBuilder.Build(Joining("/var/lib/berth/containers/db/mounts/shm")));
+        Assert.Equal("can't join IPC of container db: non-shareable IPC (hint: use IpcMode:shareable for the donor container)", refused.Message);
+    }
+
+    [Fact]
     public void Default_MountsAreDockers_WithShmSizedTo64MB_AndTheNetworkFiles()
     {
         var spec = BuildSpec(Request());
