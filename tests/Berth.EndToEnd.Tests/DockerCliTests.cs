@@ -108,6 +108,99 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
     }
 
     [RootFact]
+    public async Task Cp_reads_and_writes_the_sources_of_binds_and_volumes()
+    {
+        await daemon.BusyboxAsync();
+        var name = Name("cpmounts");
+        var volume = Name("cpvol");
+        var ro = daemon.TempPath("cp-ro");
+        var rw = daemon.TempPath("cp-rw");
+        var nested = daemon.TempPath("cp-nested");
+        foreach (var d in new[] { ro, rw, nested }) Directory.CreateDirectory(d);
+        File.WriteAllText(Path.Combine(ro, "h.txt"), "from-host\n");
+        File.WriteAllText(Path.Combine(nested, "deep.txt"), "deep\n");
+        var local = daemon.TempPath("cp-local.txt");
+        File.WriteAllText(local, "sent\n");
+        await daemon.DockerOkAsync("run", "-d", "--name", name, "-v", $"{ro}:/ro:ro", "-v", $"{rw}:/rw", "-v", $"{volume}:/v",
+            "-v", $"{nested}:/rw/inner", "busybox", "sleep", "300");
+        try
+        {
+            // In: the bind's host directory and the volume get the file (the container sees it through its mounts).
+            await daemon.DockerOkAsync("cp", local, $"{name}:/rw/");
+            Assert.Equal("sent\n", File.ReadAllText(Path.Combine(rw, "cp-local.txt")));
+            await daemon.DockerOkAsync("cp", local, $"{name}:/v/copied.txt");
+            Assert.Equal("sent\n", await daemon.DockerOkAsync("exec", name, "cat", "/v/copied.txt"));
+            // A read-only mount refuses, as Docker's does.
+            var refused = await daemon.DockerAsync("cp", local, $"{name}:/ro/");
+            Assert.True(refused.Code == 1, refused.ToString());
+            Assert.Contains("mounted volume is marked read-only", refused.Err);
+            Assert.False(File.Exists(Path.Combine(ro, "cp-local.txt")));
+
+            // Out: a file of a read-only bind, and a directory with the mount below it.
+            Assert.Equal("from-host\n", await daemon.DockerOkAsync("exec", name, "cat", "/ro/h.txt"));
+            var outDir = daemon.TempPath("cp-out");
+            Directory.CreateDirectory(outDir);
+            await daemon.DockerOkAsync("cp", $"{name}:/ro/h.txt", outDir);
+            Assert.Equal("from-host\n", File.ReadAllText(Path.Combine(outDir, "h.txt")));
+            await daemon.DockerOkAsync("cp", $"{name}:/rw", outDir);
+            Assert.Equal("sent\n", File.ReadAllText(Path.Combine(outDir, "rw", "cp-local.txt")));
+            Assert.Equal("deep\n", File.ReadAllText(Path.Combine(outDir, "rw", "inner", "deep.txt")));
+
+            // A stopped container's volume is still where cp reads.
+            await daemon.DockerOkAsync("stop", "-t", "0", name);
+            await daemon.DockerOkAsync("cp", $"{name}:/v/copied.txt", outDir);
+            Assert.Equal("sent\n", File.ReadAllText(Path.Combine(outDir, "copied.txt")));
+        }
+        finally
+        {
+            await daemon.DockerAsync("rm", "-f", name);
+            await daemon.DockerAsync("volume", "rm", volume);
+        }
+    }
+
+    [RootFact]
+    public async Task Ipc_modes_and_shm_size_as_Docker()
+    {
+        await daemon.BusyboxAsync();
+        var donor = Name("ipc-donor");
+        var isolated = Name("ipc-private");
+        var hostFile = $"/dev/shm/{daemon.Tag}-ipc";
+        try
+        {
+            var donorId = (await daemon.DockerOkAsync("run", "-d", "--name", donor, "--ipc", "shareable", "--shm-size", "2m", "busybox", "sleep", "300")).Trim();
+            await daemon.DockerOkAsync("exec", donor, "sh", "-c", "echo shared > /dev/shm/x");
+            await daemon.DockerOkAsync("run", "-d", "--name", isolated, "busybox", "sleep", "300");
+
+            // container:X binds X's /dev/shm (a tmpfs of the daemon's, 2 MB) and joins X's IPC namespace.
+            Assert.Equal("shared\n", await daemon.DockerOkAsync("run", "--rm", "--ipc", $"container:{donor}", "busybox", "cat", "/dev/shm/x"));
+            Assert.Contains("size=2048k", await daemon.DockerOkAsync("run", "--rm", "--ipc", $"container:{donor}", "busybox", "grep", "/dev/shm", "/proc/mounts"));
+            Assert.Equal(await daemon.DockerOkAsync("exec", donor, "readlink", "/proc/self/ns/ipc"),
+                await daemon.DockerOkAsync("run", "--rm", "--ipc", $"container:{donor}", "busybox", "readlink", "/proc/self/ns/ipc"));
+            // A private container's IPC is not shareable: Docker's refusal at start.
+            var refused = await daemon.DockerAsync("run", "--rm", "--ipc", $"container:{isolated}", "busybox", "true");
+            Assert.True(refused.Code == 125, refused.ToString());
+            Assert.Contains("non-shareable IPC (hint: use IpcMode:shareable for the donor container)", refused.Err);
+
+            // private (the default) with --shm-size, none without /dev/shm, host with the host's.
+            Assert.Contains("size=1024k", await daemon.DockerOkAsync("run", "--rm", "--shm-size", "1m", "busybox", "grep", "/dev/shm", "/proc/mounts"));
+            Assert.Equal(1, (await daemon.DockerAsync("run", "--rm", "--ipc", "none", "busybox", "ls", "/dev/shm")).Code);
+            File.WriteAllText(hostFile, "host\n");
+            Assert.Equal("host\n", await daemon.DockerOkAsync("run", "--rm", "--ipc", "host", "busybox", "cat", hostFile));
+
+            // The shareable tmpfs goes when its container stops.
+            var shm = $"/{donorId}/mounts/shm ";
+            Assert.Contains(File.ReadLines("/proc/self/mountinfo"), l => l.Contains(shm, StringComparison.Ordinal));
+            await daemon.DockerOkAsync("stop", "-t", "0", donor);
+            Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains(shm, StringComparison.Ordinal));
+        }
+        finally
+        {
+            File.Delete(hostFile);
+            await daemon.DockerAsync("rm", "-f", donor, isolated);
+        }
+    }
+
+    [RootFact]
     public async Task Cp_diff_and_commit()
     {
         await daemon.BusyboxAsync();
@@ -267,3 +360,4 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
         Assert.Fail($"{name} never logged {text}");
     }
 }
+
