@@ -39,10 +39,24 @@ public sealed unsafe class LaunchPlan : IDisposable
     public Action<int>? BeforeExec { get; init; }
     /// <summary>Descriptors the new program inherits (their close-on-exec flag is cleared in the child).</summary>
     public IReadOnlyList<int> InheritedFds { get; init; } = [];
-    /// <summary>An open descriptor of the executable (execveat with AT_EMPTY_PATH: no path lookup in the new mount namespace).</summary>
-    public required int ExecutableFd { get; init; }
-    public required IReadOnlyList<string> Argv { get; init; }
-    public required IReadOnlyList<string> Envp { get; init; }
+    /// <summary>An open descriptor of the executable (execveat with AT_EMPTY_PATH: no path lookup in the new mount namespace);
+    /// unused with <see cref="RunInChild"/>.</summary>
+    public int ExecutableFd { get; init; } = -1;
+    public IReadOnlyList<string> Argv { get; init; } = [];
+    public IReadOnlyList<string> Envp { get; init; } = [];
+    /// <summary>
+    /// Instead of exec'ing a new program, the cloned child runs this managed function and _exits with its result: no
+    /// second runtime start-up and no re-parsing of what the parent already holds. Only for one-stage launches (no
+    /// joins, no time namespace, no id-map gate). The child is a copy of this process with only the calling thread:
+    /// the other threads (NativeAOT's finalizer, parked in a wait outside managed code, so a GC in the child need not
+    /// suspend it) are gone, which is why <see cref="LinuxSyscalls.WithoutOtherThreads"/> is set there (glibc's
+    /// set*id would wait on the missing threads). Everything the child does must end in execve or _exit, never in a
+    /// return to the parent's code.
+    /// </summary>
+    public Func<int>? RunInChild { get; init; }
+    /// <summary>The parent's descriptors the <see cref="RunInChild"/> child closes first (it does not exec, so
+    /// close-on-exec does not drop them; an open copy of the parent's socket end would hide the parent's exit).</summary>
+    public IReadOnlyList<int> CloseInChild { get; init; } = [];
 
     private enum Step { None, Join, Unshare, TimeOffsets, Fork, KeepFd, Exec, RootSwitch, Mapping }
     private static readonly string[] StepNames = ["", "setns", "unshare", "write timens_offsets", "clone", "fcntl", "execveat", "keeping the container root", "becoming root of the user namespace"];
@@ -57,6 +71,10 @@ public sealed unsafe class LaunchPlan : IDisposable
     public int Run()
     {
         var twoStage = Joins.Count > 0 || (NewNamespaces & Namespaces.CloneNewTime) != 0;
+        if (RunInChild is not null && (twoStage || MappingGateFd >= 0 || HostRootFd >= 0))
+            throw new InvalidOperationException("RunInChild needs a one-stage launch (no joins, time namespace or id-map gate)");
+        var closeInChild = stackalloc int[Math.Max(1, CloseInChild.Count)];
+        for (var i = 0; i < CloseInChild.Count; i++) closeInChild[i] = CloseInChild[i];
         _argv = new NativeStringArray(Argv);
         _envp = new NativeStringArray(Envp);
         var joinFds = stackalloc int[Math.Max(1, Joins.Count)];
@@ -81,6 +99,13 @@ public sealed unsafe class LaunchPlan : IDisposable
         {
             var cloneFlags = twoStage ? 0 : NewNamespaces & ~Namespaces.CloneNewCgroup;
             pid = RawClone(cloneFlags | SIGCHLD);
+            if (pid == 0 && RunInChild is not null)
+            {
+                close(pipe[1]);
+                for (var i = 0; i < CloseInChild.Count; i++) close(closeInChild[i]);
+                for (var i = 0; i < InheritedFds.Count; i++) fcntl(keep[i], F_SETFD, 0);
+                RunManagedChild(RunInChild);
+            }
             if (pid == 0)
             {
                 Child(twoStage, joinFds, joinFlags, Joins.Count, NewNamespaces & ~Namespaces.CloneNewCgroup, offsetsText, offsets.Length - 1,
@@ -126,6 +151,19 @@ public sealed unsafe class LaunchPlan : IDisposable
             throw new SyscallException(StepNames[failure.Step], failure.Value, subject);
         }
         return execPid;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void RunManagedChild(Func<int> body)
+    {
+        LinuxSyscalls.WithoutOtherThreads = true;
+        var code = 1;
+        try { code = body(); }
+        catch (Exception e)
+        {
+            try { Console.Error.WriteLine($"berth: container init: {e.Message}"); } catch (Exception) { }
+        }
+        _exit(code);
     }
 
     private Exception? Notify(int execPid)

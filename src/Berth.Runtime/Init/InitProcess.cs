@@ -22,7 +22,40 @@ public static class InitProcess
         try { request = channel.ReceiveRequest(); }
         catch (Exception e) { Console.Error.WriteLine($"init: {e.Message}"); return 1; }
         if (request is null) return 1; // the runtime went away before telling us anything
+        return Continue(sys, channel, request, parsed: null, rootfsReady: false);
+    }
 
+    /// <summary>
+    /// The init as a clone of `create` that did not exec (LaunchPlan.RunInChild): it already holds the parsed
+    /// <paramref name="spec"/>. With <paramref name="rootfsFirst"/> (no hooks, no cgroup namespace: nothing in the
+    /// rootfs step needs the runtime) it builds the rootfs while the runtime sets up the cgroup, and then waits for the
+    /// request, which the runtime sends once the init is in its cgroup, before anything the container's process could
+    /// see of it. Otherwise the order is that of <see cref="Run"/>.
+    /// </summary>
+    public static int RunCloned(ISyscalls sys, int fd, Spec spec, string bundle, bool noPivot, bool rootfsFirst)
+    {
+        var channel = new InitChannel(sys, fd);
+        string? early = null;
+        if (rootfsFirst)
+        {
+            try { RootfsStep.Prepare(spec, bundle, noPivot, sys, () => { }); }
+            catch (Exception e) { early = e.Message; }
+        }
+        InitRequest? request;
+        try { request = channel.ReceiveRequest(); }
+        catch (Exception e) { Console.Error.WriteLine($"init: {e.Message}"); return 1; }
+        if (request is null) return 1;
+        if (early is not null)
+        {
+            // Reported only now: the runtime reads reports after it has sent the request.
+            try { channel.Send(new InitReport { Type = "error", Message = early }); } catch (Exception) { Console.Error.WriteLine(early); }
+            return 1;
+        }
+        return Continue(sys, channel, request, spec, rootfsReady: rootfsFirst);
+    }
+
+    private static int Continue(ISyscalls sys, InitChannel channel, InitRequest request, Spec? parsed, bool rootfsReady)
+    {
         string executable;
         Spec spec;
         SockFilter[]? seccomp;
@@ -30,7 +63,7 @@ public static class InitProcess
         try
         {
             if (request.NewCgroupNamespace) sys.UnshareNamespaces(Namespaces.CloneNewCgroup);
-            spec = SpecLoader.Parse(request.Spec);
+            spec = parsed ?? SpecLoader.Parse(request.Spec);
             var process = spec.Process!;
             if (request.ExtraEnv.Length > 0) (process.Env ??= []).AddRange(request.ExtraEnv);
             seccomp = ProcessStep.CompileSeccomp(spec);
@@ -51,7 +84,7 @@ public static class InitProcess
                     }
                     hooks.Run(spec.Hooks?.CreateContainer, "createContainer", request.HookState ?? "{}");
                 }
-                RootfsStep.Prepare(spec, request.Bundle, request.NoPivot, sys, BeforePivot);
+                if (!rootfsReady) RootfsStep.Prepare(spec, request.Bundle, request.NoPivot, sys, BeforePivot);
                 BeforePivot();
             }
             else if (request.RootFd >= 0)

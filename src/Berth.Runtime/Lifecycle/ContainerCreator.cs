@@ -69,7 +69,8 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             var fifoFd = sys.OpenFile(store.FifoOf(id), OpenFlags.O_PATH);
             try
             {
-                pid = Launch(spec, childEnd, consoleFd, fifoFd, preserved.Fds, out newUserNs);
+                pid = Launch(spec, bundle, options.NoPivot, childEnd, [parentEnd, .. consoleReceiver >= 0 ? [consoleReceiver] : Array.Empty<int>()],
+                    consoleFd, fifoFd, preserved.Fds, out newUserNs);
             }
             finally
             {
@@ -153,8 +154,14 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         }
     }
 
-    /// <summary>Starts `berth-runtime init` in the container's new and joined namespaces.</summary>
-    private int Launch(Spec spec, int initFd, int consoleFd, int fifoFd, IReadOnlyList<int> preserved, out bool newUserNs)
+    /// <summary>
+    /// Starts the container's init in its new and joined namespaces. When it only needs new namespaces (no joins, no
+    /// user or time namespace) the init is a clone of this process that goes on in managed code with the config it
+    /// already holds (LaunchPlan.RunInChild), and without hooks it builds the rootfs while this process makes the cgroup;
+    /// otherwise `berth-runtime init` is exec'd in them.
+    /// </summary>
+    private int Launch(Spec spec, string bundle, bool noPivot, int initFd, IReadOnlyList<int> parentOnlyFds, int consoleFd, int fifoFd,
+        IReadOnlyList<int> preserved, out bool newUserNs)
     {
         var newFlags = 0;
         var joins = new List<(int Fd, int Flag, string Name)>();
@@ -171,6 +178,19 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                 catch (SyscallException e) { throw new RuntimeException($"config.json: linux.namespaces: {specType} path: {e.Message}"); }
             }
             newUserNs = (newFlags & Namespaces.CloneNewUser) != 0;
+            if (joins.Count == 0 && !newUserNs && (newFlags & Namespaces.CloneNewTime) == 0)
+            {
+                var newCgroupNs = namespaces.Exists(n => n.Type == "cgroup" && string.IsNullOrEmpty(n.Path));
+                var rootfsFirst = !HasHooks(spec.Hooks) && !newCgroupNs;
+                using var cloned = new LaunchPlan
+                {
+                    NewNamespaces = newFlags, InheritedFds = [initFd, fifoFd, .. consoleFd >= 0 ? [consoleFd] : Array.Empty<int>(), .. preserved],
+                    CloseInChild = parentOnlyFds,
+                    RunInChild = () => InitProcess.RunCloned(sys, initFd, spec, bundle, noPivot, rootfsFirst),
+                };
+                try { return sys.Launch(cloned); }
+                catch (SyscallException e) { throw new RuntimeException($"starting container init: {e.Message}"); }
+            }
             var exe = sys.OpenFile("/proc/self/exe", OpenFlags.O_RDONLY);
             var (gateRead, gateWrite) = newUserNs ? sys.CreatePipe() : (-1, -1);
             try
@@ -197,6 +217,10 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             foreach (var j in joins) sys.CloseFd(j.Fd);
         }
     }
+
+    private static bool HasHooks(Oci.Runtime.Hooks? hooks) => hooks is not null &&
+        (hooks.Prestart is { Count: > 0 } || hooks.CreateRuntime is { Count: > 0 } || hooks.CreateContainer is { Count: > 0 } ||
+         hooks.StartContainer is { Count: > 0 } || hooks.Poststart is { Count: > 0 } || hooks.Poststop is { Count: > 0 });
 
     private static string? TimeOffsetsText(Dictionary<string, TimeOffset>? offsets)
     {
