@@ -168,6 +168,115 @@ public sealed class NetworkTests(BerthDaemon daemon) : IClassFixture<BerthDaemon
     }
 
     [RootFact]
+    public async Task Udp_port_answers_on_loopback_and_from_another_namespace()
+    {
+        await daemon.BusyboxAsync();
+        var echo = Name("udp");
+        using var outside = new TestNamespace(daemon.Tag, 'u');
+        var port = FreePort(SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            await daemon.DockerOkAsync(["run", "-d", "--name", echo, "-p", $"{port}:5353/udp", .. UdpEcho(5353)]);
+            var inspect = await InspectAsync(echo);
+            Assert.Equal(port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                inspect.GetProperty("NetworkSettings").GetProperty("Ports").GetProperty("5353/udp")[0].GetProperty("HostPort").GetString());
+            Assert.Equal($"5353/udp -> 0.0.0.0:{port}\n", await daemon.DockerOkAsync("port", echo));
+
+            // From the host's loopback.
+            using (var local = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
+                Assert.Equal("echo from loopback", await UdpAskAsync(local, new IPEndPoint(IPAddress.Loopback, port), "from loopback"));
+
+            // From a namespace standing in for another host: the socket is opened inside it and used from here.
+            using (var remote = outside.Open(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)))
+                Assert.Equal("echo from outside", await UdpAskAsync(remote, new IPEndPoint(IPAddress.Parse(outside.HostAddress), port), "from outside"));
+
+            // The UDP port is held: a second container cannot take it, a TCP port of the same number can be published.
+            var taken = await daemon.DockerAsync("run", "-d", "--name", echo + "2", "-p", $"{port}:5353/udp", "busybox", "sleep", "30");
+            Assert.NotEqual(0, taken.Code);
+            Assert.Contains("port is already allocated", taken.Err);
+        }
+        finally
+        {
+            await daemon.DockerAsync("rm", "-f", echo, echo + "2");
+        }
+        await AssertNothingDanglesAsync();
+    }
+
+    [RootFact]
+    public async Task Publish_all_maps_the_image_s_exposed_ports_to_ephemeral_host_ports()
+    {
+        await daemon.BusyboxAsync();
+        var builder = Name("exposer");
+        var image = Name("exposed").ToLowerInvariant() + ":latest";
+        var web = Name("all");
+        var zero = Name("zero");
+        try
+        {
+            await daemon.DockerOkAsync("create", "--name", builder, "busybox", "true");
+            await daemon.DockerOkAsync("commit", "--change", "EXPOSE 80", "--change", "EXPOSE 5353/udp", builder, image);
+            await daemon.DockerOkAsync(["run", "-d", "--name", web, "-P", image, .. Httpd("hello all")]);
+            var ports = (await InspectAsync(web)).GetProperty("NetworkSettings").GetProperty("Ports");
+            var tcp = int.Parse(ports.GetProperty("80/tcp")[0].GetProperty("HostPort").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+            var udp = int.Parse(ports.GetProperty("5353/udp")[0].GetProperty("HostPort").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.InRange(tcp, 1024, 65535);
+            Assert.InRange(udp, 1024, 65535);
+            Assert.Equal($"0.0.0.0:{tcp}\n", await daemon.DockerOkAsync("port", web, "80"));
+            Assert.Equal($"0.0.0.0:{udp}\n", await daemon.DockerOkAsync("port", web, "5353/udp"));
+            Assert.Equal("hello all\n", await HttpGetAsync(IPAddress.Loopback, tcp));
+            var summary = await daemon.DockerOkAsync("ps", "--filter", "name=" + web, "--format", "{{.Ports}}");
+            Assert.Contains($"0.0.0.0:{tcp}->80/tcp", summary);
+            Assert.Contains($"0.0.0.0:{udp}->5353/udp", summary);
+
+            // -p 0:80 is an ephemeral host port too, as -p 80 is.
+            await daemon.DockerOkAsync(["run", "-d", "--name", zero, "-p", "127.0.0.1:0:80", "busybox", .. Httpd("hello zero")]);
+            var binding = (await InspectAsync(zero)).GetProperty("NetworkSettings").GetProperty("Ports").GetProperty("80/tcp")[0];
+            Assert.Equal("127.0.0.1", binding.GetProperty("HostIp").GetString());
+            var zeroPort = int.Parse(binding.GetProperty("HostPort").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.NotEqual(0, zeroPort);
+            Assert.Equal("hello zero\n", await HttpGetAsync(IPAddress.Loopback, zeroPort));
+        }
+        finally
+        {
+            await daemon.DockerAsync("rm", "-f", web, zero, builder);
+            await daemon.DockerAsync("rmi", "-f", image);
+        }
+        await AssertNothingDanglesAsync();
+    }
+
+    [RootFact]
+    public async Task Berth_run_takes_a_fixed_address_and_network_aliases()
+    {
+        await daemon.BusyboxAsync();
+        var net = Name("alias");
+        var web = Name("aliased");
+        try
+        {
+            await daemon.BerthOkAsync("network", "create", net);
+            var subnet = (await daemon.DockerOkAsync("network", "inspect", "--format", "{{(index .IPAM.Config 0).Subnet}}", net)).Trim();
+            var prefix = subnet[..subnet.LastIndexOf('.')];
+            var wanted = prefix + ".66";
+            await daemon.BerthOkAsync(["run", "-d", "--name", web, "--network", net, "--ip", wanted, "--network-alias", "first", "--network-alias", "second",
+                "--mac-address", "02:42:be:e7:00:01", "busybox", .. Httpd("hello alias")]);
+            var endpoint = (await InspectAsync(web)).GetProperty("NetworkSettings").GetProperty("Networks").GetProperty(net);
+            Assert.Equal(wanted, endpoint.GetProperty("IPAddress").GetString());
+            Assert.Equal("02:42:be:e7:00:01", endpoint.GetProperty("MacAddress").GetString());
+            Assert.Equal("hello alias\n", await WgetAsync(net, "http://first/"));
+            Assert.Equal("hello alias\n", await WgetAsync(net, "http://second/"));
+
+            // On the default bridge an alias is refused, as by Docker.
+            var refused = await daemon.BerthAsync("run", "-d", "--network-alias", "nope", "busybox", "true");
+            Assert.NotEqual(0, refused.Code);
+            Assert.Contains("network-scoped alias is supported only for containers in user defined networks", refused.Err);
+        }
+        finally
+        {
+            await daemon.DockerAsync("rm", "-f", web);
+            await daemon.DockerAsync("network", "rm", net);
+        }
+        await AssertNothingDanglesAsync();
+    }
+
+    [RootFact]
     public async Task Network_modes_none_host_and_container_and_the_files_docker_writes()
     {
         await daemon.BusyboxAsync();
@@ -300,10 +409,56 @@ public sealed class NetworkTests(BerthDaemon daemon) : IClassFixture<BerthDaemon
         Assert.DoesNotContain(" veth", Run("ip", "-o", "link", "show", "type", "veth").Split('\n').Where(l => l.Contains(daemon.Bridge, StringComparison.Ordinal)));
     }
 
-    private static async Task<string> HttpGetAsync(IPAddress address, int port)
+    /// <summary>
+    /// A UDP echo server on <paramref name="port"/> ("echo " + what it got). Busybox's nc has no UDP, so the host's perl
+    /// (perl-base is essential in Debian) runs in the container from the host's /usr, bind-mounted read-only.
+    /// </summary>
+    internal static string[] UdpEcho(int port) =>
+    [
+        "-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro", "-v", "/usr/lib64:/lib64:ro", "busybox", "/usr/bin/perl", "-MIO::Socket::INET", "-e",
+        $"$s = IO::Socket::INET->new(LocalPort => {port}, Proto => 'udp') or die \"bind: $!\"; while (1) {{ $p = $s->recv($m, 512); $s->send(\"echo $m\", 0, $p) }}",
+    ];
+
+    /// <summary>Sends <paramref name="text"/> until an answer comes (the server may not be listening yet); its text.</summary>
+    internal static async Task<string> UdpAskAsync(Socket socket, IPEndPoint to, string text)
+    {
+        var buffer = new byte[512];
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            await socket.SendToAsync(System.Text.Encoding.UTF8.GetBytes(text), to);
+            using var wait = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+            try
+            {
+                var got = await socket.ReceiveAsync(buffer, SocketFlags.None, wait.Token);
+                return System.Text.Encoding.UTF8.GetString(buffer, 0, got);
+            }
+            catch (OperationCanceledException) { }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused) { await Task.Delay(200); } // not bound yet
+        }
+        return $"no answer from {to}";
+    }
+
+    /// <summary>A port nothing listens on now (the kernel's choice).</summary>
+    internal static int FreePort(SocketType type, ProtocolType protocol)
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, type, protocol);
+        probe.Bind(new IPEndPoint(IPAddress.Any, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
+    /// <summary>GET / through a published port; refused connections are retried for a while (a server that was just
+    /// started may not listen yet: the DNAT rule is there before it).</summary>
+    internal static async Task<string> HttpGetAsync(IPAddress address, int port)
     {
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        return await client.GetStringAsync($"http://{address}:{port}/");
+        for (var attempt = 0; ; attempt++)
+        {
+            try { return await client.GetStringAsync($"http://{address}:{port}/"); }
+            catch (HttpRequestException e) when (attempt < 30 && e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
+            {
+                await Task.Delay(100);
+            }
+        }
     }
 
     private static string Run(string file, params string[] args)
