@@ -60,6 +60,54 @@ public sealed class VolumeTests(BerthDaemon daemon) : IClassFixture<BerthDaemon>
     }
 
     [RootFact]
+    public async Task Volumes_from_shares_another_container_s_volumes_and_binds_read_write_or_read_only()
+    {
+        await daemon.BusyboxAsync();
+        var source = Name("vfsrc");
+        var user = Name("vfuser");
+        var bind = daemon.TempPath(Name("vfbind"));
+        Directory.CreateDirectory(bind);
+        await File.WriteAllTextAsync(Path.Combine(bind, "host"), "from the host\n");
+        try
+        {
+            // An anonymous volume and a read-only bind; the source never runs.
+            await daemon.DockerOkAsync("create", "--name", source, "-v", "/data", "-v", bind + ":/hostdir:ro", "busybox", "true");
+
+            // The docker CLI: writes through the shared anonymous volume, reads the bind (still read-only).
+            Assert.Equal("from the host\nro\n", await RunOkAsync("--volumes-from", source, "busybox", "sh", "-c",
+                "echo shared > /data/note && cat /hostdir/host && (touch /hostdir/x 2>/dev/null && echo rw || echo ro)"));
+            // :ro makes every inherited mount read-only, the volume too; the berth CLI passes --volumes-from as well.
+            var reader = (await daemon.BerthOkAsync("run", "-d", "--name", user, "--volumes-from", source + ":ro", "busybox", "sh", "-c",
+                "cat /data/note; touch /data/y 2>/dev/null && echo rw || echo ro")).Trim();
+            Assert.Equal("0\n", await daemon.BerthOkAsync("wait", reader));
+            Assert.Equal("shared\nro\n", await daemon.BerthOkAsync("logs", reader));
+
+            var inspect = JsonDocument.Parse(await daemon.DockerOkAsync("inspect", user)).RootElement[0];
+            Assert.Equal(source + ":ro", Assert.Single(inspect.GetProperty("HostConfig").GetProperty("VolumesFrom").EnumerateArray()).GetString());
+            var mounts = inspect.GetProperty("Mounts").EnumerateArray().ToDictionary(m => m.GetProperty("Destination").GetString()!);
+            Assert.Equal("volume", mounts["/data"].GetProperty("Type").GetString());
+            Assert.False(mounts["/data"].GetProperty("RW").GetBoolean());
+            Assert.Equal(bind, mounts["/hostdir"].GetProperty("Source").GetString());
+            // The source's anonymous volume (made for it, as it never ran), shared by name.
+            var shared = mounts["/data"].GetProperty("Name").GetString()!;
+            Assert.Matches("^[0-9a-f]{64}$", shared);
+            Assert.Contains(shared, await daemon.DockerOkAsync("volume", "ls", "-q"));
+
+            // Bad input: a missing container, a bad mode; nothing is created.
+            var missing = await daemon.DockerAsync("create", "--volumes-from", Name("nosuch"), "busybox", "true");
+            Assert.NotEqual(0, missing.Code);
+            Assert.Contains("No such container: " + Name("nosuch"), missing.Err);
+            var badMode = await daemon.DockerAsync("create", "--volumes-from", source + ":rx", "busybox", "true");
+            Assert.NotEqual(0, badMode.Code);
+            Assert.Contains("invalid mode for volumes-from: rx", badMode.Err);
+        }
+        finally
+        {
+            await daemon.DockerAsync("rm", "-f", "-v", user, source);
+        }
+    }
+
+    [RootFact]
     public async Task Anonymous_volumes_are_kept_across_restarts_and_removed_with_rm_v()
     {
         await daemon.BusyboxAsync();

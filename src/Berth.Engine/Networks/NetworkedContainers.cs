@@ -17,6 +17,7 @@ public sealed class NetworkedContainers(IContainerService inner, ContainerStore 
     public async Task<ContainerCreateResponse> CreateAsync(string? name, string? platform, ContainerCreateRequest request, CancellationToken cancellationToken)
     {
         var initial = InitialNetworks(request);
+        VolumesFrom.Validate(request.HostConfig?.VolumesFrom, store);
         var created = await inner.CreateAsync(name, platform, request, cancellationToken);
         if (store.TryGet(created.Id) is { } c)
         {

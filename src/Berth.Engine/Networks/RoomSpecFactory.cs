@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Berth.Engine.Containers;
 using Berth.Engine.Models;
 using Berth.Engine.RuntimeSpec;
@@ -23,14 +24,31 @@ public sealed class RoomSpecFactory(ContainerSpecFactory inner, VolumeResolver v
     public Oci.Runtime.Spec Build(SpecContext context)
     {
         var record = context.Container;
+        var effective = WithVolumesFrom(record);
         volumes.BeginBuild(record.ID, context.RootfsPath);
         Oci.Runtime.Spec spec;
         IReadOnlyDictionary<string, (string Name, string Path)> resolved;
-        try { spec = inner.Build(context); }
+        try { spec = inner.Build(context with { Container = effective }); }
         finally { resolved = volumes.EndBuild(record.ID); }
         if (attacher.HasOwnEndpoints(record)) RewriteNetworkFiles(context);
-        record.Mounts = MountPoints(record, resolved);
+        record.Mounts = MountPoints(effective, resolved);
         return spec;
+    }
+
+    /// <summary>
+    /// The record as the spec room should see it: with HostConfig.VolumesFrom, a copy whose HostConfig.Mounts also holds
+    /// the other containers' volumes and binds (resolved at each start, so they are the sources' current ones); the
+    /// record itself keeps VolumesFrom as the user gave it, as Docker's inspect shows it.
+    /// </summary>
+    private ContainerRecord WithVolumesFrom(ContainerRecord record)
+    {
+        if (record.HostConfig.VolumesFrom is not { Count: > 0 } || attacher.Store is not { } containers) return record;
+        var inherited = VolumesFrom.Expand(record.ID, record.HostConfig, containers, volumes.Store);
+        var copy = JsonSerializer.Deserialize(JsonSerializer.SerializeToUtf8Bytes(record, ContainerRecordJsonContext.Default.ContainerRecord),
+            ContainerRecordJsonContext.Default.ContainerRecord)!;
+        copy.HostConfig.Mounts = [.. copy.HostConfig.Mounts ?? [], .. inherited];
+        copy.HostConfig.VolumesFrom = null;
+        return copy;
     }
 
     /// <summary>hosts and resolv.conf for a container in a namespace of its own with endpoints on Berth's networks.</summary>
