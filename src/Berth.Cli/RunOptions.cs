@@ -23,7 +23,8 @@ public static class RunOptions
         .List("sysctl").List("group-add").String("ipc").String("pid").String("cidfile").String("log-driver").List("log-opt")
         .List("label-file").Bool("sig-proxy").List("dns-search").List("dns-option").String("memory-reservation", null, v => Try(() => Units.RamInBytes(v)))
         .Int("cpu-period").Int("cpu-quota").Bool("oom-kill-disable").String("cgroupns").String("uts").String("userns").String("mac-address")
-        .String("ip").String("cgroup-parent").List("device").Int("oom-score-adj");
+        .String("ip").String("cgroup-parent").List("device").Int("oom-score-adj")
+        .String("ip6").List("network-alias").List("volumes-from");
 
     private static string? Try(Action parse)
     {
@@ -219,6 +220,7 @@ public static class RunOptions
             IpcMode = f.Get("ipc"),
             PidMode = f.Get("pid"),
             RestartPolicy = f.Get("restart") is { } restart ? ParseRestart(restart) : new RestartPolicy { Name = "no" },
+            VolumesFrom = NullIfEmpty(f.GetAll("volumes-from")),
         };
         if (host.AutoRemove && host.RestartPolicy.Name is not ("no" or "")) throw new InvalidOptionException("conflicting options: cannot specify both --restart and --rm");
         if (f.Get("memory") is { } memory) host.Memory = Units.RamInBytes(memory);
@@ -304,6 +306,7 @@ public static class RunOptions
             StopSignal = f.Get("stop-signal"),
             StopTimeout = f.GetInt("stop-timeout"),
             HostConfig = host,
+            NetworkingConfig = EndpointConfig(f, host.NetworkMode),
         };
         var healthFlags = f.Has("health-cmd") || f.Has("health-interval") || f.Has("health-retries") || f.Has("health-timeout") || f.Has("health-start-period");
         if (f.GetBool("no-healthcheck"))
@@ -323,6 +326,21 @@ public static class RunOptions
             };
         }
         return request;
+    }
+
+    /// <summary>As docker's CLI: --ip, --ip6, --network-alias and --mac-address configure the endpoint on the --network network.</summary>
+    private static NetworkingConfig? EndpointConfig(FlagSet f, string network)
+    {
+        var aliases = f.GetAll("network-alias");
+        string? ip = f.Get("ip"), ip6 = f.Get("ip6"), mac = f.Get("mac-address");
+        if (aliases.Count == 0 && ip is null && ip6 is null && mac is null) return null;
+        var endpoint = new EndpointSettings
+        {
+            Aliases = aliases.Count > 0 ? [.. aliases] : null,
+            IPAMConfig = ip is null && ip6 is null ? null : new EndpointIPAMConfig { IPv4Address = ip, IPv6Address = ip6 },
+            MacAddress = mac,
+        };
+        return new NetworkingConfig { EndpointsConfig = new() { [network] = endpoint } };
     }
 
     private static string ExpandEnv(string entry, Func<string, string?> environment)
