@@ -78,6 +78,26 @@ public class LifecycleIntegrationTests
     }
 
     [RootFact]
+    public void ACreatedContainersInitIsInItsLimitedCgroupInEveryHierarchyAndDeleteRemovesIt()
+    {
+        using var h = new LifecycleHarness();
+        var path = "/berth-test-" + h.Id;
+        h.Config["linux"]!["cgroupsPath"] = path;
+        h.Config["linux"]!["resources"] = new System.Text.Json.Nodes.JsonObject { ["pids"] = new System.Text.Json.Nodes.JsonObject { ["limit"] = 57 } };
+        h.Save();
+        var created = h.Create();
+        Assert.True(created.Code == 0, created.Stderr);
+        var lines = File.ReadAllLines($"/proc/{h.Pid()}/cgroup");
+        var controllers = lines.Where(l => l.Split(':') is [_, { Length: > 0 } c, _] && !c.StartsWith("name=", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(controllers);
+        Assert.All(controllers, l => Assert.EndsWith(":" + path, l));
+        var pidsMax = lines.Any(l => l.Split(':')[1].Split(',').Contains("pids")) ? $"/sys/fs/cgroup/pids{path}/pids.max" : $"/sys/fs/cgroup{path}/pids.max";
+        Assert.Equal("57", File.ReadAllText(pidsMax).Trim());
+        Assert.Equal(0, h.Verb("delete", h.Id).Code);
+        Assert.False(Directory.Exists(Path.GetDirectoryName(pidsMax)));
+    }
+
+    [RootFact]
     public void DeleteOfACreatedContainerKillsItsInit()
     {
         using var h = new LifecycleHarness("sleep", "30");

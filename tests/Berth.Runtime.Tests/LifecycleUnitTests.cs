@@ -18,6 +18,16 @@ public class LifecycleUnitTests
     }
 
     [Fact]
+    public void ProcStatReadsTheTaskFlagsAndTellsAnExitingProcess()
+    {
+        Assert.Equal(4194560U, ProcStat.ParseFlags("42 (a) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10"));
+        Assert.Equal(4194564U, ProcStat.ParseFlags("42 (a b)) R 1 42 42 0 -1 4194564 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10"));
+        Assert.Null(ProcStat.ParseFlags("42 (a) S 1"));
+        var self = ProcStat.Read(Environment.ProcessId)!.Value;
+        Assert.False(ProcStat.IsExiting(Environment.ProcessId, self.StartTime)); // this process is not in exit()
+    }
+
+    [Fact]
     public void StatusIsDerivedFromTheProcessAndTheFifo()
     {
         using var tmp = new TempDir();

@@ -7,6 +7,8 @@ namespace Berth.Linux.Cgroups;
 /// <summary>What v1 and v2 share: cgroupfs file access, the tree walk for pids and removal, signalling.</summary>
 internal abstract class CgroupBase(CgroupLayout layout, CgroupPath path) : ICgroup
 {
+    public virtual IReadOnlyList<string>? SelfJoinFiles() => null;
+
     protected const int SIGKILL = 9;
 
     protected readonly CgroupLayout Layout = layout;

@@ -54,6 +54,13 @@ internal sealed class CgroupV1 : CgroupBase
         foreach (var (_, dir) in hierarchies) Write(dir, "cgroup.procs", text);
     }
 
+    public override IReadOnlyList<string>? SelfJoinFiles()
+    {
+        var files = new List<string>(hierarchies.Count);
+        foreach (var (_, dir) in hierarchies) files.Add(dir + "/tasks");
+        return files;
+    }
+
     public override void Apply(Resources resources) => Set(resources, devices: true);
 
     public override void Update(Resources resources) => Set(resources, devices: false);

@@ -30,6 +30,30 @@ public static class ContainerCgroup
         }
     }
 
+    /// <summary>
+    /// For an init that joins by itself (<see cref="ICgroup.SelfJoinFiles"/>): creates the cgroup and applies
+    /// linux.resources while it is still empty, so every limit and device rule holds from the moment the init is in it.
+    /// </summary>
+    public static ICgroup Prepare(Spec spec, string id)
+    {
+        var cgroup = Cgroups.Open(spec.Linux?.CgroupsPath, id);
+        try
+        {
+            cgroup.Create();
+            if (spec.Linux?.Resources is { } resources)
+            {
+                if (resources.Devices is { Count: > 0 }) resources.Devices = WithDefaultDevices(resources.Devices, spec.Linux.Devices);
+                cgroup.Apply(resources);
+            }
+            return cgroup;
+        }
+        catch (CgroupException e)
+        {
+            try { cgroup.Destroy(); } catch (CgroupException) { }
+            throw new RuntimeException(e.Message, e);
+        }
+    }
+
     /// <summary>runc appends these allow rules after the config's own (which usually start with deny-all): the default
     /// devices, ptys, tun, mknod of anything, and every device the config creates.</summary>
     public static List<DeviceCgroup> WithDefaultDevices(List<DeviceCgroup> rules, List<Device>? devices)

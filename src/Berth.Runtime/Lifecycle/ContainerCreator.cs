@@ -66,21 +66,38 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             var (parentEnd, childEnd) = sys.CreateSocketPair();
             using var channel = new InitChannel(sys, parentEnd);
             var newUserNs = false;
+            // A cloned init (see Launch) finds its cgroup made, limited and open, and moves itself in (SelfJoinFiles).
+            var selfJoin = new List<int>();
+            if (ClonesInit(spec))
+            {
+                cgroup = ContainerCgroup.Prepare(spec, id);
+                foreach (var file in cgroup.SelfJoinFiles() ?? [])
+                {
+                    try { selfJoin.Add(sys.OpenFile(file, OpenFlags.O_WRONLY)); }
+                    catch (SyscallException e) { foreach (var fd in selfJoin) sys.CloseFd(fd); throw new RuntimeException($"joining cgroup {cgroup.Path}: {e.Message}"); }
+                }
+            }
             var fifoFd = sys.OpenFile(store.FifoOf(id), OpenFlags.O_PATH);
             try
             {
                 pid = Launch(spec, bundle, options.NoPivot, childEnd, [parentEnd, .. consoleReceiver >= 0 ? [consoleReceiver] : Array.Empty<int>()],
-                    consoleFd, fifoFd, preserved.Fds, out newUserNs);
+                    consoleFd, fifoFd, preserved.Fds, selfJoin, out newUserNs);
             }
             finally
             {
                 sys.CloseFd(childEnd);
                 sys.CloseFd(fifoFd);
+                foreach (var fd in selfJoin) sys.CloseFd(fd);
             }
             record.Pid = pid;
             record.PidStartTime = ProcStat.Read(pid)?.StartTime ?? 0;
             record.NewUserNamespace = newUserNs;
-            cgroup = ContainerCgroup.Setup(spec, id, pid);
+            if (cgroup is null) cgroup = ContainerCgroup.Setup(spec, id, pid);
+            else if (selfJoin.Count == 0)
+            {
+                try { cgroup.AddProcess(pid); }
+                catch (Berth.Linux.Cgroups.CgroupException e) { throw new RuntimeException(e.Message, e); }
+            }
 
             // The state JSON only when a hook will read it (serializing costs a JSON type setup in this process).
             var hookState = spec.Hooks is null ? null : JsonSerializer.Serialize(StateStore.SpecState(record, ContainerStatus.Creating), CompactJsonContext.Default.State);
@@ -161,7 +178,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
     /// otherwise `berth-runtime init` is exec'd in them.
     /// </summary>
     private int Launch(Spec spec, string bundle, bool noPivot, int initFd, IReadOnlyList<int> parentOnlyFds, int consoleFd, int fifoFd,
-        IReadOnlyList<int> preserved, out bool newUserNs)
+        IReadOnlyList<int> preserved, IReadOnlyList<int> cgroupSelfJoin, out bool newUserNs)
     {
         var newFlags = 0;
         var joins = new List<(int Fd, int Flag, string Name)>();
@@ -178,7 +195,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                 catch (SyscallException e) { throw new RuntimeException($"config.json: linux.namespaces: {specType} path: {e.Message}"); }
             }
             newUserNs = (newFlags & Namespaces.CloneNewUser) != 0;
-            if (joins.Count == 0 && !newUserNs && (newFlags & Namespaces.CloneNewTime) == 0)
+            if (ClonesInit(spec))
             {
                 var newCgroupNs = namespaces.Exists(n => n.Type == "cgroup" && string.IsNullOrEmpty(n.Path));
                 var rootfsFirst = !HasHooks(spec.Hooks) && !newCgroupNs;
@@ -186,7 +203,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                 {
                     NewNamespaces = newFlags, InheritedFds = [initFd, fifoFd, .. consoleFd >= 0 ? [consoleFd] : Array.Empty<int>(), .. preserved],
                     CloseInChild = parentOnlyFds,
-                    RunInChild = () => InitProcess.RunCloned(sys, initFd, spec, bundle, noPivot, rootfsFirst),
+                    RunInChild = () => InitProcess.RunCloned(sys, initFd, spec, bundle, noPivot, rootfsFirst, cgroupSelfJoin),
                 };
                 try { return sys.Launch(cloned); }
                 catch (SyscallException e) { throw new RuntimeException($"starting container init: {e.Message}"); }
@@ -217,6 +234,11 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             foreach (var j in joins) sys.CloseFd(j.Fd);
         }
     }
+
+    /// <summary>The init is a clone that runs on without exec (see Launch) when it only needs new namespaces: none joined
+    /// by path, no user namespace (its id maps must be written before the init runs) and no time namespace.</summary>
+    private static bool ClonesInit(Spec spec)
+        => spec.Linux?.Namespaces?.Exists(n => !string.IsNullOrEmpty(n.Path) || n.Type is "user" or "time") != true;
 
     private static bool HasHooks(Oci.Runtime.Hooks? hooks) => hooks is not null &&
         (hooks.Prestart is { Count: > 0 } || hooks.CreateRuntime is { Count: > 0 } || hooks.CreateContainer is { Count: > 0 } ||

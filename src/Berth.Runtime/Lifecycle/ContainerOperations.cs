@@ -100,6 +100,12 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
             return;
         }
         var status = store.StatusOf(record);
+        if (status == ContainerStatus.Running && !force && ProcStat.IsExiting(record.Pid, record.PidStartTime))
+        {
+            // Its output has ended but it is not a zombie yet: wait for that moment (a pidfd) rather than call it running.
+            AwaitExit(record, TimeSpan.FromSeconds(1));
+            status = store.StatusOf(record);
+        }
         switch (status)
         {
             case ContainerStatus.Stopped: break;
@@ -111,6 +117,15 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
                 break;
         }
         Destroy(record);
+    }
+
+    private void AwaitExit(ContainerRecord record, TimeSpan limit)
+    {
+        int pidfd;
+        try { pidfd = sys.OpenProcessHandle(record.Pid); }
+        catch (SyscallException) { return; }
+        try { sys.WaitReadable([pidfd], (int)limit.TotalMilliseconds); }
+        finally { sys.CloseFd(pidfd); }
     }
 
     /// <summary>SIGKILL the init and wait until it is gone (a pidfd: we need not be its parent).</summary>

@@ -25,6 +25,31 @@ public static class ProcStat
         return (fields[0][0], start);
     }
 
+    /// <summary>The kernel's task flags (field 9), or null when unreadable.</summary>
+    public static uint? ParseFlags(string stat)
+    {
+        var close = stat.LastIndexOf(')');
+        if (close < 0 || close + 2 >= stat.Length) return null;
+        var fields = stat[(close + 2)..].Split(' ');
+        return fields.Length > 6 && uint.TryParse(fields[6], out var flags) ? flags : null;
+    }
+
+    private const uint PF_EXITING = 0x4;
+
+    /// <summary>
+    /// True when the process that started at <paramref name="startTime"/> is inside exit(): it has closed its files (a
+    /// reader of its output has seen the end) but is not yet a zombie — a window of up to milliseconds, in which a
+    /// container's init tears down its mount namespace.
+    /// </summary>
+    public static bool IsExiting(int pid, ulong startTime, string procRoot = "/proc")
+    {
+        string text;
+        try { text = File.ReadAllText($"{procRoot}/{pid}/stat"); }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
+        return Parse(text) is { } s && s.StartTime == startTime && ParseFlags(text) is { } flags && (flags & PF_EXITING) != 0;
+    }
+
     /// <summary>True when <paramref name="pid"/> is alive (not a zombie) and is the process that started at <paramref name="startTime"/>.</summary>
     public static bool IsSameLiveProcess(int pid, ulong startTime, string procRoot = "/proc")
         => Read(pid, procRoot) is { } s && s.StartTime == startTime && s.State is not ('Z' or 'X' or 'x');
