@@ -94,9 +94,10 @@ public static class ApiServer
         connection.ConnectionClosed = feature.Closed;
         connection.Features.Set(feature);
         // Under TLS the socket carries ciphertext: a hijack then writes through the transport only.
-        var plainSocket = connection.Features.Get<ITlsHandshakeFeature>() is null ? connection.Features.Get<IConnectionSocketFeature>()?.Socket : null;
+        var tls = connection.Features.Get<ITlsHandshakeFeature>() is not null;
+        var plainSocket = tls ? null : connection.Features.Get<IConnectionSocketFeature>()?.Socket;
         connection.Features.Set(new RawConnectionFeature(connection.Transport, plainSocket));
-        await next(connection);
+        await next(tls ? new TlsHijackConnection(connection, feature) : connection);
     };
 
     public static (string Scheme, string Address) SplitHost(string host)

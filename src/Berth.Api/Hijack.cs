@@ -175,10 +175,19 @@ internal sealed class HijackedConnection : IAsyncDisposable
                 try
                 {
                     if (raw!.Socket is { } socket) socket.Shutdown(SocketShutdown.Send);
+                    else if (http.Features.Get<Microsoft.AspNetCore.Server.Kestrel.Core.Features.ISslStreamFeature>()?.SslStream is { } tls)
+                    {
+                        // Under TLS the stream ends with TLS's own end (close_notify, which a Go client reads as EOF); the
+                        // connection then closes gracefully once the client closes it or Kestrel's pipeline ends, since the
+                        // abort below only stops Kestrel's response (TlsHijackConnection keeps the transport).
+                        await Output.FlushAsync();
+                        await tls.ShutdownAsync();
+                    }
                     else await raw.Transport.Output.CompleteAsync();
                 }
                 catch (SocketException) { }
                 catch (ObjectDisposedException) { }
+                catch (IOException) { } // the client went away
                 await Output.DisposeAsync();
                 // Kestrel still holds the request open; aborting it closes the connection without the response
                 // Kestrel would otherwise write after the stream.
@@ -186,6 +195,35 @@ internal sealed class HijackedConnection : IAsyncDisposable
                 break;
         }
     }
+}
+
+/// <summary>
+/// What Kestrel's HTTP layer sees of a TLS connection: the connection itself, except that an abort while the
+/// connection is hijacked stops the HTTP layer without resetting the socket (Kestrel's abort closes with a RST, which
+/// could overtake the end of the stream still on its way to the client); the socket then closes gracefully when the
+/// pipeline ends.
+/// </summary>
+internal sealed class TlsHijackConnection(Microsoft.AspNetCore.Connections.ConnectionContext inner, HalfCloseFeature hijack) : Microsoft.AspNetCore.Connections.ConnectionContext
+{
+    public override string ConnectionId { get => inner.ConnectionId; set => inner.ConnectionId = value; }
+    public override IFeatureCollection Features => inner.Features;
+    public override IDictionary<object, object?> Items { get => inner.Items; set => inner.Items = value; }
+    public override IDuplexPipe Transport { get => inner.Transport; set => inner.Transport = value; }
+    public override CancellationToken ConnectionClosed { get => inner.ConnectionClosed; set => inner.ConnectionClosed = value; }
+    public override System.Net.EndPoint? LocalEndPoint { get => inner.LocalEndPoint; set => inner.LocalEndPoint = value; }
+    public override System.Net.EndPoint? RemoteEndPoint { get => inner.RemoteEndPoint; set => inner.RemoteEndPoint = value; }
+
+    public override void Abort(Microsoft.AspNetCore.Connections.ConnectionAbortedException abortReason)
+    {
+        if (!hijack.Hijacked) inner.Abort(abortReason);
+    }
+
+    public override void Abort()
+    {
+        if (!hijack.Hijacked) inner.Abort();
+    }
+
+    public override ValueTask DisposeAsync() => inner.DisposeAsync();
 }
 
 /// <summary>A connection's transport and, when it is not under TLS, its socket: what a raw hijack takes over.</summary>
@@ -205,6 +243,9 @@ public sealed class HalfCloseFeature : IDisposable
     public CancellationToken Closed => closed.Token;
 
     public void AllowHalfClose() => allowHalfClose = true;
+
+    /// <summary>Whether the connection has been taken over by a hijack (attach, exec).</summary>
+    public bool Hijacked => allowHalfClose;
 
     public void OnTransportClosed()
     {

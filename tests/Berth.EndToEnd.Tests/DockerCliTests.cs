@@ -361,3 +361,95 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
     }
 }
 
+
+/// <summary>
+/// A berthd that also listens on loopback TCP with mutual TLS (-H tcp://127.0.0.1:PORT --tlsverify --tlscacert
+/// --tlscert --tlskey); the CA, server and client certificates are made with openssl for the run.
+/// </summary>
+public sealed class TlsDaemon : BerthDaemon
+{
+    private readonly Lazy<string[]> arguments;
+
+    public TlsDaemon() => arguments = new(MakeCertificates);
+
+    public int Port { get; } = FreePort();
+    public string TcpHost => $"tcp://127.0.0.1:{Port}";
+    public string Certificates => TempPath("tls");
+    public override IEnumerable<string> ExtraArguments => arguments.Value;
+
+    /// <summary>The docker CLI's flags for this daemon's TLS endpoint, with the client certificate.</summary>
+    public string[] ClientFlags => ["-H", TcpHost, "--tlsverify", "--tlscacert", Path.Combine(Certificates, "ca.pem"),
+        "--tlscert", Path.Combine(Certificates, "client-cert.pem"), "--tlskey", Path.Combine(Certificates, "client-key.pem")];
+
+    private static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    private string[] MakeCertificates()
+    {
+        var dir = Certificates;
+        Directory.CreateDirectory(dir);
+        const string key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+        var script = $"""
+            set -e
+            cd {Programs.Quote(dir)}
+            openssl req -x509 {key} -keyout ca-key.pem -out ca.pem -days 1 -subj /CN=berth-e2e-ca
+            printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > server.ext
+            printf 'extendedKeyUsage=clientAuth\n' > client.ext
+            for who in server client; do
+              openssl req {key} -keyout $who-key.pem -out $who.csr -subj /CN=$who
+              openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out $who-cert.pem -days 1 -extfile $who.ext
+            done
+            """;
+        BusyboxRootfs.Run("sh", "-c", script); // throws with openssl's errors when one fails
+        return ["-H", TcpHost, "--tlsverify", "--tlscacert", Path.Combine(dir, "ca.pem"),
+            "--tlscert", Path.Combine(dir, "server-cert.pem"), "--tlskey", Path.Combine(dir, "server-key.pem")];
+    }
+}
+
+/// <summary>The docker CLI through berthd's TCP endpoint with mutual TLS: hijacked attach and exec streams included.</summary>
+public sealed class DockerCliTlsTests(TlsDaemon daemon) : IClassFixture<TlsDaemon>
+{
+    private Task<Outcome> DockerTlsAsync(byte[]? stdin, params string[] args)
+        => Programs.RunAsync("/usr/local/bin/docker", [.. daemon.ClientFlags, .. args], daemon.Environment(), stdin);
+
+    private async Task<string> DockerTlsOkAsync(params string[] args)
+    {
+        var outcome = await DockerTlsAsync(null, args);
+        Assert.True(outcome.Code == 0, $"docker {string.Join(' ', args)}: {outcome}\n{daemon.Log}");
+        return outcome.Out;
+    }
+
+    [RootFact]
+    public async Task Run_attached_and_exec_through_mutual_TLS()
+    {
+        await daemon.BusyboxAsync();
+        Assert.Equal("1.47\n", await DockerTlsOkAsync("version", "--format", "{{.Server.APIVersion}}"));
+        // run without -d attaches before it starts: the hijack whose 101 berthd writes on the TLS transport itself.
+        Assert.Equal("hi\n", await DockerTlsOkAsync("run", "--rm", "busybox", "echo", "hi"));
+        var piped = await DockerTlsAsync("a\nb\nc\n"u8.ToArray(), "run", "-i", "--rm", "busybox", "wc", "-l");
+        Assert.True(piped.Code == 0, piped.ToString());
+        Assert.Equal("3", piped.Out.Trim());
+        Assert.Equal(4, (await DockerTlsAsync(null, "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 4")).Code);
+
+        var name = $"{daemon.Tag}-tls";
+        await DockerTlsOkAsync("run", "-d", "--name", name, "busybox", "sleep", "300");
+        try
+        {
+            Assert.Equal("inside\n", await DockerTlsOkAsync("exec", name, "echo", "inside"));
+            var exec = await DockerTlsAsync("through tls\n"u8.ToArray(), "exec", "-i", name, "cat");
+            Assert.True(exec.Code == 0, exec.ToString());
+            Assert.Equal("through tls\n", exec.Out);
+        }
+        finally { await DockerTlsAsync(null, "rm", "-f", name); }
+
+        // Without a client certificate the handshake is refused.
+        var anonymous = await Programs.RunAsync("/usr/local/bin/docker",
+            ["-H", daemon.TcpHost, "--tlsverify", "--tlscacert", Path.Combine(daemon.Certificates, "ca.pem"), "version", "--format", "{{.Server.APIVersion}}"],
+            daemon.Environment());
+        Assert.NotEqual(0, anonymous.Code);
+    }
+}
