@@ -138,8 +138,15 @@ public sealed class ImageCreation(ImageStore store)
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 4 << 20, resumeWriterThreshold: 2 << 20));
         var writer = Task.Run(() =>
         {
-            using var output = pipe.Writer.AsStream();
-            try { container.WriteDiff(output); }
+            // Tar headers are 512-byte writes, and each write to a pipe stream is a flush that wakes the reader:
+            // batching them makes the hand-over per 256 KiB instead of per entry (10 000 wake-ups for 10 000 files).
+            var output = new BufferedStream(pipe.Writer.AsStream(), 256 << 10);
+            try
+            {
+                container.WriteDiff(output);
+                output.Flush();
+                pipe.Writer.Complete();
+            }
             catch (Exception e) { pipe.Writer.Complete(e); throw; }
         }, ct);
         Layer layer;

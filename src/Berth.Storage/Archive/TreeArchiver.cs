@@ -69,7 +69,7 @@ internal sealed class TreeArchiver(ISyscalls sys, TarBuilder tar, bool overlayWh
             case FileTypes.S_IFREG:
             {
                 using var file = sys.OpenAt(dir, name, O_RDONLY | O_NOFOLLOW);
-                using var data = new FileStream(file, FileAccess.Read, 1);
+                using var data = st.Size == 0 ? null : new FileStream(file, FileAccess.Read, 1);
                 tar.Add(new TarItem(path, (byte)'0', st.Mode, st.Uid, st.Gid, st.Size, mtime, Xattrs: Xattrs(file, null)), data);
                 break;
             }
