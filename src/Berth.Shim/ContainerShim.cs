@@ -9,8 +9,9 @@ namespace Berth.Shim;
 /// container its stdio (pipes, or the pty master the runtime sends over a console socket), runs the runtime's
 /// create, reports "created PID" or "error MESSAGE" on its stdout, and then does almost nothing: one thread in one
 /// poll(2) loop draining the container's output into the json-file log (so pipes never fill, whatever berthd
-/// does), serving attach/wait/resize on shim.sock, and, when the init exits, recording the exit in exit.json and
-/// leaving once the clients connected then have been told.
+/// does), serving attach/wait/resize/start on shim.sock, and, when the init exits, recording the exit in exit.json,
+/// running the runtime's delete (so berthd need not spawn it on `run --rm`'s path) and leaving once the clients
+/// connected then have been told.
 /// </summary>
 public sealed class ContainerShim
 {
@@ -32,6 +33,14 @@ public sealed class ContainerShim
     private int _initStatus;
     private long _exitNanoseconds, _drainDeadline, _finishDeadline;
     private ExitRecord _exit;
+
+    // The runtime's start and delete, run by the shim as children it watches in its loop (pidfds), never blocking it.
+    private int _startPid, _startHandle = -1, _deletePid, _deleteHandle = -1;
+    private Client? _startClient;
+    private long _startLogOffset, _deleteLogOffset;
+    private bool _deleting, _deleteDeferred, _deleteDone;
+    private string? _deleteFailure;
+    private List<string>? _runtimeEnvironment;
 
     private sealed class Client(int fd)
     {
@@ -155,7 +164,7 @@ public sealed class ContainerShim
         _sys.Unlink(StatePath(ExitRecord.FileName));
 
         int runtimePid;
-        try { runtimePid = _sys.SpawnProcess(_options.Runtime, argv, RuntimeEnvironment(), childIn, childOut, childErr); }
+        try { runtimePid = _sys.SpawnProcess(_options.Runtime, argv, _runtimeEnvironment ??= RuntimeEnvironment(), childIn, childOut, childErr); }
         finally
         {
             if (childIn != devNull) _sys.CloseFd(childIn);
@@ -267,18 +276,43 @@ public sealed class ContainerShim
         var devNull = _sys.OpenFile("/dev/null", OpenFlags.O_RDWR);
         try
         {
-            var pid = _sys.SpawnProcess(_options.Runtime, [_options.Runtime, "--root", _options.RuntimeRoot, .. verb], RuntimeEnvironment(), devNull, devNull, devNull);
+            var pid = _sys.SpawnProcess(_options.Runtime, [_options.Runtime, "--root", _options.RuntimeRoot, .. verb], _runtimeEnvironment ??= RuntimeEnvironment(), devNull, devNull, devNull);
             _sys.WaitForChild(pid, out _);
         }
         catch (SyscallException) { }
         finally { _sys.CloseFd(devNull); }
     }
 
-    /// <summary>The last error the runtime wrote to its --log (runc's and berth-runtime's JSON lines).</summary>
-    private string? LastRuntimeError()
+    /// <summary>Starts a runtime verb with its --log in the state directory and no stdio; returns its pid.</summary>
+    private int SpawnRuntime(params string[] verb)
+    {
+        var devNull = _sys.OpenFile("/dev/null", OpenFlags.O_RDWR);
+        try
+        {
+            return _sys.SpawnProcess(_options.Runtime,
+                [_options.Runtime, "--root", _options.RuntimeRoot, "--log", StatePath(ShimProtocol.RuntimeLogFile), "--log-format", "json", .. verb],
+                _runtimeEnvironment ??= RuntimeEnvironment(), devNull, devNull, devNull);
+        }
+        finally { _sys.CloseFd(devNull); }
+    }
+
+    private long RuntimeLogLength()
+    {
+        try { return new FileInfo(StatePath(ShimProtocol.RuntimeLogFile)).Length; }
+        catch (IOException) { return 0; }
+    }
+
+    /// <summary>The last error the runtime wrote to its --log (runc's and berth-runtime's JSON lines) after byte <paramref name="from"/>.</summary>
+    private string? LastRuntimeError(long from = 0)
     {
         string[] lines;
-        try { lines = File.ReadAllLines(StatePath(ShimProtocol.RuntimeLogFile)); }
+        try
+        {
+            using var file = new FileStream(StatePath(ShimProtocol.RuntimeLogFile), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            if (from > file.Length) from = 0;
+            file.Seek(from, SeekOrigin.Begin);
+            lines = new StreamReader(file).ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        }
         catch (IOException) { return null; }
         for (var i = lines.Length - 1; i >= 0; i--)
         {
@@ -326,7 +360,7 @@ public sealed class ContainerShim
                     if (p.Readable) ReadOutput(_outFd, stderr: false);
                 }
                 else if (fd == _errFd && p.Readable) ReadOutput(_errFd, stderr: true);
-                else if (fd == _initHandle) { } // ReapChildren took care of it
+                else if (fd == _initHandle || fd == _startHandle || fd == _deleteHandle) { } // ReapChildren took care of it
                 else if (fd == _stdinFd && p.Writable && (p.Events & PollEntry.Out) != 0) FlushStdin();
                 else
                 {
@@ -341,9 +375,11 @@ public sealed class ContainerShim
             if (_initExited && !_finished && ((_outFd < 0 && _errFd < 0) || Environment.TickCount64 >= _drainDeadline)) Finish();
             if (_finished)
             {
-                foreach (var c in _clients) if (c.Pending == 0) CloseClient(c);
+                // Waiters stay until they are told Deleted, the start's client until it has its answer.
+                var busy = _startPid != 0 || (_deleting && !_deleteDone);
+                foreach (var c in _clients) if (c.Pending == 0 && !(busy && (c.Waiting || c == _startClient))) CloseClient(c);
                 _clients.RemoveAll(c => c.Closed);
-                if (_clients.Count == 0 || Environment.TickCount64 >= _finishDeadline) break;
+                if ((_clients.Count == 0 && !busy) || Environment.TickCount64 >= _finishDeadline) break;
             }
         }
         foreach (var c in _clients) CloseClient(c);
@@ -353,7 +389,7 @@ public sealed class ContainerShim
 
     private int BuildPollSet()
     {
-        var needed = 6 + _clients.Count;
+        var needed = 8 + _clients.Count;
         if (_polls.Length < needed) _polls = new PollEntry[needed * 2];
         var n = 0;
         var outputBlocked = false;
@@ -365,6 +401,8 @@ public sealed class ContainerShim
             if (_errFd >= 0) _polls[n++] = new PollEntry(_errFd, PollEntry.In);
         }
         if (_initHandle >= 0) _polls[n++] = new PollEntry(_initHandle, PollEntry.In);
+        if (_startHandle >= 0) _polls[n++] = new PollEntry(_startHandle, PollEntry.In);
+        if (_deleteHandle >= 0) _polls[n++] = new PollEntry(_deleteHandle, PollEntry.In);
         if (_stdinFd >= 0 && _stdinFd != _outFd && _stdinPendingLength > 0) _polls[n++] = new PollEntry(_stdinFd, PollEntry.Out);
         var stdinBlocked = _stdinPendingLength > BackPressureBytes;
         foreach (var c in _clients)
@@ -389,6 +427,8 @@ public sealed class ContainerShim
         {
             var pid = _sys.ReapAnyChild(out var status);
             if (pid <= 0) return;
+            if (pid == _startPid) { StartDone(status); continue; }
+            if (pid == _deletePid) { DeleteDone(status); continue; }
             if (pid != _initPid || _initExited) continue;
             _initExited = true;
             _initStatus = status;
@@ -469,7 +509,14 @@ public sealed class ContainerShim
         {
             case ShimProtocol.Wait:
                 client.Waiting = true;
-                if (_finished) { Send(client, ShimProtocol.Exit, ShimProtocol.ExitPayload(_exit)); client.CloseAfterFlush = true; }
+                if (!_finished) break;
+                Send(client, ShimProtocol.Exit, ShimProtocol.ExitPayload(_exit, _deleting));
+                if (_deleting && !_deleteDone) break; // Deleted follows when the delete ends
+                client.CloseAfterFlush = true;
+                if (_deleting) Send(client, ShimProtocol.Deleted, DeleteFailureBytes());
+                break;
+            case ShimProtocol.Start:
+                BeginStart(client);
                 break;
             case ShimProtocol.Attach:
                 var flags = payload.Length > 0 ? payload[0] : (byte)0;
@@ -622,14 +669,103 @@ public sealed class ContainerShim
         try { _sys.Unlink(StatePath(ShimProtocol.SocketName)); } catch (SyscallException) { }
         _finished = true;
         _finishDeadline = Environment.TickCount64 + FlushClientsMs;
-        var exitPayload = ShimProtocol.ExitPayload(_exit);
+        BeginDelete();
+        var exitPayload = ShimProtocol.ExitPayload(_exit, _deleting);
         foreach (var c in _clients)
         {
             if (c.Closed) continue;
             if (c.Attached) Send(c, ShimProtocol.End, default);
             if (c.Waiting) Send(c, ShimProtocol.Exit, exitPayload);
+            if (c == _startClient || (c.Waiting && _deleting && !_deleteDone)) continue; // answered later
             c.CloseAfterFlush = true;
             if (c.Pending == 0) CloseClient(c);
         }
     }
+
+    // ---------------------------------------------------------------- start and delete
+
+    /// <summary>
+    /// Start: the runtime's start, run by the shim (a vfork+exec of a small process) instead of berthd (whose
+    /// Process.Start costs more and adds a hand-off); the answer goes to the client when the start process ends.
+    /// </summary>
+    private void BeginStart(Client client)
+    {
+        if (_startClient is not null) { Send(client, ShimProtocol.Failed, "a start is already in progress"u8); return; }
+        _startLogOffset = RuntimeLogLength();
+        try
+        {
+            _startPid = SpawnRuntime("start", _options.ContainerId);
+            _startHandle = _sys.OpenProcessHandle(_startPid);
+        }
+        catch (SyscallException e)
+        {
+            if (_startPid == 0) { Send(client, ShimProtocol.Failed, Encoding.UTF8.GetBytes("starting the runtime: " + e.Message)); return; }
+        }
+        _startClient = client;
+    }
+
+    private void StartDone(int status)
+    {
+        if (_startHandle >= 0) _sys.CloseFd(_startHandle);
+        _startHandle = -1;
+        _startPid = 0;
+        var client = _startClient;
+        _startClient = null;
+        if (client is not null && !client.Closed)
+        {
+            client.CloseAfterFlush = true;
+            if (WaitStatus.Exited(status) && WaitStatus.ExitCode(status) == 0) Send(client, ShimProtocol.Ok, default);
+            else
+            {
+                var message = LastRuntimeError(_startLogOffset) ?? $"{Path.GetFileName(_options.Runtime)} start exited with status {WaitStatus.ShellCode(status)}";
+                Send(client, ShimProtocol.Failed, Encoding.UTF8.GetBytes(message));
+            }
+        }
+        if (_deleteDeferred) BeginDelete();
+    }
+
+    /// <summary>
+    /// Once the init has exited: the runtime's delete (cgroups, runtime state), so the container is gone by the time
+    /// berthd hears Deleted; after a start still running, which must not find its state removed under it.
+    /// </summary>
+    private void BeginDelete()
+    {
+        _deleting = true;
+        if (_startPid != 0) { _deleteDeferred = true; return; }
+        _deleteDeferred = false;
+        _deleteLogOffset = RuntimeLogLength();
+        try
+        {
+            _deletePid = SpawnRuntime("delete", "--force", _options.ContainerId);
+            _deleteHandle = _sys.OpenProcessHandle(_deletePid);
+        }
+        catch (SyscallException e)
+        {
+            if (_deletePid == 0) DeleteFinished("running the runtime's delete: " + e.Message);
+        }
+    }
+
+    private void DeleteDone(int status)
+    {
+        if (_deleteHandle >= 0) _sys.CloseFd(_deleteHandle);
+        _deleteHandle = -1;
+        _deletePid = 0;
+        DeleteFinished(WaitStatus.Exited(status) && WaitStatus.ExitCode(status) == 0 ? null
+            : LastRuntimeError(_deleteLogOffset) ?? $"{Path.GetFileName(_options.Runtime)} delete exited with status {WaitStatus.ShellCode(status)}");
+    }
+
+    private void DeleteFinished(string? failure)
+    {
+        _deleteDone = true;
+        _deleteFailure = failure;
+        var payload = DeleteFailureBytes();
+        foreach (var c in _clients)
+        {
+            if (c.Closed || !c.Waiting || !_finished) continue;
+            c.CloseAfterFlush = true;
+            Send(c, ShimProtocol.Deleted, payload);
+        }
+    }
+
+    private byte[] DeleteFailureBytes() => _deleteFailure is null ? [] : Encoding.UTF8.GetBytes(_deleteFailure);
 }

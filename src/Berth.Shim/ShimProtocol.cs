@@ -7,8 +7,9 @@ namespace Berth.Shim;
 /// <summary>
 /// The shim's socket (shim.sock in its state directory) speaks frames: a kind byte, a little-endian 32-bit payload
 /// length, the payload. A connection opens with one request: Wait (the shim answers Exit when the container has
-/// exited and its output is in the log), Attach (the shim streams Stdout/Stderr frames, then End; the client may send
-/// Stdin and CloseStdin), or Resize (answered Ok or Failed).
+/// exited and its output is in the log, and Deleted once it has run the runtime's delete, when Exit announced that),
+/// Attach (the shim streams Stdout/Stderr frames, then End; the client may send Stdin and CloseStdin), Resize
+/// (answered Ok or Failed), or Start (the shim runs the runtime's start and answers Ok or Failed with its message).
 /// </summary>
 public static class ShimProtocol
 {
@@ -20,9 +21,9 @@ public static class ShimProtocol
     public const int MaxPayload = 1 << 20;
 
     // Requests.
-    public const byte Wait = (byte)'W', Attach = (byte)'A', Stdin = (byte)'I', CloseStdin = (byte)'C', Resize = (byte)'R';
-    // Answers.
-    public const byte Stdout = (byte)'O', Stderr = (byte)'E', End = (byte)'Z', Exit = (byte)'X', Ok = (byte)'K', Failed = (byte)'F';
+    public const byte Wait = (byte)'W', Attach = (byte)'A', Stdin = (byte)'I', CloseStdin = (byte)'C', Resize = (byte)'R', Start = (byte)'S';
+    // Answers. Deleted carries nothing when the runtime's delete succeeded, else its message.
+    public const byte Stdout = (byte)'O', Stderr = (byte)'E', End = (byte)'Z', Exit = (byte)'X', Ok = (byte)'K', Failed = (byte)'F', Deleted = (byte)'D';
 
     /// <summary>Attach flags (the payload's one byte).</summary>
     public const byte AttachStdin = 1, AttachStdout = 2, AttachStderr = 4;
@@ -49,14 +50,21 @@ public static class ShimProtocol
         return payload;
     }
 
-    /// <summary>The Exit payload: "CODE OOM(0|1) FINISHED_UNIX_NANOSECONDS".</summary>
-    public static byte[] ExitPayload(ExitRecord exit)
-        => Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{exit.ExitCode} {(exit.OomKilled ? 1 : 0)} {exit.FinishedUnixNanoseconds}"));
+    /// <summary>
+    /// The Exit payload: "CODE OOM(0|1) FINISHED_UNIX_NANOSECONDS[ DELETES(0|1)]". DELETES 1: the shim runs the
+    /// runtime's delete itself and tells its waiters with a Deleted frame (a shim without the field leaves it to berthd).
+    /// </summary>
+    public static byte[] ExitPayload(ExitRecord exit, bool shimDeletes = false)
+        => Encoding.ASCII.GetBytes(string.Create(CultureInfo.InvariantCulture,
+            $"{exit.ExitCode} {(exit.OomKilled ? 1 : 0)} {exit.FinishedUnixNanoseconds}{(shimDeletes ? " 1" : "")}"));
 
-    public static ExitRecord? ParseExit(ReadOnlySpan<byte> payload)
+    public static ExitRecord? ParseExit(ReadOnlySpan<byte> payload) => ParseExit(payload, out _);
+
+    public static ExitRecord? ParseExit(ReadOnlySpan<byte> payload, out bool shimDeletes)
     {
         var parts = Encoding.ASCII.GetString(payload).Split(' ');
-        if (parts.Length != 3 || !int.TryParse(parts[0], CultureInfo.InvariantCulture, out var code)
+        shimDeletes = parts.Length == 4 && parts[3] == "1";
+        if (parts.Length is not (3 or 4) || !int.TryParse(parts[0], CultureInfo.InvariantCulture, out var code)
             || !long.TryParse(parts[2], CultureInfo.InvariantCulture, out var finished)) return null;
         return new ExitRecord(code, finished, parts[1] == "1");
     }

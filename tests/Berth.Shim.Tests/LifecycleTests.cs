@@ -53,6 +53,41 @@ public sealed class LifecycleTests
     }
 
     [RootFact]
+    public Task ShimStartsAndDeletes_BerthRuntime() => ShimStartsAndDeletes(ShimHarness.BerthRuntime);
+
+    [RootFact]
+    public Task ShimStartsAndDeletes_Runc() => ShimStartsAndDeletes(ShimHarness.Runc);
+
+    /// <summary>The shim runs the runtime's start when asked and its delete as soon as the init has exited: by the time
+    /// the exit is known the runtime is deleting, and berthd's DeleteAsync only waits for the shim's word.</summary>
+    private static async Task ShimStartsAndDeletes(string runtime)
+    {
+        using var h = new ShimHarness(runtime, "true");
+        await using var c = await h.Supervisor.CreateAsync(h.Request(), CancellationToken.None);
+        Assert.Contains("created", h.RunRuntime("state", h.Id).Output);
+        await c.StartAsync(CancellationToken.None);
+        var exit = await c.Exited.WaitAsync(Timeout);
+        Assert.Equal(0, exit.ExitCode);
+        var shim = h.ShimPid()!.Value;
+        await SupervisionTests.WaitFor(() => !ShimHarness.Alive(shim), "the shim to leave after its delete");
+        Assert.NotEqual(0, h.RunRuntime("state", h.Id).Code); // deleted by the shim, not by DeleteAsync
+        await c.DeleteAsync(force: true, CancellationToken.None);
+    }
+
+    [RootFact]
+    public async Task StartFailureComesBackFromTheShim()
+    {
+        using var h = new ShimHarness(ShimHarness.BerthRuntime, "sleep", "30");
+        await using var c = await h.Supervisor.CreateAsync(h.Request(), CancellationToken.None);
+        await c.StartAsync(CancellationToken.None);
+        var e = await Assert.ThrowsAnyAsync<EngineException>(() => c.StartAsync(CancellationToken.None));
+        Assert.Contains("running", e.Message); // the runtime's own words: cannot start an already running container
+        await c.SignalAsync(9, all: false, CancellationToken.None);
+        Assert.Equal(137, (await c.Exited.WaitAsync(Timeout)).ExitCode);
+        await c.DeleteAsync(force: true, CancellationToken.None);
+    }
+
+    [RootFact]
     public Task CreateFailure_BerthRuntime() => CreateFailure(ShimHarness.BerthRuntime);
 
     [RootFact]

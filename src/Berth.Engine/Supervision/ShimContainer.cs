@@ -16,6 +16,9 @@ internal sealed class ShimContainer : ISupervisedContainer
     private readonly RuntimeCommand _runtime;
     private readonly ShimConnection? _waitConnection;
     private readonly TaskCompletionSource<ProcessExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>The shim's own delete after the exit: null when it succeeded, else why not (then berthd deletes).</summary>
+    private readonly TaskCompletionSource<string?> _shimDeleted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool _shimDeletes;
     private readonly CancellationTokenSource _disposed = new();
     private readonly bool _ownShimChild;
 
@@ -38,7 +41,11 @@ internal sealed class ShimContainer : ISupervisedContainer
     public int Pid { get; }
     public Task<ProcessExit> Exited => _exited.Task;
 
-    /// <summary>Holds the Wait request open; the shim answers once the init has exited and its output is logged.</summary>
+    /// <summary>
+    /// Holds the Wait request open; the shim answers Exit once the init has exited and its output is logged, then
+    /// (when it said it deletes) Deleted once the runtime's delete is done: the exit is known at Exit, so berthd's own
+    /// clean-up (the rootfs unmount) overlaps the shim's delete.
+    /// </summary>
     private async Task WaitForExitAsync()
     {
         ExitRecord? exit = null;
@@ -49,7 +56,18 @@ internal sealed class ShimContainer : ISupervisedContainer
                 await _waitConnection.SendAsync(ShimProtocol.Wait, default, _disposed.Token).ConfigureAwait(false);
                 while (await _waitConnection.ReceiveAsync(_disposed.Token).ConfigureAwait(false) is { } frame)
                 {
-                    if (frame.Kind == ShimProtocol.Exit) { exit = ShimProtocol.ParseExit(frame.Payload); break; }
+                    if (frame.Kind == ShimProtocol.Exit)
+                    {
+                        exit = ShimProtocol.ParseExit(frame.Payload, out var shimDeletes);
+                        if (!shimDeletes || exit is null) break;
+                        _shimDeletes = true;
+                        _exited.TrySetResult(ShimSupervisor.ToProcessExit(exit)!);
+                    }
+                    else if (frame.Kind == ShimProtocol.Deleted)
+                    {
+                        _shimDeleted.TrySetResult(frame.Payload.Length == 0 ? null : Encoding.UTF8.GetString(frame.Payload));
+                        break;
+                    }
                 }
             }
             catch (OperationCanceledException) { return; } // disposed: berthd lets go, the container runs on
@@ -57,12 +75,30 @@ internal sealed class ShimContainer : ISupervisedContainer
             catch (System.Net.Sockets.SocketException) { }
         }
         // The shim went away without telling (or was gone already): its exit record, if it wrote one.
-        exit ??= ExitRecord.Read(_stateDirectory);
+        _shimDeleted.TrySetResult("the shim left without deleting the container");
+        if (!_exited.Task.IsCompleted) exit ??= ExitRecord.Read(_stateDirectory);
         if (_ownShimChild) await Task.Run(() => { try { _sys.WaitForChild(_record.ShimPid, out _); } catch (SyscallException) { } }).ConfigureAwait(false);
         _exited.TrySetResult(ShimSupervisor.ToProcessExit(exit) ?? new ProcessExit(255, DateTimeOffset.UtcNow, false));
     }
 
-    public Task StartAsync(CancellationToken cancellationToken) => _runtime.RunAsync(cancellationToken, "start", ContainerId);
+    /// <summary>The shim runs the runtime's start (no process of berthd's own); a shim that does not know Start
+    /// hangs up, and then berthd runs it.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var connection = ShimConnection.TryConnect(_sys, _stateDirectory);
+        if (connection is not null)
+        {
+            await using (connection.ConfigureAwait(false))
+            {
+                await connection.SendAsync(ShimProtocol.Start, default, cancellationToken).ConfigureAwait(false);
+                // Never abandon a half-done start: the shim answers when the runtime's process has ended.
+                var reply = await connection.ReceiveAsync(CancellationToken.None).ConfigureAwait(false);
+                if (reply is { Kind: ShimProtocol.Ok }) return;
+                if (reply is { Kind: ShimProtocol.Failed } failed) throw new RuntimeCommandException("start", Encoding.UTF8.GetString(failed.Payload));
+            }
+        }
+        await _runtime.RunAsync(cancellationToken, "start", ContainerId).ConfigureAwait(false);
+    }
 
     public Task SignalAsync(int signal, bool all, CancellationToken cancellationToken)
     {
@@ -111,6 +147,14 @@ internal sealed class ShimContainer : ISupervisedContainer
 
     public async Task DeleteAsync(bool force, CancellationToken cancellationToken)
     {
+        // After the exit, the shim deletes: wait for its word, and only when it failed run the delete here.
+        if (_exited.Task.IsCompleted && _shimDeletes)
+        {
+            string? failure;
+            try { failure = await _shimDeleted.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false); }
+            catch (TimeoutException) { failure = "the shim's delete did not end"; }
+            if (failure is null) return;
+        }
         if (force) await _runtime.RunAsync(cancellationToken, "delete", "--force", ContainerId).ConfigureAwait(false);
         else await _runtime.RunAsync(cancellationToken, "delete", ContainerId).ConfigureAwait(false);
         // The init is gone now; the shim records that and leaves. Give it a moment so the exit is in.
