@@ -20,7 +20,7 @@ public sealed class DaemonClient : IDisposable
 {
     public const string DefaultHost = "unix:///run/berth/berth.sock";
     private static readonly DockerJsonContext Json = DockerJsonContext.Default;
-    private readonly HttpClient http;
+    private HttpClient? http;
     private readonly string? socketPath;
     private readonly string? tcpHost;
     private readonly int tcpPort;
@@ -43,12 +43,14 @@ public sealed class DaemonClient : IDisposable
             tcpPort = colon < 0 ? (tls is null ? 2375 : 2376) : int.Parse(address[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture);
         }
         else throw new FlagException($"invalid host {host}: unix:// or tcp:// expected");
-        http = new HttpClient(new SocketsHttpHandler { ConnectCallback = async (_, token) => await ConnectAsync(token) })
-        {
-            BaseAddress = new Uri("http://docker"),
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
     }
+
+    /// <summary>TCP (and TLS) go through HttpClient; a unix socket through <see cref="UnixHttp"/>.</summary>
+    private HttpClient Http => http ??= new HttpClient(new SocketsHttpHandler { ConnectCallback = async (_, token) => await ConnectAsync(token) })
+    {
+        BaseAddress = new Uri("http://docker"),
+        Timeout = Timeout.InfiniteTimeSpan,
+    };
 
     /// <summary>One connection to the daemon: a unix socket, TCP, or TCP wrapped in TLS (HTTP runs over it unchanged).</summary>
     private async Task<Stream> ConnectAsync(CancellationToken token)
@@ -89,6 +91,7 @@ public sealed class DaemonClient : IDisposable
     /// <summary>The socket under a hijacked stream, for half-closing it (TLS streams close both ways).</summary>
     public static void CloseWrite(Stream connection)
     {
+        if (connection is HijackedStream hijacked) connection = hijacked.Inner;
         var socket = connection is NetworkStream network ? network.Socket : Sockets.TryGetValue(connection, out var under) ? under : null;
         try { socket?.Shutdown(SocketShutdown.Send); }
         catch (SocketException) { }
@@ -116,9 +119,15 @@ public sealed class DaemonClient : IDisposable
 
     private async Task<HttpResponseMessage> SendRawAsync(HttpRequestMessage request, HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
     {
+        if (socketPath is not null)
+        {
+            var connection = await ConnectAsync(CancellationToken.None);
+            try { return await UnixHttp.SendAsync(connection, request, headersOnly: completion == HttpCompletionOption.ResponseHeadersRead); }
+            catch (Exception e) when (e is IOException or SocketException) { throw new ConnectException(Host); }
+        }
         try
         {
-            return await http.SendAsync(request, completion);
+            return await Http.SendAsync(request, completion);
         }
         catch (HttpRequestException e) when (e.InnerException is ConnectException c)
         {
@@ -201,29 +210,53 @@ public sealed class DaemonClient : IDisposable
         var body = jsonBody is null ? [] : Encoding.UTF8.GetBytes(jsonBody);
         var head = $"POST /v{await VersionAsync()}{path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n" +
                    (jsonBody is null ? "" : "Content-Type: application/json\r\n") + $"Content-Length: {body.Length}\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
-        await stream.WriteAsync(body);
-        var response = new StringBuilder();
-        var one = new byte[1];
-        while (!response.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
-        {
-            if (await stream.ReadAsync(one) == 0) throw new ConnectException(Host);
-            response.Append((char)one[0]);
-        }
-        var statusLine = response.ToString().Split("\r\n")[0].Split(' ');
+        await stream.WriteAsync((byte[])[.. Encoding.ASCII.GetBytes(head), .. body]); // one write: one segment for the daemon to read
+        // The answer's head is read through a buffer (not a byte a read); what came after it belongs to the stream.
+        var reader = new UnixHttp.ConnectionReader(stream);
+        var first = await reader.ReadLineAsync();
+        while (await reader.ReadLineAsync() is { Length: > 0 }) { }
+        if (first is null) { await stream.DisposeAsync(); throw new ConnectException(Host); }
+        var statusLine = first.Split(' ');
         var status = int.Parse(statusLine[1], System.Globalization.CultureInfo.InvariantCulture);
         if (status is not (101 or 200))
         {
             // An error body follows (Content-Length bounded); read what is there.
             var buffer = new byte[64 * 1024];
-            var n = await stream.ReadAsync(buffer);
+            var n = await reader.ReadAsync(buffer, CancellationToken.None);
             await stream.DisposeAsync();
             var text = Encoding.UTF8.GetString(buffer, 0, n);
             string message;
             try { message = JsonSerializer.Deserialize(text, Json.ErrorResponse)?.Message ?? text; } catch (JsonException) { message = text; }
             throw new DaemonException(status, message);
         }
-        return stream;
+        return new HijackedStream(reader);
+    }
+
+    /// <summary>A hijacked connection: reads drain what was read ahead with the answer's head, then the connection.</summary>
+    private sealed class HijackedStream(UnixHttp.ConnectionReader reader) : Stream
+    {
+        public Stream Inner => reader.Connection;
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => reader.ReadAsync(buffer, cancellationToken);
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => reader.ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+        public override int Read(byte[] buffer, int offset, int count) => reader.ReadAsync(buffer.AsMemory(offset, count), CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => Inner.WriteAsync(buffer, cancellationToken);
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => Inner.WriteAsync(buffer, offset, count, cancellationToken);
+        public override void Write(byte[] buffer, int offset, int count) => Inner.Write(buffer, offset, count);
+        public override Task FlushAsync(CancellationToken cancellationToken) => Inner.FlushAsync(cancellationToken);
+        public override void Flush() => Inner.Flush();
+        public override ValueTask DisposeAsync() => Inner.DisposeAsync();
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) Inner.Dispose();
+            base.Dispose(disposing);
+        }
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     /// <summary>Copies a multiplexed (8-byte framed) stream to stdout/stderr, or a raw one to stdout.</summary>
@@ -261,5 +294,5 @@ public sealed class DaemonClient : IDisposable
         return true;
     }
 
-    public void Dispose() => http.Dispose();
+    public void Dispose() => http?.Dispose();
 }

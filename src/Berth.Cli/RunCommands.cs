@@ -138,10 +138,19 @@ public sealed partial class BerthCli
         }
         var attachOut = attachStreams.Count == 0 || attachStreams.Contains("stdout");
         var attachErr = attachStreams.Count == 0 || attachStreams.Contains("stderr");
-        // As docker: attach first, have the wait registered (its headers come back at once), then start,
-        // so that no output and no exit is missed.
-        var attach = await Client.HijackAsync($"/containers/{id}/attach?stream=1{(attachOut ? "&stdout=1" : "")}{(attachErr ? "&stderr=1" : "")}{(interactive ? "&stdin=1" : "")}");
-        using var wait = await Client.SendAsync(HttpMethod.Post, $"/containers/{id}/wait?condition={(autoRemove ? "removed" : "next-exit")}", stream: true);
+        // As docker: attach, and have the wait registered (its headers come back at once), then start, so that no
+        // output and no exit is missed. The two are independent: they go side by side, one round trip for both.
+        var attaching = Client.HijackAsync($"/containers/{id}/attach?stream=1{(attachOut ? "&stdout=1" : "")}{(attachErr ? "&stderr=1" : "")}{(interactive ? "&stdin=1" : "")}");
+        var waiting = Client.SendAsync(HttpMethod.Post, $"/containers/{id}/wait?condition={(autoRemove ? "removed" : "next-exit")}", stream: true);
+        try { await Task.WhenAll(attaching, waiting); }
+        catch
+        {
+            if (attaching.IsCompletedSuccessfully) await attaching.Result.DisposeAsync();
+            if (waiting.IsCompletedSuccessfully) waiting.Result.Dispose();
+            throw;
+        }
+        var attach = attaching.Result;
+        using var wait = waiting.Result;
         try
         {
             await StartOrExit(id);
