@@ -205,7 +205,8 @@ public sealed class BerthCliTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
     {
         await daemon.BusyboxAsync();
         var name = Name("ns");
-        await daemon.BerthOkAsync("run", "-d", "--name", name, "busybox", "sleep", "300");
+        // As Docker: only a shareable donor's IPC namespace can be joined.
+        await daemon.BerthOkAsync("run", "-d", "--name", name, "--ipc", "shareable", "busybox", "sleep", "300");
         try
         {
             var pid = (await daemon.BerthOkAsync("inspect", "--format", "{{.State.Pid}}", name)).Trim();
