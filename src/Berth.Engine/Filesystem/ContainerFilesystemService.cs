@@ -52,7 +52,7 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
     /// </summary>
     public static ContainerFilesystemTarget Target(ContainerFilesystem container) => new(
         container.Name.TrimStart('/'), container.Layer, container.RunningRootfs, container.HostConfig.ReadonlyRootfs, container.Config.User,
-        HostMounts(container));
+        HostMounts(container) is { Count: > 0 } mounts ? mounts : null);
 
     /// <summary>
     /// The binds and volumes with a host source: as recorded when the container last started, else (never started:
