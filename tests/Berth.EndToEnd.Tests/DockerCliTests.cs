@@ -170,6 +170,8 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
             var donorId = (await daemon.DockerOkAsync("run", "-d", "--name", donor, "--ipc", "shareable", "--shm-size", "2m", "busybox", "sleep", "300")).Trim();
             await daemon.DockerOkAsync("exec", donor, "sh", "-c", "echo shared > /dev/shm/x");
             await daemon.DockerOkAsync("run", "-d", "--name", isolated, "busybox", "sleep", "300");
+            Assert.Equal("private 67108864\nshareable 2097152\n",
+                await daemon.DockerOkAsync("inspect", "-f", "{{.HostConfig.IpcMode}} {{.HostConfig.ShmSize}}", isolated, donor));
 
             // container:X binds X's /dev/shm (a tmpfs of the daemon's, 2 MB) and joins X's IPC namespace.
             Assert.Equal("shared\n", await daemon.DockerOkAsync("run", "--rm", "--ipc", $"container:{donor}", "busybox", "cat", "/dev/shm/x"));

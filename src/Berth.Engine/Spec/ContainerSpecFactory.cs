@@ -23,6 +23,13 @@ public sealed class ContainerSpecFactory(DaemonDefaults daemon, string cgroupPar
         var warnings = CreateRequestValidator.Validate(request, Daemon, files);
         // Docker refuses a container with nothing to run at create, after merging the image's config.
         _ = ConfigMerge.Merged(request, image?.Config);
+        // What dockerd's create fills in from its defaults, as inspect shows it: the IPC mode (default-ipc-mode
+        // "private") and the /dev/shm size.
+        if (request.HostConfig is { } host)
+        {
+            if (string.IsNullOrEmpty(host.IpcMode)) host.IpcMode = "private";
+            if (host.ShmSize == 0) host.ShmSize = Daemon.ShmSize;
+        }
         return warnings;
     }
 

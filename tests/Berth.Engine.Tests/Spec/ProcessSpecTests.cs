@@ -327,4 +327,18 @@ public sealed class CreateRequestValidatorTests
         var e = Assert.Throws<InvalidParameterException>(() => factory.Validate(new ContainerCreateRequest { HostConfig = new HostConfig() }, null));
         Assert.Equal("no command specified", e.Message);
     }
+
+    [Fact]
+    public void Factory_FillsDockersIpcAndShmDefaults_KeepingTheRequests()
+    {
+        var factory = new ContainerSpecFactory(Daemon, files: new FakeSpecFiles());
+        var request = new ContainerCreateRequest { Cmd = ["true"], HostConfig = new HostConfig() };
+        factory.Validate(request, null);
+        Assert.Equal("private", request.HostConfig!.IpcMode);
+        Assert.Equal(64L << 20, request.HostConfig.ShmSize);
+        var shareable = new ContainerCreateRequest { Cmd = ["true"], HostConfig = new HostConfig { IpcMode = "shareable", ShmSize = 1 << 20 } };
+        factory.Validate(shareable, null);
+        Assert.Equal("shareable", shareable.HostConfig!.IpcMode);
+        Assert.Equal(1L << 20, shareable.HostConfig.ShmSize);
+    }
 }
