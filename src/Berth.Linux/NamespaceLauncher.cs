@@ -73,6 +73,10 @@ public sealed unsafe class LaunchPlan : IDisposable
         var twoStage = Joins.Count > 0 || (NewNamespaces & Namespaces.CloneNewTime) != 0;
         if (RunInChild is not null && (twoStage || MappingGateFd >= 0 || HostRootFd >= 0))
             throw new InvalidOperationException("RunInChild needs a one-stage launch (no joins, time namespace or id-map gate)");
+        // The clone keeps only this thread. NativeAOT's finalizer thread is parked outside managed code unless it is
+        // running finalizers, which only a GC can have queued: let it finish them first, so a GC in the clone never
+        // waits for a thread caught in managed code.
+        if (RunInChild is not null && GC.CollectionCount(0) > 0) GC.WaitForPendingFinalizers();
         var closeInChild = stackalloc int[Math.Max(1, CloseInChild.Count)];
         for (var i = 0; i < CloseInChild.Count; i++) closeInChild[i] = CloseInChild[i];
         _argv = new NativeStringArray(Argv);

@@ -138,6 +138,8 @@ internal abstract class CgroupBase(CgroupLayout layout, CgroupPath path) : ICgro
     /// <summary>rmdir every directory under <paramref name="dir"/> and itself, deepest first; EBUSY retried for about a second.</summary>
     protected void RemoveTree(string dir)
     {
+        // The usual case, a leaf whose tasks are gone, in one call; the walk below for sub-cgroups and busy ones.
+        if (Layout.Calls.RemoveDirectory(dir) is 0 or Errno.ENOENT) return;
         if (!Directory.Exists(dir)) return;
         var order = new List<string>();
         var pending = new Stack<string>();
