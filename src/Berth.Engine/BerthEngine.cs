@@ -19,6 +19,8 @@ public sealed class BerthEngineOptions
     /// <summary>Runtime name → executable.</summary>
     public required IReadOnlyDictionary<string, string> Runtimes { get; init; }
     public bool LiveRestore { get; init; }
+    /// <summary>Per-container runtime state under ExecRoot on tmpfs mounts of its own (berthd: yes; tests with fakes: no).</summary>
+    public bool ExecStateOnTmpfs { get; init; }
     public bool Debug { get; init; }
     public string Version { get; init; } = "0.1.0";
     public required ISupervisor Supervisor { get; init; }
@@ -62,7 +64,7 @@ public sealed class BerthEngine : IEngine, IAsyncDisposable
         var settings = new ContainerEngineSettings
         {
             DataRoot = options.DataRoot, ExecRoot = options.ExecRoot, DefaultRuntime = options.DefaultRuntime, Runtimes = options.Runtimes,
-            LiveRestore = options.LiveRestore, StorageDriver = Storage.Layers.Driver, Time = options.Time,
+            LiveRestore = options.LiveRestore, ExecStateOnTmpfs = options.ExecStateOnTmpfs, StorageDriver = Storage.Layers.Driver, Time = options.Time,
         };
         ContainerService = new ContainerService(store, new StoreImages(ImageStore), Storage.Layers, options.Supervisor, options.Specs, Events, settings)
         {

@@ -76,6 +76,7 @@ try
         DefaultRuntime = config.DefaultRuntime,
         Runtimes = runtimes,
         LiveRestore = config.LiveRestore,
+        ExecStateOnTmpfs = true,
         Debug = config.Debug,
         Version = Version,
         Supervisor = new ShimSupervisor(ShimSupervisor.FindShim()),

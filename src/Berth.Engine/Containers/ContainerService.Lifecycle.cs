@@ -12,6 +12,34 @@ public sealed partial class ContainerService
     private string BundleDirectory(string id) => Path.Combine(settings.ExecRoot, "bundles", id);
     private string RuntimeRoot(string runtime) => Path.Combine(settings.ExecRoot, "runtime-" + runtime);
 
+    private readonly Lock _execStateGate = new();
+    private bool _execStateReady;
+
+    /// <summary>
+    /// With <see cref="ContainerEngineSettings.ExecStateOnTmpfs"/>: the state directories, bundles and runtime roots
+    /// (files that live as long as a run and mean nothing after a reboot) go on tmpfs mounts of their own, as dockerd's
+    /// /run/docker is: on a disk filesystem their creates, renames and unlinks wait on the journal on every `run --rm`.
+    /// A directory that is already a mount (a daemon restarted with live restore) or holds an earlier daemon's state is
+    /// left as it is; where mounting is refused, the state stays on disk.
+    /// </summary>
+    private void PrepareExecState()
+    {
+        if (!settings.ExecStateOnTmpfs) return;
+        lock (_execStateGate)
+        {
+            if (_execStateReady) return;
+            _execStateReady = true;
+            string[] directories = [Path.Combine(settings.ExecRoot, "containers"), Path.Combine(settings.ExecRoot, "bundles"), .. settings.Runtimes.Keys.Select(RuntimeRoot)];
+            foreach (var directory in directories.Select(Path.GetFullPath))
+            {
+                Directory.CreateDirectory(directory);
+                if (IsMountPoint(directory) || Directory.EnumerateFileSystemEntries(directory).Any()) continue;
+                try { Linux.LinuxSyscalls.Instance.Mount("tmpfs", directory, "tmpfs", Linux.MountFlags.NoSuid | Linux.MountFlags.NoDev, "mode=0711"); }
+                catch (Linux.SyscallException) { } // not allowed here: the state stays on disk
+            }
+        }
+    }
+
     // ---- start -----------------------------------------------------------------------------------
 
     public async Task StartAsync(string idOrName, CancellationToken cancellationToken)
@@ -51,6 +79,7 @@ public sealed partial class ContainerService
         var record = c.Record;
         var id = c.Id;
         var layer = layers.GetContainerLayer(record.LayerId) ?? throw new EngineFailureException($"the filesystem of container {id} is missing");
+        PrepareExecState();
         var bundle = BundleDirectory(id);
         var stateDirectory = StateDirectory(id);
         Directory.CreateDirectory(bundle);

@@ -102,6 +102,8 @@ public sealed class ContainerEngineSettings
     /// <summary>Runtime name → executable.</summary>
     public IReadOnlyDictionary<string, string> Runtimes { get; init; } = new Dictionary<string, string>();
     public bool LiveRestore { get; init; }
+    /// <summary>Containers' state directories, bundles and runtime roots under ExecRoot on tmpfs mounts berthd makes.</summary>
+    public bool ExecStateOnTmpfs { get; init; }
     public string StorageDriver { get; init; } = "overlay2";
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }

@@ -46,6 +46,7 @@ internal sealed class RealEngine : IAsyncDisposable
         ExecRoot = ExecRoot,
         Runtimes = new Dictionary<string, string> { ["berth"] = Path.Combine(Repo.Bin, "berth-runtime") },
         LiveRestore = liveRestore,
+        ExecStateOnTmpfs = true,
         Supervisor = new ShimSupervisor(Path.Combine(Repo.Bin, "berth-shim")),
         Specs = new ContainerSpecFactory(DaemonDefaults.Standard),
         Logs = JsonFileLogReader.Instance,
@@ -98,5 +99,11 @@ internal sealed class RealEngine : IAsyncDisposable
         }
     }
 
-    public bool HasMountsLeft() => File.ReadAllLines("/proc/self/mountinfo").Any(l => l.Split(' ')[4].StartsWith(Temp.Path, StringComparison.Ordinal));
+    /// <summary>Mounts under the roots other than the engine's tmpfs mounts for exec state (they stay, as /run does).</summary>
+    public bool HasMountsLeft() => File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')).Any(f => f[4].StartsWith(Temp.Path, StringComparison.Ordinal)
+        && !(f.SkipWhile(x => x != "-").Skip(1).FirstOrDefault() == "tmpfs" && Path.GetDirectoryName(f[4]) == ExecRoot));
+
+    /// <summary>The filesystem type mounted at <paramref name="path"/>, or null when it is no mount point.</summary>
+    public static string? MountType(string path) => File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' '))
+        .LastOrDefault(f => f[4] == path)?.SkipWhile(x => x != "-").Skip(1).FirstOrDefault();
 }

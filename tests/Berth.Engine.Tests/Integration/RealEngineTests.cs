@@ -34,6 +34,8 @@ public sealed class RealEngineTests(ITestOutputHelper output)
             Assert.Empty(e.Engine.Storage.Layers.ListContainerLayers());
             Assert.False(e.HasMountsLeft());
             Assert.False(Directory.Exists(Path.Combine(e.ExecRoot, "bundles", id)));
+            // The run's state lived on the engine's own tmpfs mounts, not on the exec root's disk.
+            foreach (var dir in new[] { "containers", "bundles", "runtime-berth" }) Assert.Equal("tmpfs", RealEngine.MountType(Path.Combine(e.ExecRoot, dir)));
         }
         output.WriteLine("create+attach+start+exit+remove (ms): " + string.Join(", ", timings.Select(t => t.ToString("F1"))));
     }
