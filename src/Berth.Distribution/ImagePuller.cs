@@ -226,6 +226,10 @@ public sealed class ImagePuller(DistributionClient client, ImageStore store, Lay
             Pipe? pipe = null;
             Task<Layer>? unpack = null;
             long piped = 0;
+            // The digest of what went through the unpacker, and the ingest that holds it once all of it did: such a
+            // blob is checked here and thrown away after the unpack, never fsynced into the store only to be deleted.
+            System.Security.Cryptography.IncrementalHash? pipedHash = null;
+            Berth.Storage.IContentWriter? unpacked = null;
             try
             {
                 for (var attempt = 0; ; attempt++)
@@ -238,6 +242,7 @@ public sealed class ImagePuller(DistributionClient client, ImageStore store, Lay
                         if (unpackWhileDownloading && pipe is null && offset == 0)
                         {
                             pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 4 << 20, resumeWriterThreshold: 2 << 20));
+                            pipedHash = job.Blob.Digest.CreateHasher();
                             var reader = pipe.Reader;
                             unpack = Task.Factory.StartNew(() =>
                             {
@@ -266,6 +271,7 @@ public sealed class ImagePuller(DistributionClient client, ImageStore store, Lay
                                 await writer.Stream.WriteAsync(buffer.AsMemory(0, n), ct);
                                 if (pipe is not null && piped == done)
                                 {
+                                    pipedHash!.AppendData(buffer, 0, n);
                                     var flushed = await pipe.Writer.WriteAsync(buffer.AsMemory(0, n), ct);
                                     piped += n;
                                     if (flushed.IsCompleted) { pipe.Writer.Complete(); pipe = null; } // the unpacker finished or failed
@@ -276,8 +282,21 @@ public sealed class ImagePuller(DistributionClient client, ImageStore store, Lay
                         }
                         finally { System.Buffers.ArrayPool<byte>.Shared.Return(buffer); }
                         sink.Report(ProgressMessage.Layer(job.Id, "Verifying Checksum"));
-                        try { writer.Commit(job.Blob.Digest, job.Blob.Size); }
-                        catch (StorageException e) { throw new DistributionException($"filesystem layer verification failed for digest {job.Blob.Digest}: {e.Message}", e); }
+                        if (pipe is not null && piped == job.Blob.Size)
+                        {
+                            var actual = Digest.FromHash(job.Blob.Digest.Algorithm, pipedHash!.GetHashAndReset());
+                            if (actual != job.Blob.Digest)
+                            {
+                                writer.Abort();
+                                throw new DistributionException($"filesystem layer verification failed for digest {job.Blob.Digest}: content has digest {actual}");
+                            }
+                            unpacked = writer; // kept (not disposed below) until the unpack is known to have succeeded
+                        }
+                        else
+                        {
+                            try { writer.Commit(job.Blob.Digest, job.Blob.Size); }
+                            catch (StorageException e) { throw new DistributionException($"filesystem layer verification failed for digest {job.Blob.Digest}: {e.Message}", e); }
+                        }
                         sink.Report(ProgressMessage.Layer(job.Id, "Download complete"));
                         break;
                     }
@@ -288,7 +307,7 @@ public sealed class ImagePuller(DistributionClient client, ImageStore store, Lay
                         sink.Report(ProgressMessage.Layer(job.Id, $"Retrying in {1 << attempt} second{(attempt == 0 ? "" : "s")}"));
                         await Task.Delay(TimeSpan.FromSeconds(1 << attempt), ct);
                     }
-                    finally { writer.Dispose(); }
+                    finally { if (!ReferenceEquals(writer, unpacked)) writer.Dispose(); }
                 }
                 if (pipe is not null) await pipe.Writer.CompleteAsync();
                 if (unpack is not null)
@@ -296,13 +315,17 @@ public sealed class ImagePuller(DistributionClient client, ImageStore store, Lay
                     try { job.Registered = await unpack; }
                     catch (Exception) when (pipe is null && piped < job.Blob.Size) { } // the stream was cut short: registered from the store below
                 }
+                // Unpacked and verified: the compressed copy goes (Docker keeps none either).
+                unpacked?.Abort();
             }
             catch (Exception e)
             {
                 if (pipe is not null) await pipe.Writer.CompleteAsync(e);
                 if (unpack is not null) { try { await unpack; } catch (Exception) { } }
+                unpacked?.Abort();
                 throw;
             }
+            finally { pipedHash?.Dispose(); }
         }
         finally { slots.Release(); }
     }

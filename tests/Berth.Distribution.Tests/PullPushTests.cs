@@ -142,6 +142,32 @@ public sealed class PullPushTests
     }
 
     [RootFact]
+    public async Task A_layer_unpacked_while_downloading_leaves_no_compressed_copy_or_ingest_behind()
+    {
+        await using var registry = await TokenRegistryAsync();
+        using var source = new TestStore();
+        using var target = new TestStore();
+        var id = source.ImportFiles($"{registry.Host}/streamed:v1", ("big.bin", RandomText(200_000)));
+        using var client = new DistributionClient(Options(registry.Host));
+        await new ImagePusher(client, source.Images).PushAsync($"{registry.Host}/streamed:v1");
+        var manifest = await client.Registry(registry.Host).GetManifestAsync("streamed", "v1", CancellationToken.None);
+        var layer = ImageJson.ParseManifest(manifest.Bytes).Layers.Single().Digest;
+
+        var pull = await new ImagePuller(client, target.Images).PullAsync($"{registry.Host}/streamed:v1");
+        Assert.Equal(id, pull.ImageId);
+        Assert.NotNull(target.Storage.Layers.Get(target.Images.GetConfig(id).RootFs.ChainId().ToString()));
+        Assert.False(target.Storage.Content.Exists(layer));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(target.Temp.Combine("data", "content", "ingest")));
+
+        // A corrupt body is refused by its digest, and its ingest goes with it.
+        using var corrupt = new TestStore();
+        using var corrupting = new DistributionClient(Options(registry.Host, new RecordingHandler { CorruptBlobs = true }));
+        await Assert.ThrowsAnyAsync<Exception>(() => new ImagePuller(corrupting, corrupt.Images).PullAsync($"{registry.Host}/streamed:v1"));
+        Assert.False(corrupt.Images.Exists(id));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(corrupt.Temp.Combine("data", "content", "ingest")));
+    }
+
+    [RootFact]
     public async Task Corrupt_blob_fails_the_pull_and_stores_no_image()
     {
         await using var registry = await TokenRegistryAsync();
