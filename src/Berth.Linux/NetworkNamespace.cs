@@ -63,13 +63,16 @@ public static class NetworkNamespace
     {
         T result = default!;
         ExceptionDispatchInfo? failure = null;
+        // The caller goes on when the work is done, not when the thread has ended (its exit takes a while under load).
+        var done = new ManualResetEventSlim(); // not disposed: the thread may still be in Set when the caller wakes
         var thread = new Thread(() =>
         {
             try { result = action(); }
             catch (Exception e) { failure = ExceptionDispatchInfo.Capture(e); }
+            finally { done.Set(); }
         }, 256 * 1024) { IsBackground = true, Name = "berth-netns" };
         thread.Start();
-        thread.Join();
+        done.Wait();
         failure?.Throw();
         return result;
     }

@@ -84,6 +84,10 @@ public sealed class NetworkManager : IDnsDirectory, IDisposable
     private readonly Dictionary<string, List<AddressSpace>> _spaces = [];
     /// <summary>Host ports held open so nothing else can take them ("proto/ip:port" → socket).</summary>
     private readonly Dictionary<string, Socket> _reservations = [];
+    /// <summary>Veth deletions in the background, one after another on a socket of their own (<see cref="DeleteLinkInBackground"/>).</summary>
+    private readonly Lock _reaperLock = new();
+    private Task _reaping = Task.CompletedTask;
+    private RouteNetlink? _reaper;
 
     public NetworkManager(NetworkManagerOptions options)
     {
@@ -163,6 +167,7 @@ public sealed class NetworkManager : IDnsDirectory, IDisposable
     /// </summary>
     public void Shutdown(bool keepContainersRunning)
     {
+        WaitForLinkDeletions();
         lock (_lock)
         {
             _dns.Dispose();
@@ -181,6 +186,8 @@ public sealed class NetworkManager : IDnsDirectory, IDisposable
 
     public void Dispose()
     {
+        WaitForLinkDeletions();
+        _reaper?.Dispose();
         _dns.Dispose();
         foreach (var s in _reservations.Values) s.Dispose();
         _host.Dispose();
@@ -490,21 +497,27 @@ public sealed class NetworkManager : IDnsDirectory, IDisposable
             _host.SetBridgePortHairpin(hostIndex, true);
             Mark(w, "master");
             var wantsDns = n.HasDns && !_dns.IsServing(e.ContainerId);
+            // The container's first endpoint: its namespace was just made, it has no DNS table to replace.
+            var fresh = !_networks.Values.Any(x => x.Endpoints.ContainsKey(e.ContainerId));
             var sockets = NetworkNamespace.Run(_sys, nsFd, e.NetnsPath, () =>
             {
-                using var inside = new RouteNetlink(_sys);
-                var index = inside.IndexOf(e.InterfaceName);
-                if (e.IPv4 is not null) inside.AddAddress(index, IPAddress.Parse(e.IPv4), e.IPv4PrefixLength);
-                if (e.IPv6 is not null) inside.AddAddress(index, IPAddress.Parse(e.IPv6), e.IPv6PrefixLength);
-                inside.SetUp(index);
-                if (inside.GetLink("lo") is { IsUp: false } lo) inside.SetUp(lo.Index);
-                if (defaultRoute)
+                var inside = new RouteNetlink(_sys);
+                try
                 {
-                    if (v4Space is not null) inside.AddRoute(null, v4Space.Gateway, index);
-                    if (v6Space is not null) inside.AddRoute(null, v6Space.Gateway, index);
+                    var index = inside.IndexOf(e.InterfaceName);
+                    if (e.IPv4 is not null) inside.AddAddress(index, IPAddress.Parse(e.IPv4), e.IPv4PrefixLength);
+                    if (e.IPv6 is not null) inside.AddAddress(index, IPAddress.Parse(e.IPv6), e.IPv6PrefixLength);
+                    inside.SetUp(index);
+                    if (inside.GetLink("lo") is { IsUp: false } lo) inside.SetUp(lo.Index);
+                    if (defaultRoute)
+                    {
+                        if (v4Space is not null) inside.AddRoute(null, v4Space.Gateway, index);
+                        if (v6Space is not null) inside.AddRoute(null, v6Space.Gateway, index);
+                    }
+                    Mark(w, "inside");
+                    return wantsDns ? EmbeddedDnsServer.BindInside(freshNamespace: fresh) : default((Socket, Socket)?);
                 }
-                Mark(w, "inside");
-                return wantsDns ? EmbeddedDnsServer.BindInside() : default((Socket, Socket)?);
+                finally { Background.Dispose(inside); }
             });
             Mark(w, "dns");
             if (sockets is var (udp, tcp)) _dns.Serve(e.ContainerId, udp, tcp);
@@ -527,7 +540,8 @@ public sealed class NetworkManager : IDnsDirectory, IDisposable
         }
     }
 
-    /// <summary>Detaches a container from every network (at container stop or removal).</summary>
+    /// <summary>Detaches a container from every network (at container stop or removal). Its veths are deleted in the
+    /// background: the kernel takes an RCU grace period per deletion, and the container's namespace is going away.</summary>
     public void DisconnectAll(string containerId)
     {
         lock (_lock)
@@ -537,7 +551,7 @@ public sealed class NetworkManager : IDnsDirectory, IDisposable
                 if (n.Endpoints.TryGetValue(containerId, out var e))
                 {
                     hadPorts |= e.Ports.Count > 0;
-                    TearDown(n, e);
+                    TearDown(n, e, deferLinkDeletion: true);
                 }
             if (hadPorts) ApplyFirewall();
             Save();
@@ -550,9 +564,10 @@ public sealed class NetworkManager : IDnsDirectory, IDisposable
             return _networks.Values.Where(n => n.Endpoints.ContainsKey(containerId)).Select(n => ToEndpoint(n, n.Endpoints[containerId])).ToList();
     }
 
-    private void TearDown(NetworkRecord n, EndpointRecord e)
+    private void TearDown(NetworkRecord n, EndpointRecord e, bool deferLinkDeletion = false)
     {
-        _host.DeleteLink(e.HostVeth); // gone already when the namespace went
+        if (deferLinkDeletion) DeleteLinkInBackground(e.HostVeth);
+        else _host.DeleteLink(e.HostVeth); // gone already when the namespace went
         foreach (var p in e.Ports) ReleaseReservation(p.Protocol, IPAddress.Parse(p.HostIp), p.HostPort);
         var spaces = _spaces[n.Id];
         foreach (var a in (string?[])[e.IPv4, e.IPv6])
@@ -560,6 +575,29 @@ public sealed class NetworkManager : IDnsDirectory, IDisposable
                 spaces.FirstOrDefault(s => s.Subnet.Contains(ip))?.Release(ip);
         n.Endpoints.Remove(e.ContainerId);
         if (!_networks.Values.Any(x => x.HasDns && x.Endpoints.ContainsKey(e.ContainerId))) _dns.Stop(e.ContainerId);
+    }
+
+    /// <summary>Deletes a link on a socket of its own, after the deletions queued before it; <see cref="Shutdown"/> waits for them.</summary>
+    private void DeleteLinkInBackground(string name)
+    {
+        lock (_reaperLock)
+            _reaping = _reaping.ContinueWith(_ =>
+            {
+                try
+                {
+                    _reaper ??= new RouteNetlink(_sys);
+                    _reaper.DeleteLink(name);
+                }
+                catch (Exception x) when (x is NetlinkException or SyscallException) { } // gone with its namespace meanwhile
+            }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+    }
+
+    /// <summary>Waits until the veths queued for deletion are gone.</summary>
+    public void WaitForLinkDeletions()
+    {
+        Task pending;
+        lock (_reaperLock) pending = _reaping;
+        pending.Wait();
     }
 
     private void StartDns(EndpointRecord e)

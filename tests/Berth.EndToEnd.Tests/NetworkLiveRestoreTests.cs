@@ -49,7 +49,7 @@ public sealed class NetworkLiveRestoreTests(LiveRestoreDaemon daemon) : IClassFi
 
             // And it still removes what it made.
             await daemon.BerthOkAsync("rm", "-f", web, echo);
-            Assert.Equal("", Run("ip", "-o", "link", "show", "master", daemon.Bridge).Trim());
+            Assert.Equal("", await NetworkTests.EventuallyAsync(() => Run("ip", "-o", "link", "show", "master", daemon.Bridge).Trim(), ""));
             Assert.DoesNotContain(" dport ", Run("nft", "list", "table", "inet", "berth_" + daemon.Bridge));
             var netns = Path.Combine(daemon.ExecRoot, "netns");
             Assert.Empty(Directory.Exists(netns) ? Directory.GetFiles(netns) : []);

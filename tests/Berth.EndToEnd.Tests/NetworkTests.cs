@@ -403,7 +403,8 @@ public sealed class NetworkTests(BerthDaemon daemon) : IClassFixture<BerthDaemon
         if ((await daemon.DockerOkAsync("ps", "-aq")).Trim().Length > 0) return; // another test of the class still runs containers
         var netns = Path.Combine(daemon.ExecRoot, "netns");
         Assert.Empty(Directory.Exists(netns) ? Directory.GetFiles(netns) : []);
-        Assert.Equal("", Run("ip", "-o", "link", "show", "master", daemon.Bridge).Trim());
+        // A stopped container's veth is deleted in the background (the kernel's grace period is not on its stop path).
+        Assert.Equal("", await EventuallyAsync(() => Run("ip", "-o", "link", "show", "master", daemon.Bridge).Trim(), ""));
         var table = Run("nft", "list", "table", "inet", "berth_" + daemon.Bridge);
         Assert.DoesNotContain(" dport ", table);
         Assert.DoesNotContain(" veth", Run("ip", "-o", "link", "show", "type", "veth").Split('\n').Where(l => l.Contains(daemon.Bridge, StringComparison.Ordinal)));
@@ -444,6 +445,18 @@ public sealed class NetworkTests(BerthDaemon daemon) : IClassFixture<BerthDaemon
         using var probe = new Socket(AddressFamily.InterNetwork, type, protocol);
         probe.Bind(new IPEndPoint(IPAddress.Any, 0));
         return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
+    /// <summary><paramref name="read"/> until it gives <paramref name="expected"/> (at most 5 s); its last value.</summary>
+    internal static async Task<string> EventuallyAsync(Func<string> read, string expected)
+    {
+        var value = read();
+        for (var i = 0; i < 50 && value != expected; i++)
+        {
+            await Task.Delay(100);
+            value = read();
+        }
+        return value;
     }
 
     /// <summary>GET / through a published port; refused connections are retried for a while (a server that was just

@@ -17,6 +17,10 @@ public sealed class ContainerNetworkAttacher(NetworkManager manager, string netn
 {
     private readonly ISyscalls _sys = sys ?? LinuxSyscalls.Instance;
 
+    /// <summary>BERTH_NET_TRACE=1: the time of each step of attach and detach on berthd's stderr.</summary>
+    private static readonly bool Trace = Environment.GetEnvironmentVariable("BERTH_NET_TRACE") == "1";
+    private static void Mark(System.Diagnostics.Stopwatch? w, string what) { if (w is not null) Console.Error.WriteLine($"{what}: {w.Elapsed.TotalMilliseconds:F2} ms"); }
+
     /// <summary>Finds containers for connect/disconnect (the container service).</summary>
     public IContainerDirectory? Containers { get; set; }
 
@@ -44,9 +48,11 @@ public sealed class ContainerNetworkAttacher(NetworkManager manager, string netn
         var mode = container.HostConfig.NetworkMode ?? "";
         var primary = PrimaryNetwork(mode);
         if (primary is null) return Task.FromResult(AttachWithoutEndpoints(container, mode));
+        var w = Trace ? System.Diagnostics.Stopwatch.StartNew() : null;
         var path = NamespacePath(container.ID);
         NetworkNamespace.Delete(_sys, path); // a leftover of a crash
         NetworkNamespace.Create(_sys, path);
+        Mark(w, "attach: namespace");
         var settings = container.NetworkSettings;
         settings.Networks ??= [];
         try
@@ -60,7 +66,9 @@ public sealed class ContainerNetworkAttacher(NetworkManager manager, string netn
                 var endpoint = NetworkService.Run(() => manager.Connect(name, Request(container, path, config)));
                 attached[endpoint.NetworkName] = ToSettings(container, endpoint, config);
             }
+            Mark(w, "attach: endpoints");
             var published = NetworkService.Run(() => manager.Publish(container.ID, PortRequests(container)));
+            Mark(w, "attach: ports");
             settings.Networks = attached;
             settings.Ports = PortMap(container, published);
             settings.SandboxKey = path;
@@ -139,8 +147,11 @@ public sealed class ContainerNetworkAttacher(NetworkManager manager, string netn
 
     public Task DetachAsync(ContainerRecord container, CancellationToken cancellationToken)
     {
+        var w = Trace ? System.Diagnostics.Stopwatch.StartNew() : null;
         manager.DisconnectAll(container.ID);
+        Mark(w, "detach: endpoints");
         NetworkNamespace.Delete(_sys, NamespacePath(container.ID));
+        Mark(w, "detach: namespace");
         var settings = container.NetworkSettings;
         // As Docker shows a stopped container: its networks stay listed, without addresses; no ports, no sandbox.
         foreach (var e in (settings.Networks ?? []).Values)

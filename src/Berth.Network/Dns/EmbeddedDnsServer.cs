@@ -58,7 +58,11 @@ public sealed class EmbeddedDnsServer : IDisposable
     /// Docker does, the sockets take ephemeral ports and a nat table of the namespace's own ("berth-dns") redirects port
     /// 53 to them, so a DNS server the container runs on 0.0.0.0:53 still can bind.
     /// </summary>
-    public static (Socket Udp, Socket Tcp) BindInside()
+    public static (Socket Udp, Socket Tcp) BindInside() => BindInside(freshNamespace: false);
+
+    /// <summary><see cref="BindInside()"/>; in a <paramref name="freshNamespace"/> (no berth-dns table yet) the table is
+    /// only added, so the kernel has no old table to destroy.</summary>
+    public static (Socket Udp, Socket Tcp) BindInside(bool freshNamespace)
     {
         var endpoint = new IPEndPoint(Address, 0);
         var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
@@ -68,11 +72,11 @@ public sealed class EmbeddedDnsServer : IDisposable
             udp.Bind(endpoint);
             tcp.Bind(endpoint);
             tcp.Listen(64);
-            var rules = RedirectRules(((IPEndPoint)udp.LocalEndPoint!).Port, ((IPEndPoint)tcp.LocalEndPoint!).Port);
+            var rules = RedirectRules(((IPEndPoint)udp.LocalEndPoint!).Port, ((IPEndPoint)tcp.LocalEndPoint!).Port, replace: !freshNamespace);
             // A context of this thread's own: its netlink socket belongs to the namespace this thread is in.
             var nft = Nftables.Open();
             try { nft.Run(rules); }
-            finally { (nft as IDisposable)?.Dispose(); }
+            finally { Background.Dispose(nft as IDisposable); }
             return (udp, tcp);
         }
         catch
@@ -84,8 +88,8 @@ public sealed class EmbeddedDnsServer : IDisposable
     }
 
     /// <summary>The container namespace's nat table sending 127.0.0.11:53 to the resolver's real ports.</summary>
-    public static string RedirectRules(int udpPort, int tcpPort) =>
-        "add table ip berth-dns\ndelete table ip berth-dns\ntable ip berth-dns {\n" +
+    public static string RedirectRules(int udpPort, int tcpPort, bool replace = true) =>
+        (replace ? "add table ip berth-dns\ndelete table ip berth-dns\n" : "") + "table ip berth-dns {\n" +
         "\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n" +
         $"\t\tip daddr {Address} udp dport 53 dnat to {Address}:{udpPort}\n" +
         $"\t\tip daddr {Address} tcp dport 53 dnat to {Address}:{tcpPort}\n" +
