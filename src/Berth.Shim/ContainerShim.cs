@@ -15,7 +15,8 @@ namespace Berth.Shim;
 /// </summary>
 public sealed class ContainerShim
 {
-    private const int DrainAfterExitMs = 2000, FlushClientsMs = 5000, BackPressureBytes = 1 << 20;
+    private const int DrainAfterExitMs = 2000, FlushClientsMs = 5000, BackPressureBytes = 1 << 20, ReleaseMemoryAfterMs = 1000;
+    private long _releaseMemoryAt = long.MaxValue;
 
     private readonly ISyscalls _sys;
     private readonly ShimOptions _options;
@@ -109,7 +110,9 @@ public sealed class ContainerShim
         var devNull = _sys.OpenFile("/dev/null", OpenFlags.O_RDWR);
         _sys.DuplicateTo(devNull, 1); // berthd reads the report to end of file
         _sys.CloseFd(devNull);
-        StartupMemory.Release(_sys);
+        // The release of start-up pages reads /proc/self/smaps (a millisecond or more): not while berthd's Start is on
+        // its way, but once the start has been answered, or after a second without one.
+        _releaseMemoryAt = Environment.TickCount64 + ReleaseMemoryAfterMs;
         Loop();
         return 0;
     }
@@ -345,6 +348,7 @@ public sealed class ContainerShim
             var timeout = -1;
             if (_finished) timeout = Remaining(_finishDeadline);
             else if (_initExited) timeout = Remaining(_drainDeadline);
+            if (_releaseMemoryAt != long.MaxValue) timeout = timeout < 0 ? Remaining(_releaseMemoryAt) : Math.Min(timeout, Remaining(_releaseMemoryAt));
             _sys.Poll(_polls.AsSpan(0, n), timeout);
 
             ReapChildren();
@@ -371,6 +375,11 @@ public sealed class ContainerShim
                 }
             }
             _clients.RemoveAll(c => c.Closed);
+            if (_startPid == 0 && Environment.TickCount64 >= _releaseMemoryAt)
+            {
+                _releaseMemoryAt = long.MaxValue;
+                StartupMemory.Release(_sys);
+            }
 
             if (_initExited && !_finished && ((_outFd < 0 && _errFd < 0) || Environment.TickCount64 >= _drainDeadline)) Finish();
             if (_finished)
@@ -722,6 +731,7 @@ public sealed class ContainerShim
             }
         }
         if (_deleteDeferred) BeginDelete();
+        if (_releaseMemoryAt != long.MaxValue) _releaseMemoryAt = 0; // answered: now the loop may shed its start-up pages
     }
 
     /// <summary>
