@@ -33,7 +33,13 @@ public static class ApiServer
     {
         if (options.Hosts.Count == 0) throw new ArgumentException("no host to listen on");
         var sockets = new List<string>();
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // The host's defaults read appsettings.json from the working directory and watch it, recursively, with inotify: a
+        // daemon started from / would watch the whole tree and lstat on every change under it. Nothing configures us
+        // through those files, so the content root is the binary's own directory and nothing is watched.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = ["--hostBuilder:reloadConfigOnChange=false"], ContentRootPath = AppContext.BaseDirectory,
+        });
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(options.LogLevel);
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);

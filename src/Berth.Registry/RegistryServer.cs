@@ -60,7 +60,13 @@ public static class RegistryServer
         var (registry, signer) = Build(config);
         var endpoint = ParseAddress(config.Addr);
         var tls = config.TlsCertificate is not null;
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // The host's defaults read appsettings.json from the working directory and watch it, recursively, with inotify: a
+        // daemon started from / would watch the whole tree and lstat on every change under it. Nothing configures us
+        // through those files, so the content root is the binary's own directory and nothing is watched.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = ["--hostBuilder:reloadConfigOnChange=false"], ContentRootPath = AppContext.BaseDirectory,
+        });
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(config.LogLevel switch { "debug" => LogLevel.Debug, "info" => LogLevel.Information, "error" => LogLevel.Error, _ => LogLevel.Warning });
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
