@@ -29,7 +29,10 @@ public sealed class LifecycleTests
         Assert.Equal("oops\n", h.LogText("stderr"));
         Assert.Equal(3, h.Supervisor.ReadRecordedExit(h.StateDirectory)!.ExitCode);
         await c.DeleteAsync(force: false, CancellationToken.None);
+        // The shim answers "deleted" and then leaves: the delete does not wait for its process to be gone.
         var shim = h.ShimPid();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (shim is not null && ShimHarness.Alive(shim.Value) && DateTime.UtcNow < deadline) await Task.Delay(10);
         Assert.True(shim is null || !ShimHarness.Alive(shim.Value), "the shim left after the exit");
     }
 

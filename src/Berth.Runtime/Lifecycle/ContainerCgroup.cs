@@ -9,37 +9,21 @@ public static class ContainerCgroup
 {
     /// <summary>Creates the cgroup, moves <paramref name="pid"/> into it and applies linux.resources. On failure the
     /// cgroup is removed again and the error names the field.</summary>
-    public static ICgroup Setup(Spec spec, string id, int pid)
-    {
-        var cgroup = Cgroups.Open(spec.Linux?.CgroupsPath, id);
-        try
-        {
-            cgroup.Create();
-            cgroup.AddProcess(pid);
-            if (spec.Linux?.Resources is { } resources)
-            {
-                if (resources.Devices is { Count: > 0 }) resources.Devices = WithDefaultDevices(resources.Devices, spec.Linux.Devices);
-                cgroup.Apply(resources);
-            }
-            return cgroup;
-        }
-        catch (CgroupException e)
-        {
-            try { cgroup.Destroy(); } catch (CgroupException) { }
-            throw new RuntimeException(e.Message, e);
-        }
-    }
+    public static ICgroup Setup(Spec spec, string id, int pid) => CreateAndApply(spec, id, pid);
 
     /// <summary>
     /// For an init that joins by itself (<see cref="ICgroup.SelfJoinFiles"/>): creates the cgroup and applies
     /// linux.resources while it is still empty, so every limit and device rule holds from the moment the init is in it.
     /// </summary>
-    public static ICgroup Prepare(Spec spec, string id)
+    public static ICgroup Prepare(Spec spec, string id) => CreateAndApply(spec, id, pid: null);
+
+    private static ICgroup CreateAndApply(Spec spec, string id, int? pid)
     {
         var cgroup = Cgroups.Open(spec.Linux?.CgroupsPath, id);
         try
         {
             cgroup.Create();
+            if (pid is { } member) cgroup.AddProcess(member);
             if (spec.Linux?.Resources is { } resources)
             {
                 if (resources.Devices is { Count: > 0 }) resources.Devices = WithDefaultDevices(resources.Devices, spec.Linux.Devices);
