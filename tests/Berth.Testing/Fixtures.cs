@@ -20,7 +20,27 @@ public sealed class TempDir : IDisposable
     public string Combine(params string[] parts) => System.IO.Path.Combine([Path, .. parts]);
     public void Dispose()
     {
+        UnmountBelow(Path);
         try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>
+    /// A failed test, or a peer daemon (dockerd bind-mounts its data root onto itself), may leave mounts under the
+    /// directory: they are detached first, deepest first, so nothing stays mounted on the host and the recursive delete
+    /// never walks into a mounted filesystem.
+    /// </summary>
+    private static void UnmountBelow(string path)
+    {
+        if (!Host.IsRoot) return;
+        string[] mountInfo;
+        try { mountInfo = File.ReadAllLines("/proc/self/mountinfo"); } catch (IOException) { return; }
+        var targets = mountInfo.Select(line => line.Split(' ')).Where(fields => fields.Length > 4).Select(fields => fields[4])
+            .Where(target => target == path || target.StartsWith(path + "/", StringComparison.Ordinal))
+            .Distinct().OrderByDescending(target => target.Length);
+        foreach (var target in targets)
+        {
+            try { LinuxSyscalls.Instance.Unmount(target, UnmountFlags.Detach); } catch (SyscallException) { }
+        }
     }
 }
 
