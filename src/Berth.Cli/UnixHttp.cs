@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -127,7 +128,7 @@ internal static class UnixHttp
     }
 
     /// <summary>A response body: <paramref name="length"/> bytes (long.MaxValue: to the end of the connection), or chunked.</summary>
-    private sealed class BodyStream(ConnectionReader reader, long length, bool chunked) : Stream
+    private sealed class BodyStream(ConnectionReader reader, long length, bool chunked) : Berth.Storage.Archive.ReadOnlyStream
     {
         private long _remaining = chunked ? 0 : length;
         private bool _done = !chunked && length == 0;
@@ -164,23 +165,23 @@ internal static class UnixHttp
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
             => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+        public override int Read(Span<byte> buffer)
+        {
+            var rented = ArrayPool<byte>.Shared.Rent(buffer.Length);
+            try
+            {
+                var n = ReadAsync(rented.AsMemory(0, buffer.Length)).AsTask().GetAwaiter().GetResult();
+                rented.AsSpan(0, n).CopyTo(buffer);
+                return n;
+            }
+            finally { ArrayPool<byte>.Shared.Return(rented); }
+        }
 
         protected override void Dispose(bool disposing)
         {
             if (disposing) reader.Connection.Dispose();
             base.Dispose(disposing);
         }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>Writes each buffer it is given as one HTTP chunk (the terminating chunk is the caller's).</summary>
