@@ -27,8 +27,8 @@ public sealed record HostMount(string Destination, string Source, bool Writable)
 /// layer. Every path is resolved inside the container's root (openat2 RESOLVE_IN_ROOT), so "../../etc" and
 /// symlinks pointing out of the container stay inside it. A path inside a bind mount or volume reads and writes
 /// the mount's source, as Docker's (which mounts them for the call), and a directory copied out carries the
-/// mounts below it; the path is matched against the mount destinations as written (a symlink of the container
-/// leading into a mount is followed in the container's layer, not into the mount).
+/// mounts below it. Symlinks on the way are followed across the mounts (<see cref="ContainerPathResolver"/>), so a
+/// link of the container leading into a mount reaches the mount's source.
 /// </summary>
 public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IReadOnlyCollection<string>? engineMountPoints = null) : IContainerFilesystemService
 {
@@ -128,10 +128,11 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
         {
             using var rootfs = Acquire(target);
             var absolute = ContainerPaths.Absolute(path);
-            var place = Locate(rootfs.Path, target, absolute);
+            var resolver = new ContainerPathResolver(sys, rootfs.Path, target);
+            var place = Locate(rootfs.Path, target, resolver.Resolve(absolute, followFinal: false));
             using var root = place.OpenRoot(sys);
             var (directory, name, status) = ResolveForRead(root, target, path, place.Path);
-            using (directory) return Stat(place, absolute, status);
+            using (directory) return Stat(absolute, status, status.IsSymlink ? resolver.Resolve(absolute, followFinal: true) : "");
         }, cancellationToken);
 
     /// <summary>
@@ -142,13 +143,14 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
     {
         using var rootfs = Acquire(target);
         var absolute = ContainerPaths.Absolute(path);
-        var place = Locate(rootfs.Path, target, absolute);
+        var located = new ContainerPathResolver(sys, rootfs.Path, target).Resolve(absolute, followFinal: false);
+        var place = Locate(rootfs.Path, target, located);
         using var root = place.OpenRoot(sys);
         var (directory, name, status) = ResolveForRead(root, target, path, place.Path); // a 404 before any byte is written
         using (directory)
         {
             var archiveName = ContainerPaths.Base(absolute);
-            var mountsBelow = status.IsDirectory ? MountsBelow(target, absolute, archiveName) : null;
+            var mountsBelow = status.IsDirectory ? MountsBelow(target, located, archiveName) : null;
             await StreamBridge.ProduceAsync(output =>
             {
                 using var tar = new TarWriter(output, TarEntryFormat.Gnu, leaveOpen: true);
@@ -175,7 +177,7 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
             using var rootfs = Acquire(target);
             using var root = sys.OpenAt(null, rootfs.Path, O_PATH | O_DIRECTORY);
             var absolute = ContainerPaths.Absolute(upload.Path);
-            var place = Locate(rootfs.Path, target, absolute);
+            var place = Locate(rootfs.Path, target, new ContainerPathResolver(sys, rootfs.Path, target).Resolve(absolute, followFinal: true));
             using var placeRoot = place.Mount is null ? null : place.OpenRoot(sys);
             var into = placeRoot ?? root;
             using var destination = sys.TryOpenAt2(into, place.Path, O_PATH, InRoot, out _)
@@ -209,26 +211,18 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
         return (directory, name, status);
     }
 
-    private static ContainerPathStat Stat(Place place, string absolute, in FileStatus status)
+    /// <summary>
+    /// The stat header: a symlink's target fully evaluated in the container's filesystem (its mounts included), as an
+    /// absolute container path (docker cp -L follows it).
+    /// </summary>
+    private static ContainerPathStat Stat(string absolute, in FileStatus status, string linkTarget) => new()
     {
-        var linkTarget = "";
-        if (status.IsSymlink)
-        {
-            // Fully evaluated in the container's root (or the mount's), as an absolute container path (docker cp -L follows it).
-            var host = PathInRoot.Resolve(place.Root, place.Path);
-            var relative = Path.GetRelativePath(place.Root, host);
-            var prefix = place.Mount?.Destination ?? "";
-            linkTarget = relative == "." ? (prefix.Length > 0 ? prefix : "/") : prefix + "/" + relative;
-        }
-        return new ContainerPathStat
-        {
-            Name = ContainerPaths.Base(absolute),
-            Size = status.Size,
-            Mode = GoFileMode.FromUnix(status.Mode),
-            Mtime = DockerTime.Format(status.Mtime),
-            LinkTarget = linkTarget,
-        };
-    }
+        Name = ContainerPaths.Base(absolute),
+        Size = status.Size,
+        Mode = GoFileMode.FromUnix(status.Mode),
+        Mtime = DockerTime.Format(status.Mtime),
+        LinkTarget = linkTarget,
+    };
 
     /// <summary>The container path of an fd opened inside the root (what its symlinks resolved to).</summary>
     private string InRootPath(SafeFileHandle root, SafeFileHandle handle)
