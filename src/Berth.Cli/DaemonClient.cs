@@ -15,7 +15,7 @@ public sealed class DaemonException(int status, string message) : Exception(mess
 /// <summary>The daemon cannot be reached.</summary>
 public sealed class ConnectException(string host, string? message = null) : Exception(message ?? $"Cannot connect to the Berth daemon at {host}. Is the berth daemon running?");
 
-/// <summary>A Docker Engine API client over a unix socket or TCP, with version negotiation through /_ping.</summary>
+/// <summary>A Docker Engine API client over a unix socket or TCP; the API version is negotiated only when the daemon refuses ours.</summary>
 public sealed class DaemonClient : IDisposable
 {
     public const string DefaultHost = "unix:///run/berth/berth.sock";
@@ -100,14 +100,62 @@ public sealed class DaemonClient : IDisposable
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Stream, Socket> Sockets = [];
 
-    /// <summary>The API version both sides speak: the daemon's (from /_ping), at most ours.</summary>
+    /// <summary>The newest Engine API version this client speaks.</summary>
+    public const string NewestVersion = "1.47";
+
+    /// <summary>
+    /// The API version both sides speak: the daemon's (from /_ping), at most ours. Requests do not wait for it: they go
+    /// out on <see cref="NewestVersion"/> at once, and only a daemon that refuses that version (an older dockerd says
+    /// "client version 1.47 is too new. Maximum supported API version is 1.41") costs a negotiation and a retry.
+    /// </summary>
     public async Task<string> VersionAsync()
     {
         if (version is not null) return version;
         using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Get, "/_ping"));
         var server = response.Headers.TryGetValues("API-Version", out var v) ? v.First() : "1.24";
-        version = CompareVersions(server, "1.47") < 0 ? server : "1.47";
+        version = Newer(server) ? NewestVersion : server;
         return version;
+    }
+
+    private static bool Newer(string server)
+    {
+        try { return CompareVersions(server, NewestVersion) >= 0; }
+        catch (FormatException) { return true; }
+        catch (IndexOutOfRangeException) { return true; }
+    }
+
+    /// <summary>
+    /// Whether an error answer is the daemon refusing the API version of the request (moby's and berthd's "client version
+    /// X is too new/old", older moby's "client is newer than server"); <paramref name="maximum"/> is the version the
+    /// daemon named as its newest, when it named one we can use.
+    /// </summary>
+    public static bool IsVersionRefusal(int status, string message, out string? maximum)
+    {
+        maximum = null;
+        if (status != 400) return false;
+        if (message.StartsWith("client version ", StringComparison.Ordinal) && message.Contains(" is too ", StringComparison.Ordinal))
+        {
+            const string marker = "Maximum supported API version is ";
+            var at = message.IndexOf(marker, StringComparison.Ordinal);
+            if (at >= 0)
+            {
+                var rest = message.AsSpan(at + marker.Length);
+                var end = 0;
+                while (end < rest.Length && (char.IsAsciiDigit(rest[end]) || rest[end] == '.')) end++;
+                var named = rest[..end].TrimEnd('.').ToString();
+                if (named.Count(ch => ch == '.') == 1 && !named.StartsWith('.') && !Newer(named)) maximum = named;
+            }
+            return true;
+        }
+        return message.StartsWith("client is newer than server", StringComparison.Ordinal);
+    }
+
+    /// <summary>After a refusal: the version the daemon named, else the one its /_ping tells.</summary>
+    private async Task<string> NegotiateAsync(string? named)
+    {
+        if (named is not null) return version = named;
+        version = null;
+        return await VersionAsync();
     }
 
     public static int CompareVersions(string a, string b)
@@ -141,18 +189,31 @@ public sealed class DaemonClient : IDisposable
 
     public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, HttpContent? content = null, bool stream = false)
     {
-        var request = new HttpRequestMessage(method, $"/v{await VersionAsync()}{path}") { Content = content };
-        var response = await SendRawAsync(request, stream ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead);
-        if ((int)response.StatusCode >= 400)
+        // A body that cannot be sent twice (a stream: load, import, build, cp) waits for the negotiated version, and so does
+        // a HEAD, whose refusal would come without the message that names the version.
+        var optimistic = (content is null or ByteArrayContent) && method != HttpMethod.Head;
+        var requestVersion = version ?? (optimistic ? NewestVersion : await VersionAsync());
+        while (true)
         {
+            var request = new HttpRequestMessage(method, $"/v{requestVersion}{path}") { Content = content };
+            var response = await SendRawAsync(request, stream ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead);
+            if ((int)response.StatusCode < 400)
+            {
+                version ??= requestVersion;
+                return response;
+            }
             var body = await response.Content.ReadAsStringAsync();
             response.Dispose();
             string message;
             try { message = JsonSerializer.Deserialize(body, Json.ErrorResponse)?.Message ?? body; }
             catch (JsonException) { message = body.Trim(); }
+            if (version is null && IsVersionRefusal((int)response.StatusCode, message, out var maximum))
+            {
+                var negotiated = await NegotiateAsync(maximum);
+                if (negotiated != requestVersion) { requestVersion = negotiated; continue; }
+            }
             throw new DaemonException((int)response.StatusCode, message);
         }
-        return response;
     }
 
     public async Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type)
@@ -206,9 +267,24 @@ public sealed class DaemonClient : IDisposable
     /// </summary>
     public async Task<Stream> HijackAsync(string path, string? jsonBody = null)
     {
+        var requestVersion = version ?? NewestVersion;
+        while (true)
+        {
+            try { return await HijackOnceAsync(requestVersion, path, jsonBody); }
+            catch (DaemonException e) when (version is null && IsVersionRefusal(e.Status, e.Message, out var maximum))
+            {
+                var negotiated = await NegotiateAsync(maximum);
+                if (negotiated == requestVersion) throw;
+                requestVersion = negotiated;
+            }
+        }
+    }
+
+    private async Task<Stream> HijackOnceAsync(string requestVersion, string path, string? jsonBody)
+    {
         var stream = await ConnectAsync(CancellationToken.None);
         var body = jsonBody is null ? [] : Encoding.UTF8.GetBytes(jsonBody);
-        var head = $"POST /v{await VersionAsync()}{path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n" +
+        var head = $"POST /v{requestVersion}{path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n" +
                    (jsonBody is null ? "" : "Content-Type: application/json\r\n") + $"Content-Length: {body.Length}\r\n\r\n";
         await stream.WriteAsync((byte[])[.. Encoding.ASCII.GetBytes(head), .. body]); // one write: one segment for the daemon to read
         // The answer's head is read through a buffer (not a byte a read); what came after it belongs to the stream.
@@ -229,6 +305,7 @@ public sealed class DaemonClient : IDisposable
             try { message = JsonSerializer.Deserialize(text, Json.ErrorResponse)?.Message ?? text; } catch (JsonException) { message = text; }
             throw new DaemonException(status, message);
         }
+        version ??= requestVersion;
         return new HijackedStream(reader);
     }
 

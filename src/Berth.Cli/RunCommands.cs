@@ -44,13 +44,13 @@ public sealed partial class BerthCli
             ContainerCreateResponse response;
             try
             {
-                response = await Client.PostAsync(path, DaemonClient.JsonBody(request, Json.ContainerCreateRequest), Json.ContainerCreateResponse);
+                response = await Client.PostAsync(path, DaemonClient.JsonBody(request, CliWriteJsonContext.Default.ContainerCreateRequest), Json.ContainerCreateResponse);
             }
             catch (DaemonException e) when (e.Status == 404 && e.Message.StartsWith("No such image", StringComparison.Ordinal) && pull == "missing")
             {
                 stderr.WriteLine($"Unable to find image '{FullReference(request.Image!)}' locally");
                 await PullAsync(request.Image!, command);
-                response = await Client.PostAsync(path, DaemonClient.JsonBody(request, Json.ContainerCreateRequest), Json.ContainerCreateResponse);
+                response = await Client.PostAsync(path, DaemonClient.JsonBody(request, CliWriteJsonContext.Default.ContainerCreateRequest), Json.ContainerCreateResponse);
             }
             foreach (var warning in response.Warnings ?? []) stderr.WriteLine($"WARNING: {warning}");
             if (cidFile is not null) await File.WriteAllTextAsync(cidFile, response.Id);

@@ -43,10 +43,16 @@ internal static class UnixHttp
             Stream body = noBody ? new BodyStream(reader, 0, chunked: false)
                 : chunked ? new BodyStream(reader, -1, chunked: true)
                 : new BodyStream(reader, length ?? long.MaxValue, chunked: false);
-            var content = new StreamContent(body);
+            HttpContent content;
+            if (headersOnly) content = new StreamContent(body);
+            else
+            {
+                // Read here into one array of the body's size: HttpContent's own buffering copies through an 80 KiB pooled
+                // buffer (a large-object allocation and its page faults, for a few hundred bytes of JSON).
+                await using (body) content = new ByteArrayContent(await ReadToEndAsync(body, noBody ? 0 : chunked ? null : length));
+            }
             foreach (var (name, value) in contentHeaders) content.Headers.TryAddWithoutValidation(name, value);
             response.Content = content;
-            if (!headersOnly) await content.LoadIntoBufferAsync();
             return response;
         }
         catch
@@ -54,6 +60,21 @@ internal static class UnixHttp
             await connection.DisposeAsync();
             throw;
         }
+    }
+
+    private static async Task<byte[]> ReadToEndAsync(Stream body, long? length)
+    {
+        if (length is { } known and <= 1 << 20)
+        {
+            var exact = new byte[known];
+            await body.ReadExactlyAsync(exact);
+            return exact;
+        }
+        using var collected = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int n;
+        while ((n = await body.ReadAsync(chunk)) > 0) collected.Write(chunk, 0, n);
+        return collected.ToArray();
     }
 
     private static async Task WriteRequestAsync(Stream connection, HttpRequestMessage request)

@@ -32,6 +32,24 @@ public sealed class FlagTests
     public void Bad_flags_fail_with_pflags_messages(string[] args, string message)
         => Assert.Equal(message, Assert.Throws<FlagException>(() => Run(args)).Message);
 
+    /// <summary>The create body goes out through the CLI's own generated writer: byte for byte what DockerJsonContext writes.</summary>
+    [Fact]
+    public void The_create_body_is_written_as_DockerJsonContext_writes_it()
+    {
+        var flags = Run("--rm", "--name", "x", "-e", "A=1", "-w", "/tmp", "-u", "1000:1000", "--entrypoint", "/bin/sh", "-l", "k=v",
+            "--hostname", "box", "-m", "512m", "--cpus", "1.5", "--pids-limit", "64", "--cap-add", "NET_ADMIN", "--cap-drop", "ALL", "--privileged",
+            "--read-only", "--tmpfs", "/run:size=64m", "--init", "--ulimit", "nofile=1024:2048", "--security-opt", "no-new-privileges",
+            "-p", "127.0.0.1:8080:80/udp", "-p", "90", "-v", "/src:/dst:ro", "-v", "/anon", "--mount", "type=tmpfs,target=/cache,tmpfs-size=1m",
+            "--network", "none", "--health-cmd", "true", "--health-interval", "1m30s", "--add-host", "h:1.2.3.4", "--dns", "9.9.9.9",
+            "--restart", "no", "-t", "-i", "busybox", "echo", "hi");
+        var body = RunOptions.Build(flags, _ => null, _ => []);
+        var expected = System.Text.Json.JsonSerializer.Serialize(body, Berth.Engine.Models.DockerJsonContext.Default.ContainerCreateRequest);
+        Assert.Equal(expected, System.Text.Json.JsonSerializer.Serialize(body, CliWriteJsonContext.Default.ContainerCreateRequest));
+        var plain = RunOptions.Build(Run("busybox"), _ => null, _ => []);
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(plain, Berth.Engine.Models.DockerJsonContext.Default.ContainerCreateRequest),
+            System.Text.Json.JsonSerializer.Serialize(plain, CliWriteJsonContext.Default.ContainerCreateRequest));
+    }
+
     [Fact]
     public void Run_flags_become_the_create_body()
     {
