@@ -7,7 +7,8 @@ namespace Berth.Shim;
 /// <summary>
 /// berth-shim: the parent of one container. It leaves berthd's session, becomes a child subreaper, gives the
 /// container its stdio (pipes, or the pty master the runtime sends over a console socket), runs the runtime's
-/// create, reports "created PID" or "error MESSAGE" on its stdout, and then does almost nothing: one thread in one
+/// create, reports "created PID" or "error MESSAGE" on its stdout (with --run-on-start: reports "ready" and runs the
+/// runtime's `run --detach` when the first Start comes), and then does almost nothing: one thread in one
 /// poll(2) loop draining the container's output into the json-file log (so pipes never fill, whatever berthd
 /// does), serving attach/wait/resize/start on shim.sock, and, when the init exits, recording the exit in exit.json,
 /// running the runtime's delete (so berthd need not spawn it on `run --rm`'s path) and leaving once the clients
@@ -15,7 +16,7 @@ namespace Berth.Shim;
 /// </summary>
 public sealed class ContainerShim
 {
-    private const int DrainAfterExitMs = 2000, FlushClientsMs = 5000, BackPressureBytes = 1 << 20, ReleaseMemoryAfterMs = 1000;
+    private const int DrainAfterExitMs = 2000, FlushClientsMs = 5000, BackPressureBytes = 1 << 20, ReleaseMemoryAfterMs = 1000, ReleaseMemoryAfterStartMs = 250;
     private long _releaseMemoryAt = long.MaxValue;
 
     private readonly ISyscalls _sys;
@@ -42,6 +43,10 @@ public sealed class ContainerShim
     private bool _deleting, _deleteDeferred, _deleteDone;
     private string? _deleteFailure;
     private List<string>? _runtimeEnvironment;
+    /// <summary>What went wrong preparing the run after "ready" was reported (the log could not be opened).</summary>
+    private string? _setupFailure;
+    /// <summary>A run-on-start shim's stdin pipe, read end, kept for the run (the write end is _stdinFd from the start).</summary>
+    private int _runStdinFd = -1;
 
     private sealed class Client(int fd)
     {
@@ -84,8 +89,13 @@ public sealed class ContainerShim
             File.WriteAllText(StatePath(ShimProtocol.ShimPidFile), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
             _sys.Unlink(StatePath(ShimProtocol.SocketName));
             _listener = _sys.ListenUnixSocket(StatePath(ShimProtocol.SocketName), 16);
-            if (_options.LogPath is not null) Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_options.LogPath))!);
-            if (_options.LogPath is not null) _log = new JsonLogWriter(_sys, _options.LogPath, _options.LogMaxSize, _options.LogMaxFiles);
+            if (!_options.RunOnStart) OpenLog();
+            else if (_options.OpenStdin && !_options.Tty)
+            {
+                // Attached stdin may send before the start (docker run -i): it waits in the pipe the run will be given.
+                (_runStdinFd, _stdinFd) = _sys.CreatePipe();
+                _sys.SetNonBlocking(_stdinFd);
+            }
         }
         catch (Exception e) when (e is SyscallException or IOException or UnauthorizedAccessException)
         {
@@ -94,19 +104,39 @@ public sealed class ContainerShim
             return 1;
         }
 
-        string? error;
-        try { error = Create(); }
-        catch (Exception e) when (e is SyscallException or IOException or UnauthorizedAccessException or FormatException)
+        if (_options.RunOnStart)
         {
-            error = e.Message;
+            // The runtime's create and start are one `run --detach` when berthd's Start comes: attaches made before it
+            // (docker run) are in place before the process writes, and one runtime process less runs per container.
+            Report(_sys, "ready");
+            // What only the run needs is made while berthd connects its attaches and sends the Start; a failure here
+            // is the Start's answer.
+            try
+            {
+                OpenLog();
+                _runtimeEnvironment ??= RuntimeEnvironment();
+            }
+            catch (Exception e) when (e is SyscallException or IOException or UnauthorizedAccessException)
+            {
+                _setupFailure = e.Message;
+            }
         }
-        if (error is not null)
+        else
         {
-            Report(_sys, "error " + error);
-            CleanUpFailedStart();
-            return 1;
+            string? error;
+            try { error = Launch("create"); }
+            catch (Exception e) when (e is SyscallException or IOException or UnauthorizedAccessException or FormatException)
+            {
+                error = e.Message;
+            }
+            if (error is not null)
+            {
+                Report(_sys, "error " + error);
+                CleanUpFailedStart();
+                return 1;
+            }
+            Report(_sys, "created " + _initPid.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
-        Report(_sys, "created " + _initPid.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var devNull = _sys.OpenFile("/dev/null", OpenFlags.O_RDWR);
         _sys.DuplicateTo(devNull, 1); // berthd reads the report to end of file
         _sys.CloseFd(devNull);
@@ -115,6 +145,13 @@ public sealed class ContainerShim
         _releaseMemoryAt = Environment.TickCount64 + ReleaseMemoryAfterMs;
         Loop();
         return 0;
+    }
+
+    private void OpenLog()
+    {
+        if (_options.LogPath is null) return;
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(_options.LogPath))!);
+        _log = new JsonLogWriter(_sys, _options.LogPath, _options.LogMaxSize, _options.LogMaxFiles);
     }
 
     private static void Report(ISyscalls sys, string line)
@@ -133,9 +170,14 @@ public sealed class ContainerShim
 
     // ---------------------------------------------------------------- create
 
-    /// <summary>Runs the runtime's create with the container's stdio; null on success, else the runtime's message.</summary>
-    private string? Create()
+    /// <summary>
+    /// Runs the runtime's create, or its `run --detach` (create and start in one process), with the container's stdio;
+    /// null on success, else the runtime's message. While `run` runs, the container already writes: its output goes to
+    /// the log and to attached clients as in the loop.
+    /// </summary>
+    private string? Launch(string verb)
     {
+        var running = verb == "run";
         var devNull = _sys.OpenFile("/dev/null", OpenFlags.O_RDWR);
         int childIn = devNull, childOut, childErr, consoleListener = -1;
         string? consolePath = null;
@@ -153,14 +195,16 @@ public sealed class ContainerShim
         {
             (captureOut, childOut) = _sys.CreatePipe();
             (captureErr, childErr) = _sys.CreatePipe();
-            if (_options.OpenStdin) (childIn, _stdinFd) = _sys.CreatePipe();
+            if (_runStdinFd >= 0) (childIn, _runStdinFd) = (_runStdinFd, -1);
+            else if (_options.OpenStdin) (childIn, _stdinFd) = _sys.CreatePipe();
         }
 
         var argv = new List<string>
         {
             _options.Runtime, "--root", _options.RuntimeRoot, "--log", StatePath(ShimProtocol.RuntimeLogFile), "--log-format", "json",
-            "create", "--bundle", _options.Bundle, "--pid-file", StatePath(ShimProtocol.InitPidFile),
+            verb, "--bundle", _options.Bundle, "--pid-file", StatePath(ShimProtocol.InitPidFile),
         };
+        if (running) argv.Add("--detach");
         if (consolePath is not null) argv.AddRange(["--console-socket", consolePath]);
         argv.Add(_options.ContainerId);
         _sys.Unlink(StatePath(ShimProtocol.InitPidFile));
@@ -177,7 +221,16 @@ public sealed class ContainerShim
         }
 
         // While create runs: keep its stderr (the runtime's messages; for pipes, also the container's stderr, which
-        // is silent until start) and take the pty master when the runtime sends it.
+        // is silent until start) and take the pty master when the runtime sends it. While `run` runs, the pipes are
+        // the container's output already: logged and sent to clients.
+        if (running && !_options.Tty)
+        {
+            _outFd = captureOut;
+            _errFd = captureErr;
+            captureOut = captureErr = -1;
+            _sys.SetNonBlocking(_outFd);
+            _sys.SetNonBlocking(_errFd);
+        }
         var captured = new MemoryStream();
         var runtimeHandle = _sys.OpenProcessHandle(runtimePid);
         Span<PollEntry> polls = stackalloc PollEntry[4];
@@ -188,11 +241,18 @@ public sealed class ContainerShim
             if (captureErr >= 0) polls[n++] = new PollEntry(captureErr, PollEntry.In);
             if (captureOut >= 0) polls[n++] = new PollEntry(captureOut, PollEntry.In);
             if (consoleListener >= 0) polls[n++] = new PollEntry(consoleListener, PollEntry.In);
+            if (running && _outFd >= 0) polls[n++] = new PollEntry(_outFd, PollEntry.In);
+            if (running && _errFd >= 0) polls[n++] = new PollEntry(_errFd, PollEntry.In);
             _sys.Poll(polls[..n], -1);
             for (var i = 1; i < n; i++)
             {
                 if (!polls[i].Readable) continue;
                 var fd = polls[i].Fd;
+                if (running && (fd == _outFd || fd == _errFd))
+                {
+                    ReadOutput(fd, stderr: fd == _errFd);
+                    continue;
+                }
                 if (fd == consoleListener)
                 {
                     var connection = _sys.Accept(consoleListener);
@@ -224,7 +284,7 @@ public sealed class ContainerShim
         if (!WaitStatus.Exited(status) || WaitStatus.ExitCode(status) != 0)
         {
             failure = LastRuntimeError() ?? LastLine(captured)
-                ?? $"{Path.GetFileName(_options.Runtime)} create exited with status {WaitStatus.ShellCode(status)}";
+                ?? $"{Path.GetFileName(_options.Runtime)} {verb} exited with status {WaitStatus.ShellCode(status)}";
         }
         else
         {
@@ -235,14 +295,22 @@ public sealed class ContainerShim
         {
             if (captureOut >= 0) _sys.CloseFd(captureOut);
             if (captureErr >= 0) _sys.CloseFd(captureErr);
+            if (_outFd >= 0) { _sys.CloseFd(_outFd); _outFd = -1; }
+            if (_errFd >= 0) { _sys.CloseFd(_errFd); _errFd = -1; }
             if (_stdinFd >= 0) { _sys.CloseFd(_stdinFd); _stdinFd = -1; }
             if (_masterFd >= 0) { _sys.CloseFd(_masterFd); _masterFd = -1; }
             if (_initPid > 0) RunRuntime("delete", "--force", _options.ContainerId);
+            _initPid = 0;
             return failure;
         }
 
+        // The init is the shim's child now (`run` and create leave it to their parent, a subreaper); not reaped yet, so
+        // its pidfd opens even when it has exited already.
         _initHandle = _sys.OpenProcessHandle(_initPid);
-        _oom = OomCounter.ForProcess(_initPid);
+        // After create the init waits for start, in its cgroup. After `run` it may have exited already (a zombie's
+        // /proc/PID/cgroup names the root): then the cgroup comes from the bundle's config.json. The cgroup is the
+        // run's own, new: its OOM count starts at zero.
+        _oom = running ? OomCounter.ForRun(_initPid, _options.Bundle) : OomCounter.ForProcess(_initPid);
         if (_options.Tty)
         {
             _outFd = _masterFd;
@@ -251,10 +319,13 @@ public sealed class ContainerShim
         }
         else
         {
-            _outFd = captureOut;
-            _errFd = captureErr;
-            _sys.SetNonBlocking(_outFd);
-            _sys.SetNonBlocking(_errFd);
+            if (!running)
+            {
+                _outFd = captureOut;
+                _errFd = captureErr;
+                _sys.SetNonBlocking(_outFd);
+                _sys.SetNonBlocking(_errFd);
+            }
             if (_stdinFd >= 0) _sys.SetNonBlocking(_stdinFd);
         }
         return null;
@@ -616,10 +687,13 @@ public sealed class ContainerShim
         if (client.CloseAfterFlush) CloseClient(client);
     }
 
+    /// <summary>Before a run-on-start shim has run the container on a terminal, there is no master yet: stdin waits.</summary>
+    private bool StdinWaitsForTheRun => _options.RunOnStart && _options.Tty && _initPid == 0 && !_finished;
+
     private void WriteStdin(ReadOnlySpan<byte> data)
     {
-        if (_stdinFd < 0 || _stdinCloseRequested || data.IsEmpty) return;
-        if (_stdinPendingLength == 0)
+        if ((_stdinFd < 0 && !StdinWaitsForTheRun) || _stdinCloseRequested || data.IsEmpty) return;
+        if (_stdinPendingLength == 0 && _stdinFd >= 0)
         {
             var n = _sys.TryWrite(_stdinFd, data);
             if (n == -2) { StdinGone(); return; }
@@ -700,6 +774,11 @@ public sealed class ContainerShim
     private void BeginStart(Client client)
     {
         if (_startClient is not null) { Send(client, ShimProtocol.Failed, "a start is already in progress"u8); return; }
+        if (_options.RunOnStart && _initPid == 0 && !_finished)
+        {
+            RunContainer(client);
+            return;
+        }
         _startLogOffset = RuntimeLogLength();
         try
         {
@@ -711,6 +790,40 @@ public sealed class ContainerShim
             if (_startPid == 0) { Send(client, ShimProtocol.Failed, Encoding.UTF8.GetBytes("starting the runtime: " + e.Message)); return; }
         }
         _startClient = client;
+    }
+
+    /// <summary>
+    /// The first Start of a run-on-start shim: the runtime's `run --detach`, answered Ok with the init's pid, or Failed
+    /// with the runtime's message, after which nothing of the container is left and the shim leaves.
+    /// </summary>
+    private void RunContainer(Client client)
+    {
+        string? error;
+        try { error = _setupFailure ?? Launch("run"); }
+        catch (Exception e) when (e is SyscallException or IOException or UnauthorizedAccessException or FormatException)
+        {
+            // The run may have gone through before this failed (its pid file unreadable): leave nothing running.
+            error = e.Message;
+            RunRuntime("delete", "--force", _options.ContainerId);
+            _initPid = 0;
+        }
+        client.CloseAfterFlush = true;
+        if (error is null)
+        {
+            Send(client, ShimProtocol.Ok, Encoding.ASCII.GetBytes(_initPid.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            DeferMemoryRelease();
+            return;
+        }
+        Send(client, ShimProtocol.Failed, Encoding.UTF8.GetBytes(error));
+        // Nothing ran: no exit to record and nothing to delete. Waiters see the connection end; the shim leaves.
+        _log?.Dispose();
+        _log = null;
+        _sys.CloseFd(_listener);
+        _listener = -1;
+        try { _sys.Unlink(StatePath(ShimProtocol.SocketName)); _sys.Unlink(StatePath(ShimProtocol.ShimPidFile)); } catch (SyscallException) { }
+        _finished = true;
+        _finishDeadline = Environment.TickCount64 + FlushClientsMs;
+        foreach (var c in _clients) if (c != client) CloseClient(c);
     }
 
     private void StartDone(int status)
@@ -731,7 +844,17 @@ public sealed class ContainerShim
             }
         }
         if (_deleteDeferred) BeginDelete();
-        if (_releaseMemoryAt != long.MaxValue) _releaseMemoryAt = 0; // answered: now the loop may shed its start-up pages
+        DeferMemoryRelease();
+    }
+
+    /// <summary>
+    /// Once the start is answered the loop may shed its start-up pages (a read of /proc/self/smaps, a millisecond of
+    /// CPU), but not while a freshly started container does its first work beside it on a small machine: a little
+    /// later, by when a short-lived container (run --rm … true) is gone and the shim with it.
+    /// </summary>
+    private void DeferMemoryRelease()
+    {
+        if (_releaseMemoryAt != long.MaxValue) _releaseMemoryAt = Environment.TickCount64 + ReleaseMemoryAfterStartMs;
     }
 
     /// <summary>

@@ -10,10 +10,10 @@ public sealed class OomCounter
     private readonly string? _file;
     private readonly long _baseline;
 
-    private OomCounter(string? file)
+    private OomCounter(string? file, bool fresh = false)
     {
         _file = file;
-        _baseline = file is null ? 0 : Read(file);
+        _baseline = file is null || fresh ? 0 : Read(file);
     }
 
     /// <summary>Finds the memory cgroup of <paramref name="pid"/> from /proc/PID/cgroup (under <paramref name="cgroupRoot"/>).</summary>
@@ -23,6 +23,39 @@ public sealed class OomCounter
         try { text = File.ReadAllText($"/proc/{pid}/cgroup"); }
         catch (IOException) { return new OomCounter(null); }
         return new OomCounter(CounterFile(text, cgroupRoot));
+    }
+
+    /// <summary>
+    /// After the runtime's `run --detach`: the init already runs and may have exited (a zombie's /proc/PID/cgroup names
+    /// the root cgroup), so its memory cgroup comes from /proc while it lives, else from the bundle's config.json
+    /// (a cgroupfs cgroupsPath). The cgroup is the run's own, made by the runtime: its count starts at zero.
+    /// </summary>
+    public static OomCounter ForRun(int pid, string bundle, string cgroupRoot = "/sys/fs/cgroup")
+    {
+        string? file = null;
+        try { file = CounterFile(File.ReadAllText($"/proc/{pid}/cgroup"), cgroupRoot); }
+        catch (IOException) { }
+        if (file == Path.Join(cgroupRoot, "memory", "/", "memory.oom_control") || file == Path.Join(cgroupRoot, "/", "memory.events")) file = null;
+        file ??= FromConfig(Path.Combine(bundle, "config.json"), cgroupRoot);
+        return new OomCounter(file, fresh: true);
+    }
+
+    /// <summary>The counter file of the bundle's linux.cgroupsPath when it is a cgroupfs path; null otherwise.</summary>
+    public static string? FromConfig(string configPath, string cgroupRoot)
+    {
+        string? path = null;
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(configPath));
+            if (doc.RootElement.TryGetProperty("linux", out var linux) && linux.ValueKind == System.Text.Json.JsonValueKind.Object
+                && linux.TryGetProperty("cgroupsPath", out var cgroups) && cgroups.ValueKind == System.Text.Json.JsonValueKind.String) path = cgroups.GetString();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return null; }
+        if (path is null || !path.StartsWith('/') || path.Contains(':')) return null; // systemd's "slice:prefix:name" or relative
+        var v1 = Path.Join(cgroupRoot, "memory", path, "memory.oom_control");
+        if (File.Exists(v1)) return v1;
+        var v2 = Path.Join(cgroupRoot, path, "memory.events");
+        return File.Exists(v2) ? v2 : null;
     }
 
     /// <summary>The counter file for a /proc/PID/cgroup text: the v1 memory controller's line wins; else the v2 line.</summary>

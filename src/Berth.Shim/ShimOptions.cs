@@ -16,6 +16,8 @@ public sealed class ShimOptions
     public bool Tty { get; init; }
     public bool OpenStdin { get; init; }
     public bool StdinOnce { get; init; }
+    /// <summary>Create nothing at start-up: the first Start runs the runtime's `run --detach` (create and start in one).</summary>
+    public bool RunOnStart { get; init; }
 
     public List<string> ToArguments()
     {
@@ -31,6 +33,7 @@ public sealed class ShimOptions
         if (Tty) args.Add("--tty");
         if (OpenStdin) args.Add("--stdin");
         if (StdinOnce) args.Add("--stdin-once");
+        if (RunOnStart) args.Add("--run-on-start");
         return args;
     }
 
@@ -40,7 +43,7 @@ public sealed class ShimOptions
         string? id = null, bundle = null, runtime = null, root = null, state = null, log = null;
         long maxSize = 0;
         int maxFiles = 1;
-        bool tty = false, stdin = false, stdinOnce = false;
+        bool tty = false, stdin = false, stdinOnce = false, runOnStart = false;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -48,6 +51,7 @@ public sealed class ShimOptions
                 case "--tty": tty = true; continue;
                 case "--stdin": stdin = true; continue;
                 case "--stdin-once": stdinOnce = true; continue;
+                case "--run-on-start": runOnStart = true; continue;
             }
             if (i + 1 >= args.Length) throw new ArgumentException($"berth-shim: {args[i]} needs a value");
             var value = args[++i];
@@ -76,6 +80,7 @@ public sealed class ShimOptions
             RuntimeRoot = root ?? throw new ArgumentException("berth-shim: --runtime-root is required"),
             StateDirectory = state ?? throw new ArgumentException("berth-shim: --state-dir is required"),
             LogPath = log, LogMaxSize = maxSize, LogMaxFiles = maxFiles, Tty = tty, OpenStdin = stdin, StdinOnce = stdinOnce,
+            RunOnStart = runOnStart,
         };
     }
 }

@@ -9,7 +9,9 @@ namespace Berth.Shim;
 /// length, the payload. A connection opens with one request: Wait (the shim answers Exit when the container has
 /// exited and its output is in the log, and Deleted once it has run the runtime's delete, when Exit announced that),
 /// Attach (the shim streams Stdout/Stderr frames, then End; the client may send Stdin and CloseStdin), Resize
-/// (answered Ok or Failed), or Start (the shim runs the runtime's start and answers Ok or Failed with its message).
+/// (answered Ok or Failed), or Start (the shim runs the runtime's start and answers Ok or Failed with its message; a shim
+/// started with --run-on-start runs the runtime's `run --detach` on the first Start and answers Ok with the init's pid in
+/// ASCII, or Failed, after which it leaves). Exit comes before the runtime's delete, Deleted after it.
 /// </summary>
 public static class ShimProtocol
 {

@@ -19,7 +19,10 @@ public sealed class ShimHarness : IDisposable
     public string StateDirectory => _dir.Combine("state", Id);
     public string LogPath => _dir.Combine("logs", Id + "-json.log");
     public JsonObject Config { get; }
+    /// <summary>berthd's supervisor: the shim runs the runtime's `run --detach` at the first start.</summary>
     public ShimSupervisor Supervisor { get; } = new(Path.Combine(Repo.Bin, "berth-shim"));
+    /// <summary>A supervisor whose shim runs the runtime's create at once and its start when asked.</summary>
+    public ShimSupervisor CreatingSupervisor { get; } = new(Path.Combine(Repo.Bin, "berth-shim")) { RunOnStart = false };
 
     public static string BerthRuntime => Path.Combine(Repo.Bin, "berth-runtime");
     public static string Runc => "/usr/sbin/runc";

@@ -36,6 +36,53 @@ public sealed class StdioTests
     }
 
     [RootFact]
+    public Task StdinSentBeforeTheStartArrivesWhole_BerthRuntime() => StdinSentBeforeTheStartArrivesWhole(ShimHarness.BerthRuntime);
+
+    [RootFact]
+    public Task StdinSentBeforeTheStartArrivesWhole_Runc() => StdinSentBeforeTheStartArrivesWhole(ShimHarness.Runc);
+
+    /// <summary>
+    /// docker run -i sends stdin as soon as its attach stands, before the start: a run-on-start shim keeps it (more than
+    /// a pipe holds) and its close for the container the run makes.
+    /// </summary>
+    private static async Task StdinSentBeforeTheStartArrivesWhole(string runtime)
+    {
+        using var h = new ShimHarness(runtime, "md5sum");
+        await using var c = await h.Supervisor.CreateAsync(h.Request(openStdin: true, stdinOnce: true), CancellationToken.None);
+        var session = await c.AttachAsync(new AttachOptions(true, true, true, true, false, null), CancellationToken.None);
+        var data = new byte[300_000];
+        new Random(7).NextBytes(data);
+        var writing = Task.Run(async () =>
+        {
+            await session.WriteStdinAsync(data, CancellationToken.None);
+            await session.CloseStdinAsync();
+        });
+        await Task.Delay(100); // the first 64 KiB fill the pipe before anything reads it
+        await c.StartAsync(CancellationToken.None);
+        await writing.WaitAsync(Timeout);
+        var (stdout, _) = await Collect(session);
+        await session.DisposeAsync();
+        Assert.Equal(0, (await c.Exited.WaitAsync(Timeout)).ExitCode);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(data)) + "  -\n", stdout);
+        await c.DeleteAsync(false, CancellationToken.None);
+    }
+
+    /// <summary>On a terminal the master exists only once the run has made it: what was typed before waits for it.</summary>
+    [RootFact]
+    public async Task TerminalInputTypedBeforeTheStartReachesTheShell()
+    {
+        using var h = new ShimHarness(ShimHarness.BerthRuntime, "sh");
+        await using var c = await h.Supervisor.CreateAsync(h.Request(tty: true, openStdin: true), CancellationToken.None);
+        var session = await c.AttachAsync(new AttachOptions(true, true, true, true, false, null), CancellationToken.None);
+        await session.WriteStdinAsync("exit 5\n"u8.ToArray(), CancellationToken.None);
+        await c.StartAsync(CancellationToken.None);
+        await Collect(session).WaitAsync(Timeout);
+        await session.DisposeAsync();
+        Assert.Equal(5, (await c.Exited.WaitAsync(Timeout)).ExitCode);
+        await c.DeleteAsync(false, CancellationToken.None);
+    }
+
+    [RootFact]
     public async Task StdinStaysOpenAcrossAttaches()
     {
         using var h = new ShimHarness(ShimHarness.BerthRuntime, "sh", "-c", "while read line; do echo got $line; done");

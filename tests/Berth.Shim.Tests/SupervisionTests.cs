@@ -20,9 +20,9 @@ public sealed class SupervisionTests
     {
         using var h = new ShimHarness(runtime, "sh", "-c", "trap 'echo bye; exit 7' TERM; while true; do echo tick; sleep 0.1; done");
         var first = await h.Supervisor.CreateAsync(h.Request(), CancellationToken.None);
-        var pid = first.Pid;
         var firstShim = h.ShimPid()!.Value;
         await first.StartAsync(CancellationToken.None);
+        var pid = first.Pid;
         await first.DisposeAsync(); // "berthd" lets go of everything it had
 
         var supervisor = new ShimSupervisor(h.Supervisor.ShimPath); // a new "berthd"

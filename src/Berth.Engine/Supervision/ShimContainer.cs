@@ -38,7 +38,13 @@ internal sealed class ShimContainer : ISupervisedContainer
     }
 
     public string ContainerId => _record.ContainerId;
-    public int Pid { get; }
+    public int Pid { get; private set; }
+
+    /// <summary>The shim creates nothing before StartAsync, which runs the runtime's `run --detach` and learns the pid.</summary>
+    public bool RunsOnStart { get; init; }
+
+    /// <summary>A run-on-start shim's run failed: the shim left nothing behind and leaves; there is nothing to delete.</summary>
+    private bool _runFailed;
     public Task<ProcessExit> Exited => _exited.Task;
 
     /// <summary>
@@ -85,6 +91,7 @@ internal sealed class ShimContainer : ISupervisedContainer
     /// hangs up, and then berthd runs it.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        var runs = RunsOnStart && Pid == 0;
         var connection = ShimConnection.TryConnect(_sys, _stateDirectory);
         if (connection is not null)
         {
@@ -93,11 +100,39 @@ internal sealed class ShimContainer : ISupervisedContainer
                 await connection.SendAsync(ShimProtocol.Start, default, cancellationToken).ConfigureAwait(false);
                 // Never abandon a half-done start: the shim answers when the runtime's process has ended.
                 var reply = await connection.ReceiveAsync(CancellationToken.None).ConfigureAwait(false);
-                if (reply is { Kind: ShimProtocol.Ok }) return;
-                if (reply is { Kind: ShimProtocol.Failed } failed) throw new RuntimeCommandException("start", Encoding.UTF8.GetString(failed.Payload));
+                if (reply is { Kind: ShimProtocol.Ok } ok)
+                {
+                    if (runs)
+                    {
+                        if (!int.TryParse(ok.Payload, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var pid) || pid <= 0)
+                            throw new RuntimeCommandException("start", "berth-shim answered the run without the container's pid");
+                        Pid = pid;
+                    }
+                    return;
+                }
+                if (reply is { Kind: ShimProtocol.Failed } failed)
+                {
+                    _runFailed = runs;
+                    throw new RuntimeCommandException("start", Encoding.UTF8.GetString(failed.Payload));
+                }
             }
         }
+        if (runs)
+        {
+            _runFailed = true;
+            throw new RuntimeCommandException("start", $"berth-shim went away before starting the container{ShimLog()}");
+        }
         await _runtime.RunAsync(cancellationToken, "start", ContainerId).ConfigureAwait(false);
+    }
+
+    private string ShimLog()
+    {
+        try
+        {
+            var text = File.ReadAllText(Path.Combine(_stateDirectory, "shim.log")).Trim();
+            return text.Length == 0 ? "" : ": " + (text.Length > 500 ? text[^500..] : text);
+        }
+        catch (IOException) { return ""; }
     }
 
     public Task SignalAsync(int signal, bool all, CancellationToken cancellationToken)
@@ -147,6 +182,14 @@ internal sealed class ShimContainer : ISupervisedContainer
 
     public async Task DeleteAsync(bool force, CancellationToken cancellationToken)
     {
+        if (RunsOnStart && Pid == 0)
+        {
+            // Nothing was created: the shim runs create and start together and did not get that far, or its run failed
+            // and it cleaned up. Only the shim is there: a shim still waiting for Start is told to go.
+            if (!_runFailed) StopWaitingShim();
+            await Task.WhenAny(Exited, Task.Delay(5000, CancellationToken.None)).ConfigureAwait(false);
+            return;
+        }
         // After the exit, the shim deletes: wait for its word, and only when it failed run the delete here.
         if (_exited.Task.IsCompleted && _shimDeletes)
         {
@@ -159,6 +202,15 @@ internal sealed class ShimContainer : ISupervisedContainer
         else await _runtime.RunAsync(cancellationToken, "delete", ContainerId).ConfigureAwait(false);
         // The init is gone now; the shim records that and leaves. Give it a moment so the exit is in.
         await Task.WhenAny(Exited, Task.Delay(5000, cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>A run-on-start shim that was never told to start: it holds nothing but its socket, so it is killed
+    /// (only while it is berthd's unreaped child, so its pid cannot name another process).</summary>
+    private void StopWaitingShim()
+    {
+        if (!_ownShimChild || _exited.Task.IsCompleted) return;
+        try { _sys.SendSignal(_record.ShimPid, 9); } catch (SyscallException) { }
+        try { File.Delete(Path.Combine(_stateDirectory, ShimProtocol.SocketName)); } catch (IOException) { }
     }
 
     public async ValueTask DisposeAsync()

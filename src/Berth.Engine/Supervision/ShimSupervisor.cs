@@ -8,8 +8,9 @@ namespace Berth.Engine.Supervision;
 
 /// <summary>
 /// <see cref="ISupervisor"/> over berth-shim: one small process per container, started in a session of its own so
-/// that it outlives berthd (SIGKILL included). berthd talks to it over shim.sock in the container's state directory
-/// and runs the runtime's short verbs (start, kill, pause, resume, update, delete, exec) itself.
+/// that it outlives berthd (SIGKILL included). berthd talks to it over shim.sock in the container's state directory;
+/// the shim runs the runtime's create and start (or one `run --detach`) and, after the exit, its delete; berthd runs
+/// the other short verbs (kill, pause, resume, update, exec) itself.
 /// </summary>
 public sealed class ShimSupervisor : ISupervisor
 {
@@ -26,6 +27,15 @@ public sealed class ShimSupervisor : ISupervisor
     /// <summary>Environment of the shims (berthd's, without .NET runtime knobs meant for berthd). GC knobs such as
     /// DOTNET_GCgen0size / GCHeapHardLimit / GCConserveMemory were measured: they change nothing in a shim's PSS.</summary>
     public IReadOnlyList<string> ShimEnvironment { get; init; } = DefaultShimEnvironment();
+
+    /// <summary>
+    /// The shim creates nothing until <see cref="ISupervisedContainer.StartAsync"/>, which runs the runtime's
+    /// `run --detach` (create and start in one runtime process, as runc and berth-runtime offer) instead of a create
+    /// now and a start then. Attaches made between the two still see all output: the process begins at the start.
+    /// Off: create at <see cref="CreateAsync"/> (the pid is known from then on, the runtime shows the container as
+    /// created), start at StartAsync.
+    /// </summary>
+    public bool RunOnStart { get; init; } = true;
 
     public ShimSupervisor(string shimPath, ISyscalls? sys = null)
     {
@@ -67,7 +77,7 @@ public sealed class ShimSupervisor : ISupervisor
         {
             ContainerId = request.ContainerId, Bundle = request.BundleDirectory, Runtime = request.RuntimePath, RuntimeRoot = request.RuntimeRoot,
             StateDirectory = request.StateDirectory, LogPath = request.LogPath, LogMaxSize = request.LogMaxSize, LogMaxFiles = request.LogMaxFiles,
-            Tty = request.Tty, OpenStdin = request.OpenStdin, StdinOnce = request.StdinOnce,
+            Tty = request.Tty, OpenStdin = request.OpenStdin, StdinOnce = request.StdinOnce, RunOnStart = RunOnStart,
         };
 
         var (reportRead, reportWrite) = _sys.CreatePipe();
@@ -89,9 +99,11 @@ public sealed class ShimSupervisor : ISupervisor
             _sys.CloseFd(shimLog);
         }
 
-        // The shim answers one line once the runtime's create is done: "created PID" or "error MESSAGE".
+        // The shim answers one line once the runtime's create is done: "created PID" or "error MESSAGE"; a run-on-start
+        // shim "ready" once it listens.
         var report = await Task.Run(() => ReadReport(reportRead), CancellationToken.None).ConfigureAwait(false);
-        if (!report.StartsWith("created ", StringComparison.Ordinal) || !int.TryParse(report.AsSpan(8), out var pid))
+        var pid = 0;
+        if (!(RunOnStart && report == "ready") && (!report.StartsWith("created ", StringComparison.Ordinal) || !int.TryParse(report.AsSpan(8), out pid)))
         {
             Reap(shimPid);
             RemoveStateFiles(request.StateDirectory);
@@ -103,7 +115,7 @@ public sealed class ShimSupervisor : ISupervisor
         var record = new LaunchRecord(request.ContainerId, request.RuntimePath, request.RuntimeRoot, request.BundleDirectory, request.Tty, shimPid);
         File.WriteAllText(Path.Combine(request.StateDirectory, LaunchFile), JsonSerializer.Serialize(record, SupervisionJsonContext.Default.LaunchRecord));
         var connection = ShimConnection.TryConnect(_sys, request.StateDirectory);
-        return new ShimContainer(_sys, ShimPath, record, request.StateDirectory, pid, connection, ownShimChild: true);
+        return new ShimContainer(_sys, ShimPath, record, request.StateDirectory, pid, connection, ownShimChild: true) { RunsOnStart = pid == 0 };
     }
 
     private string ReadReport(int fd)
