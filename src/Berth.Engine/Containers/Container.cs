@@ -44,6 +44,11 @@ public sealed class Container
     internal List<TaskCompletionSource<ContainerWaitResponse>> RemovedWaiters { get; } = [];
     /// <summary>Completed when the current run's exit has been handled (stop and kill wait on it).</summary>
     internal TaskCompletionSource ExitHandled { get; set; } = Completed();
+    /// <summary>
+    /// The last run's runtime delete, which the shim runs after telling the exit: the exit's clean-up does not wait for
+    /// it, but a new run and the removal of the container's state directories (and so "removed" and the name) do.
+    /// </summary>
+    internal Task RuntimeDeleted { get; set; } = Task.CompletedTask;
 
     internal static TaskCompletionSource Completed()
     {

@@ -79,6 +79,7 @@ public sealed partial class ContainerService
         var record = c.Record;
         var id = c.Id;
         var layer = layers.GetContainerLayer(record.LayerId) ?? throw new EngineFailureException($"the filesystem of container {id} is missing");
+        await c.RuntimeDeleted; // the runtime must be done with the last run of this ID
         PrepareExecState();
         var bundle = BundleDirectory(id);
         var stateDirectory = StateDirectory(id);
@@ -328,16 +329,21 @@ public sealed partial class ContainerService
                 if (Directory.Exists(leftover) && IsMountPoint(leftover)) TryQuietly(() => Mounter.Unmount(leftover));
             }
         });
-        if (supervised is not null)
+        // The shim told the exit before it runs the runtime's delete: the network's release overlaps that too, and a
+        // container being removed (--rm, rm -f) goes on to its removal at once, which waits for the delete only before
+        // its state directories go and "removed" is told (DestroyAsync).
+        var deleting = supervised is null ? Task.CompletedTask : DeleteRunAsync(supervised);
+        bool removing;
+        lock (c.Gate)
         {
-            try { await supervised.DeleteAsync(force: true, CancellationToken.None); }
-            catch (Exception e) when (e is EngineException or IOException or OperationCanceledException) { }
-            await supervised.DisposeAsync();
+            c.RuntimeDeleted = deleting;
+            removing = c.RemovalInProgress || c.Record.HostConfig.AutoRemove;
         }
         Execs?.ContainerStopped(c.Id);
         TryQuietly(() => RuntimeSpec.SharedMemory.Release(c.Record.HostConfig, c.Directory));
         await unmount;
         await DetachNetworkQuietlyAsync(c.Record);
+        if (!removing) await deleting;
 
         TimeSpan? restartIn;
         bool autoRemove;
@@ -383,6 +389,13 @@ public sealed partial class ContainerService
 
         if (restartIn is { } delay) _ = RestartLaterAsync(c, delay, pending!.Token);
         else if (autoRemove) _ = AutoRemoveAsync(c);
+    }
+
+    private static async Task DeleteRunAsync(ISupervisedContainer supervised)
+    {
+        try { await supervised.DeleteAsync(force: true, CancellationToken.None); }
+        catch (Exception e) when (e is EngineException or IOException or OperationCanceledException) { }
+        await supervised.DisposeAsync();
     }
 
     private static ContainerWaitResponse WaitResult(ContainerState state) => new()
@@ -669,8 +682,9 @@ public sealed partial class ContainerService
                 try { if (layers.GetContainerLayer(c.Record.LayerId) is not null) layers.DeleteContainerLayer(c.Record.LayerId); }
                 catch (StorageException) { }
             }),
-            Task.Run(() =>
+            Task.Run(async () =>
             {
+                await c.RuntimeDeleted; // the runtime's delete (the shim's) may still read the bundle and log to the state directory
                 TryQuietly(() => { var b = BundleDirectory(c.Id); if (Directory.Exists(b)) Directory.Delete(b, recursive: true); });
                 TryQuietly(() => { var s = StateDirectory(c.Id); if (Directory.Exists(s)) Directory.Delete(s, recursive: true); });
             }));
