@@ -83,7 +83,7 @@ try
         Specs = network.Specs(new ContainerSpecFactory(daemon, config.CgroupParent)),
         Networks = network.AttacherFor,
         Logs = JsonFileLogReader.Instance,
-        Filesystems = _ => new Berth.Engine.Filesystem.ContainerFilesystemService(),
+        Filesystems = _ => new Berth.Engine.Filesystem.ContainerFilesystemService(volumes: network.Resolver),
     });
 }
 catch (Exception e) when (e is IOException or UnauthorizedAccessException or Berth.Storage.StorageException or Berth.Images.ImageException or EngineException)

@@ -30,7 +30,14 @@ public sealed record HostMount(string Destination, string Source, bool Writable)
 /// mounts below it. Symlinks on the way are followed across the mounts (<see cref="ContainerPathResolver"/>), so a
 /// link of the container leading into a mount reaches the mount's source.
 /// </summary>
-public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IReadOnlyCollection<string>? engineMountPoints = null) : IContainerFilesystemService
+/// <remarks>
+/// A container that was created but never started has no recorded mounts and, in Berth, no volumes yet (Docker makes
+/// them at create). With <paramref name="volumes"/> its volumes are resolved as its first start will resolve them (the
+/// named volume, made when missing; its anonymous volume per destination, which the start then reuses), so docker cp
+/// reads and writes their data as Docker's does.
+/// </remarks>
+public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IReadOnlyCollection<string>? engineMountPoints = null,
+    RuntimeSpec.IVolumeResolver? volumes = null) : IContainerFilesystemService
 {
     private const ulong InRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 
@@ -50,38 +57,48 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
     /// The container as the container service describes it. Docker's messages name the container as the client
     /// wrote it; the seam carries the name, which is what clients write most.
     /// </summary>
-    public static ContainerFilesystemTarget Target(ContainerFilesystem container) => new(
+    public static ContainerFilesystemTarget Target(ContainerFilesystem container) => Target(container, null);
+
+    private static ContainerFilesystemTarget Target(ContainerFilesystem container, RuntimeSpec.IVolumeResolver? volumes) => new(
         container.Name.TrimStart('/'), container.Layer, container.RunningRootfs, container.HostConfig.ReadonlyRootfs, container.Config.User,
-        HostMounts(container) is { Count: > 0 } mounts ? mounts : null);
+        HostMounts(container, volumes) is { Count: > 0 } mounts ? mounts : null);
 
     /// <summary>
-    /// The binds and volumes with a host source: as recorded when the container last started, else (never started:
-    /// no volume exists yet) the binds of its HostConfig.
+    /// The binds and volumes with a host source: as recorded when the container last started, else (never started)
+    /// the binds of its HostConfig and, given a <paramref name="volumes"/> resolver, its volumes.
     /// </summary>
-    internal static List<HostMount> HostMounts(ContainerFilesystem container)
+    internal static List<HostMount> HostMounts(ContainerFilesystem container, RuntimeSpec.IVolumeResolver? volumes = null)
     {
         if (container.Mounts is { Count: > 0 } recorded)
             return [.. recorded.Where(m => m.Type is "bind" or "volume" && !string.IsNullOrEmpty(m.Source) && !string.IsNullOrEmpty(m.Destination))
                 .Select(m => new HostMount(Oci.SlashPath.Clean(m.Destination!), m.Source!, m.RW))];
-        try
-        {
-            return [.. RuntimeSpec.UserMounts.Parse(container.HostConfig, container.Config.Volumes)
-                .Where(m => m.Type == "bind" && !string.IsNullOrEmpty(m.Source))
-                .Select(m => new HostMount(Oci.SlashPath.Clean(m.Destination), m.Source!, m.Writable))];
-        }
+        List<RuntimeSpec.UserMount> declared;
+        try { declared = RuntimeSpec.UserMounts.Parse(container.HostConfig, container.Config.Volumes); }
         catch (InvalidParameterException) { return []; }
+        var mounts = new List<HostMount>();
+        foreach (var m in declared)
+        {
+            if (m.Type == "bind" && !string.IsNullOrEmpty(m.Source))
+                mounts.Add(new HostMount(Oci.SlashPath.Clean(m.Destination), m.Source, m.Writable));
+            else if (m.Type == "volume" && volumes is not null)
+                mounts.Add(new HostMount(Oci.SlashPath.Clean(m.Destination), volumes.Resolve(m.VolumeName, container.Id, m.Destination, m.VolumeOptions).HostPath, m.Writable));
+        }
+        return mounts;
     }
+
+    /// <summary>The container as the filesystem operations see it; volumes of a never-started container only where cp needs them.</summary>
+    private ContainerFilesystemTarget CopyTarget(ContainerFilesystem container) => Target(container, container.Running ? null : volumes);
 
     public Task<IReadOnlyList<FilesystemChange>> ChangesAsync(ContainerFilesystem container, CancellationToken cancellationToken)
         => ChangesAsync(Target(container), cancellationToken);
     public Task ExportAsync(ContainerFilesystem container, Stream destination, CancellationToken cancellationToken)
         => ExportAsync(Target(container), destination, cancellationToken);
     public Task<ContainerPathStat> StatPathAsync(ContainerFilesystem container, string path, CancellationToken cancellationToken)
-        => StatPathAsync(Target(container), path, cancellationToken);
+        => StatPathAsync(CopyTarget(container), path, cancellationToken);
     public Task GetArchiveAsync(ContainerFilesystem container, string path, Stream destination, CancellationToken cancellationToken)
-        => GetArchiveAsync(Target(container), path, destination, cancellationToken);
+        => GetArchiveAsync(CopyTarget(container), path, destination, cancellationToken);
     public Task PutArchiveAsync(ContainerFilesystem container, ArchiveUpload upload, Stream tar, CancellationToken cancellationToken)
-        => PutArchiveAsync(Target(container), upload, tar, cancellationToken);
+        => PutArchiveAsync(CopyTarget(container), upload, tar, cancellationToken);
 
     // ---- diff ----
 
