@@ -9,7 +9,8 @@ namespace Berth.Linux;
 /// (no allocation, no GC poll) until execveat, so it never touches the runtime whose other threads it lost.
 /// Two shapes: with nothing to join, one clone(CLONE_NEW*) whose child execs; with namespaces to join by path
 /// or a time namespace, the child joins (setns), unshares the new ones, and forks once more (CLONE_PARENT) so the
-/// process that execs is inside the pid/time namespaces too.
+/// process that execs is inside the pid/time namespaces too. A <see cref="RunInChild"/> launch is always one clone:
+/// its child joins by setns what it may join without a second fork (not user, pid or time) before it runs on.
 /// </summary>
 public sealed unsafe class LaunchPlan : IDisposable
 {
@@ -17,6 +18,13 @@ public sealed unsafe class LaunchPlan : IDisposable
     public int NewNamespaces { get; init; }
     /// <summary>Namespaces to join: an open descriptor each, with its CLONE_NEW* flag, in join order.</summary>
     public IReadOnlyList<(int Fd, int Flag, string Name)> Joins { get; init; } = [];
+    /// <summary>
+    /// Open descriptors of a cgroup's v1 `tasks` files (ICgroup.SelfJoinFiles). The process that execs (or runs
+    /// <see cref="RunInChild"/>) writes "0" to each before anything else of its own, so it is in the container's cgroup,
+    /// with its limits, from then on. Moving the calling thread of a one-thread process this way skips the kernel's
+    /// global threadgroup lock that writing a pid to cgroup.procs takes (an RCU grace period, about 10 ms here).
+    /// </summary>
+    public IReadOnlyList<(int Fd, string Path)> CgroupTasks { get; init; } = [];
     /// <summary>Contents for /proc/self/timens_offsets when a new time namespace is made.</summary>
     public string? TimeOffsets { get; init; }
     /// <summary>
@@ -46,8 +54,8 @@ public sealed unsafe class LaunchPlan : IDisposable
     public IReadOnlyList<string> Envp { get; init; } = [];
     /// <summary>
     /// Instead of exec'ing a new program, the cloned child runs this managed function and _exits with its result: no
-    /// second runtime start-up and no re-parsing of what the parent already holds. Only for one-stage launches (no
-    /// joins, no time namespace, no id-map gate). The child is a copy of this process with only the calling thread:
+    /// second runtime start-up and no re-parsing of what the parent already holds. Only for one-stage launches: joins
+    /// of namespaces that take effect for the caller at setns (not user, pid or time), no time namespace, no id-map gate. The child is a copy of this process with only the calling thread:
     /// the other threads (NativeAOT's finalizer, parked in a wait outside managed code, so a GC in the child need not
     /// suspend it) are gone, which is why <see cref="LinuxSyscalls.WithoutOtherThreads"/> is set there (glibc's
     /// set*id would wait on the missing threads). Everything the child does must end in execve or _exit, never in a
@@ -58,8 +66,12 @@ public sealed unsafe class LaunchPlan : IDisposable
     /// close-on-exec does not drop them; an open copy of the parent's socket end would hide the parent's exit).</summary>
     public IReadOnlyList<int> CloseInChild { get; init; } = [];
 
-    private enum Step { None, Join, Unshare, TimeOffsets, Fork, KeepFd, Exec, RootSwitch, Mapping }
-    private static readonly string[] StepNames = ["", "setns", "unshare", "write timens_offsets", "clone", "fcntl", "execveat", "keeping the container root", "becoming root of the user namespace"];
+    private enum Step { None, Join, Unshare, TimeOffsets, Fork, KeepFd, Exec, RootSwitch, Mapping, Cgroup }
+    private static readonly string[] StepNames = ["", "setns", "unshare", "write timens_offsets", "clone", "fcntl", "execveat", "keeping the container root", "becoming root of the user namespace", "joining the container's cgroup: write"];
+
+    /// <summary>Namespaces a RunInChild clone cannot join by setns: user (it would change the credentials the managed
+    /// child runs with), and pid and time, which only the caller's later children enter.</summary>
+    private const int SecondForkJoins = Namespaces.CloneNewUser | Namespaces.CloneNewPid | Namespaces.CloneNewTime;
 
     private const int O_PATH = 0x200000, O_DIRECTORY = 0x10000, SIGCHLD = 17, CLONE_PARENT = 0x00008000, AT_EMPTY_PATH = 0x1000, F_SETFD = 2, O_WRONLY = 1, O_CLOEXEC = 0x80000;
 
@@ -70,9 +82,9 @@ public sealed unsafe class LaunchPlan : IDisposable
 
     public int Run()
     {
-        var twoStage = Joins.Count > 0 || (NewNamespaces & Namespaces.CloneNewTime) != 0;
-        if (RunInChild is not null && (twoStage || MappingGateFd >= 0 || HostRootFd >= 0))
-            throw new InvalidOperationException("RunInChild needs a one-stage launch (no joins, time namespace or id-map gate)");
+        var twoStage = RunInChild is null && (Joins.Count > 0 || (NewNamespaces & Namespaces.CloneNewTime) != 0);
+        if (RunInChild is not null && ((NewNamespaces & Namespaces.CloneNewTime) != 0 || MappingGateFd >= 0 || HostRootFd >= 0 || JoinsAny(SecondForkJoins)))
+            throw new InvalidOperationException("RunInChild needs a one-stage launch (no user, pid or time join, no time namespace, no id-map gate)");
         // The clone keeps only this thread. NativeAOT's finalizer thread is parked outside managed code unless it is
         // running finalizers, which only a GC can have queued: let it finish them first, so a GC in the clone never
         // waits for a thread caught in managed code.
@@ -86,6 +98,12 @@ public sealed unsafe class LaunchPlan : IDisposable
         for (var i = 0; i < Joins.Count; i++) { joinFds[i] = Joins[i].Fd; joinFlags[i] = Joins[i].Flag; }
         var keep = stackalloc int[Math.Max(1, InheritedFds.Count)];
         for (var i = 0; i < InheritedFds.Count; i++) keep[i] = InheritedFds[i];
+        var cgroupTasks = stackalloc int[Math.Max(1, CgroupTasks.Count)];
+        for (var i = 0; i < CgroupTasks.Count; i++) cgroupTasks[i] = CgroupTasks[i].Fd;
+        var cgroupTaskCount = CgroupTasks.Count;
+        var joinCount = Joins.Count;
+        var zero = stackalloc byte[1];
+        zero[0] = (byte)'0';
         var offsets = NativeStringArray.Utf8Z(TimeOffsets ?? "");
         var offsetsPath = NativeStringArray.Utf8Z("/proc/self/timens_offsets");
         var empty = stackalloc byte[1];
@@ -105,7 +123,15 @@ public sealed unsafe class LaunchPlan : IDisposable
             pid = RawClone(cloneFlags | SIGCHLD);
             if (pid == 0 && RunInChild is not null)
             {
+                // Failures until here go to the parent through the pipe, as the exec'ing child's do.
+                for (var i = 0; i < joinCount; i++)
+                {
+                    if (setns(joinFds[i], joinFlags[i]) != 0) Fail(pipe[1], Step.Join, i);
+                    close(joinFds[i]);
+                }
+                EnterCgroup(cgroupTasks, cgroupTaskCount, zero, pipe[1], closeAfter: true);
                 close(pipe[1]);
+                close(pipe[0]);
                 for (var i = 0; i < CloseInChild.Count; i++) close(closeInChild[i]);
                 for (var i = 0; i < InheritedFds.Count; i++) fcntl(keep[i], F_SETFD, 0);
                 RunManagedChild(RunInChild);
@@ -114,7 +140,7 @@ public sealed unsafe class LaunchPlan : IDisposable
             {
                 Child(twoStage, joinFds, joinFlags, Joins.Count, NewNamespaces & ~Namespaces.CloneNewCgroup, offsetsText, offsets.Length - 1,
                     offsetsFile, keep, InheritedFds.Count, ExecutableFd, empty, _argv.Pointer, _envp.Pointer, pipe[1],
-                    HostRootFd, ContainerRootFd, slash, dot, MappingGateFd, BecomeNamespaceRoot || MappingGateFd >= 0);
+                    HostRootFd, ContainerRootFd, slash, dot, MappingGateFd, BecomeNamespaceRoot || MappingGateFd >= 0, cgroupTasks, cgroupTaskCount, zero);
             }
         }
         var cloneErrno = pid < 0 ? *__errno_location() : 0;
@@ -151,10 +177,31 @@ public sealed unsafe class LaunchPlan : IDisposable
         {
             if (execPid != pid) { int status; waitpid(execPid, &status, 0); }
             else if (!twoStage) { int status; waitpid(execPid, &status, 0); }
-            var subject = failure.Step == (int)Step.Join ? Joins[failure.Index].Name : null;
+            var subject = failure.Step switch
+            {
+                (int)Step.Join => Joins[failure.Index].Name,
+                (int)Step.Cgroup => CgroupTasks[failure.Index].Path,
+                _ => null,
+            };
             throw new SyscallException(StepNames[failure.Step], failure.Value, subject);
         }
         return execPid;
+    }
+
+    private bool JoinsAny(int flags)
+    {
+        foreach (var join in Joins) if ((join.Flag & flags) != 0) return true;
+        return false;
+    }
+
+    /// <summary>In the child: "0" to each cgroup `tasks` descriptor (see <see cref="CgroupTasks"/>). Raw calls only.</summary>
+    private static void EnterCgroup(int* fds, int count, byte* zero, int reportFd, bool closeAfter)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            if (write(fds[i], zero, 1) != 1) Fail(reportFd, Step.Cgroup, i);
+            if (closeAfter) close(fds[i]);
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -185,7 +232,7 @@ public sealed unsafe class LaunchPlan : IDisposable
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void Child(bool twoStage, int* joinFds, int* joinFlags, int joinCount, int newNamespaces, byte* offsets, int offsetsLength,
         byte* offsetsFile, int* keep, int keepCount, int exeFd, byte* empty, byte** argv, byte** envp, int reportFd,
-        int hostRoot, int containerRootTarget, byte* slash, byte* dot, int mappingGate, bool becomeRoot)
+        int hostRoot, int containerRootTarget, byte* slash, byte* dot, int mappingGate, bool becomeRoot, int* cgroupTasks, int cgroupTaskCount, byte* zero)
     {
         if (twoStage)
         {
@@ -214,6 +261,9 @@ public sealed unsafe class LaunchPlan : IDisposable
                 _exit(0);
             }
         }
+        // The process that execs (the second fork's, which has the pid/time namespaces) moves itself: only one
+        // process of the launch ever counts against the cgroup's pids limit. Its descriptors close at exec.
+        EnterCgroup(cgroupTasks, cgroupTaskCount, zero, reportFd, closeAfter: false);
         if (mappingGate >= 0)
         {
             byte go;

@@ -114,7 +114,9 @@ public interface ICgroup
     /// Files a single-threaded process writes "0" to, to move itself into the cgroup (v1: each hierarchy's `tasks`), or
     /// null where there are none (v2: use <see cref="AddProcess"/>). Moving the writing thread itself lets the kernel skip
     /// the global threadgroup lock that a write of a pid to cgroup.procs takes for writing, which waits for an RCU grace
-    /// period (milliseconds, per hierarchy when they are far apart) — the largest wait of a v1 container start.
+    /// period (milliseconds, per hierarchy when they are far apart) — the largest wait of a v1 container start. v2 has
+    /// no such file: cgroup.procs takes the lock whatever pid is written (even "0": it moves a thread group), and
+    /// cgroup.threads moves a thread only within its domain (the kernel's cgroup_procs_write_start, 6.x).
     /// </summary>
     IReadOnlyList<string>? SelfJoinFiles();
 

@@ -32,19 +32,11 @@ public static class InitProcess
     /// request, which the runtime sends once the init is in its cgroup, before anything the container's process could
     /// see of it. Otherwise the order is that of <see cref="Run"/>.
     /// </summary>
-    public static int RunCloned(ISyscalls sys, int fd, Spec spec, string bundle, bool noPivot, bool rootfsFirst, IReadOnlyList<int> cgroupSelfJoin)
+    public static int RunCloned(ISyscalls sys, int fd, Spec spec, string bundle, bool noPivot, bool rootfsFirst)
     {
         var channel = new InitChannel(sys, fd);
         string? early = null;
-        // This process has one thread: moving the thread ("0" to v1 `tasks`) moves the process, without the kernel's
-        // global lock for moving a whole thread group (see ICgroup.SelfJoinFiles).
-        foreach (var join in cgroupSelfJoin)
-        {
-            try { if (early is null) sys.WriteAll(join, "0"u8); }
-            catch (SyscallException e) { early = $"joining the container's cgroup: {e.Message}"; }
-            sys.CloseFd(join);
-        }
-        if (rootfsFirst && early is null)
+        if (rootfsFirst)
         {
             try { RootfsStep.Prepare(spec, bundle, noPivot, sys, () => { }); }
             catch (Exception e) { early = e.Message; }

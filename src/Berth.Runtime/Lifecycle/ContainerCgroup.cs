@@ -3,27 +3,21 @@ using Berth.Oci.Runtime;
 
 namespace Berth.Runtime.Lifecycle;
 
-/// <summary>The runtime's use of a container's cgroup (Berth.Linux.Cgroups): made and joined at create, looked up by
+/// <summary>The runtime's use of a container's cgroup (Berth.Linux.Cgroups): made at create (the init joins it itself), looked up by
 /// the later verbs from the path remembered in state.json.</summary>
 public static class ContainerCgroup
 {
-    /// <summary>Creates the cgroup, moves <paramref name="pid"/> into it and applies linux.resources. On failure the
-    /// cgroup is removed again and the error names the field.</summary>
-    public static ICgroup Setup(Spec spec, string id, int pid) => CreateAndApply(spec, id, pid);
-
     /// <summary>
-    /// For an init that joins by itself (<see cref="ICgroup.SelfJoinFiles"/>): creates the cgroup and applies
-    /// linux.resources while it is still empty, so every limit and device rule holds from the moment the init is in it.
+    /// Creates the cgroup and applies linux.resources while it is still empty, so every limit and device rule holds from
+    /// the moment the init is in it (the init moves itself in: ICgroup.SelfJoinFiles, LaunchPlan.CgroupTasks). On
+    /// failure the cgroup is removed again and the error names the field.
     /// </summary>
-    public static ICgroup Prepare(Spec spec, string id) => CreateAndApply(spec, id, pid: null);
-
-    private static ICgroup CreateAndApply(Spec spec, string id, int? pid)
+    public static ICgroup Prepare(Spec spec, string id)
     {
         var cgroup = Cgroups.Open(spec.Linux?.CgroupsPath, id);
         try
         {
             cgroup.Create();
-            if (pid is { } member) cgroup.AddProcess(member);
             if (spec.Linux?.Resources is { } resources)
             {
                 if (resources.Devices is { Count: > 0 }) resources.Devices = WithDefaultDevices(resources.Devices, spec.Linux.Devices);

@@ -66,34 +66,35 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             var (parentEnd, childEnd) = sys.CreateSocketPair();
             using var channel = new InitChannel(sys, parentEnd);
             var newUserNs = false;
-            // A cloned init (see Launch) finds its cgroup made, limited and open, and moves itself in (SelfJoinFiles).
-            var selfJoin = new List<int>();
-            if (ClonesInit(spec))
+            var joins = new List<(int Fd, int Flag, string Name)>();
+            var selfJoin = new List<(int Fd, string Path)>();
+            var fifoFd = -1;
+            try
             {
+                OpenJoins(spec, joins); // first: a bad path fails before anything is made
+                // The init finds its cgroup made, limited and open, and moves itself in before it runs anything of its
+                // own (LaunchPlan.CgroupTasks); where the cgroup offers no such files (v2), it is added after the launch.
                 cgroup = ContainerCgroup.Prepare(spec, id);
                 foreach (var file in cgroup.SelfJoinFiles() ?? [])
                 {
-                    try { selfJoin.Add(sys.OpenFile(file, OpenFlags.O_WRONLY)); }
-                    catch (SyscallException e) { foreach (var fd in selfJoin) sys.CloseFd(fd); throw new RuntimeException($"joining cgroup {cgroup.Path}: {e.Message}"); }
+                    try { selfJoin.Add((sys.OpenFile(file, OpenFlags.O_WRONLY), file)); }
+                    catch (SyscallException e) { throw new RuntimeException($"joining cgroup {cgroup.Path}: {e.Message}"); }
                 }
-            }
-            var fifoFd = sys.OpenFile(store.FifoOf(id), OpenFlags.O_PATH);
-            try
-            {
+                fifoFd = sys.OpenFile(store.FifoOf(id), OpenFlags.O_PATH);
                 pid = Launch(spec, bundle, options.NoPivot, childEnd, [parentEnd, .. consoleReceiver >= 0 ? [consoleReceiver] : Array.Empty<int>()],
-                    consoleFd, fifoFd, preserved.Fds, selfJoin, out newUserNs);
+                    consoleFd, fifoFd, preserved.Fds, joins, selfJoin, out newUserNs);
             }
             finally
             {
                 sys.CloseFd(childEnd);
-                sys.CloseFd(fifoFd);
-                foreach (var fd in selfJoin) sys.CloseFd(fd);
+                if (fifoFd >= 0) sys.CloseFd(fifoFd);
+                foreach (var (fd, _) in selfJoin) sys.CloseFd(fd);
+                foreach (var join in joins) sys.CloseFd(join.Fd);
             }
             record.Pid = pid;
             record.PidStartTime = ProcStat.Read(pid)?.StartTime ?? 0;
             record.NewUserNamespace = newUserNs;
-            if (cgroup is null) cgroup = ContainerCgroup.Setup(spec, id, pid);
-            else if (selfJoin.Count == 0)
+            if (selfJoin.Count == 0)
             {
                 try { cgroup.AddProcess(pid); }
                 catch (Berth.Linux.Cgroups.CgroupException e) { throw new RuntimeException(e.Message, e); }
@@ -171,74 +172,79 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         }
     }
 
-    /// <summary>
-    /// Starts the container's init in its new and joined namespaces. When it only needs new namespaces (no joins, no
-    /// user or time namespace) the init is a clone of this process that goes on in managed code with the config it
-    /// already holds (LaunchPlan.RunInChild), and without hooks it builds the rootfs while this process makes the cgroup;
-    /// otherwise `berth-runtime init` is exec'd in them.
-    /// </summary>
-    private int Launch(Spec spec, string bundle, bool noPivot, int initFd, IReadOnlyList<int> parentOnlyFds, int consoleFd, int fifoFd,
-        IReadOnlyList<int> preserved, IReadOnlyList<int> cgroupSelfJoin, out bool newUserNs)
+    /// <summary>Opens each namespace config.json joins by path, in join order: user first (it grants the rights to join
+    /// the rest), then the others in the kernel's usual order (<see cref="Namespaces.All"/>).</summary>
+    private void OpenJoins(Spec spec, List<(int Fd, int Flag, string Name)> joins)
     {
-        var newFlags = 0;
-        var joins = new List<(int Fd, int Flag, string Name)>();
         var namespaces = spec.Linux?.Namespaces ?? [];
-        try
+        foreach (var (specType, _, flag) in Namespaces.All)
         {
-            // Join order: user first (it grants the rights to join the rest), then the others in the kernel's usual order.
-            foreach (var (specType, _, flag) in Namespaces.All)
-            {
-                var ns = namespaces.Find(n => n.Type == specType);
-                if (ns is null) continue;
-                if (string.IsNullOrEmpty(ns.Path)) { newFlags |= flag; continue; }
-                try { joins.Add((sys.OpenFile(ns.Path, OpenFlags.O_RDONLY), flag, $"{specType} namespace {ns.Path}")); }
-                catch (SyscallException e) { throw new RuntimeException($"config.json: linux.namespaces: {specType} path: {e.Message}"); }
-            }
-            newUserNs = (newFlags & Namespaces.CloneNewUser) != 0;
-            if (ClonesInit(spec))
-            {
-                var newCgroupNs = namespaces.Exists(n => n.Type == "cgroup" && string.IsNullOrEmpty(n.Path));
-                var rootfsFirst = !HasHooks(spec.Hooks) && !newCgroupNs;
-                using var cloned = new LaunchPlan
-                {
-                    NewNamespaces = newFlags, InheritedFds = [initFd, fifoFd, .. consoleFd >= 0 ? [consoleFd] : Array.Empty<int>(), .. preserved],
-                    CloseInChild = parentOnlyFds,
-                    RunInChild = () => InitProcess.RunCloned(sys, initFd, spec, bundle, noPivot, rootfsFirst, cgroupSelfJoin),
-                };
-                try { return sys.Launch(cloned); }
-                catch (SyscallException e) { throw new RuntimeException($"starting container init: {e.Message}"); }
-            }
-            var exe = sys.OpenFile("/proc/self/exe", OpenFlags.O_RDONLY);
-            var (gateRead, gateWrite) = newUserNs ? sys.CreatePipe() : (-1, -1);
-            try
-            {
-                using var plan = new LaunchPlan
-                {
-                    NewNamespaces = newFlags, Joins = joins, TimeOffsets = TimeOffsetsText(spec.Linux?.TimeOffsets),
-                    InheritedFds = [initFd, fifoFd, .. consoleFd >= 0 ? [consoleFd] : Array.Empty<int>(), .. preserved], ExecutableFd = exe,
-                    Argv = ["berth-runtime", "init", initFd.ToString(System.Globalization.CultureInfo.InvariantCulture)], Envp = ["BERTH_INIT=1"],
-                    MappingGateFd = gateRead,
-                    BeforeExec = newUserNs ? pid => { WriteIdMaps(pid, spec.Linux!); sys.WriteAll(gateWrite, "1"u8); } : null,
-                };
-                try { return sys.Launch(plan); }
-                catch (SyscallException e) { throw new RuntimeException($"starting container init: {e.Message}"); }
-            }
-            finally
-            {
-                sys.CloseFd(exe);
-                if (gateRead >= 0) { sys.CloseFd(gateRead); sys.CloseFd(gateWrite); }
-            }
-        }
-        finally
-        {
-            foreach (var j in joins) sys.CloseFd(j.Fd);
+            var ns = namespaces.Find(n => n.Type == specType);
+            if (ns is null || string.IsNullOrEmpty(ns.Path)) continue;
+            try { joins.Add((sys.OpenFile(ns.Path, OpenFlags.O_RDONLY), flag, $"{specType} namespace {ns.Path}")); }
+            catch (SyscallException e) { throw new RuntimeException($"config.json: linux.namespaces: {specType} path: {e.Message}"); }
         }
     }
 
-    /// <summary>The init is a clone that runs on without exec (see Launch) when it only needs new namespaces: none joined
-    /// by path, no user namespace (its id maps must be written before the init runs) and no time namespace.</summary>
+    /// <summary>
+    /// Starts the container's init in its new and joined namespaces, in its cgroup (<paramref name="cgroupTasks"/>).
+    /// Unless it needs a user or time namespace or joins a pid namespace (see <see cref="ClonesInit"/>), the init is a
+    /// clone of this process that joins the other namespaces by setns and goes on in managed code with the config it
+    /// already holds (LaunchPlan.RunInChild); without hooks it builds the rootfs while this process sends it the request.
+    /// Otherwise `berth-runtime init` is exec'd in them. Either way the rootfs is set up in the mount namespace the
+    /// init ends up in: a joined one, or a new one.
+    /// </summary>
+    private int Launch(Spec spec, string bundle, bool noPivot, int initFd, IReadOnlyList<int> parentOnlyFds, int consoleFd, int fifoFd,
+        IReadOnlyList<int> preserved, IReadOnlyList<(int Fd, int Flag, string Name)> joins, IReadOnlyList<(int Fd, string Path)> cgroupTasks,
+        out bool newUserNs)
+    {
+        var newFlags = 0;
+        var namespaces = spec.Linux?.Namespaces ?? [];
+        foreach (var ns in namespaces)
+            if (string.IsNullOrEmpty(ns.Path)) newFlags |= Namespaces.FlagOf(ns.Type);
+        newUserNs = (newFlags & Namespaces.CloneNewUser) != 0;
+        if (ClonesInit(spec))
+        {
+            var newCgroupNs = namespaces.Exists(n => n.Type == "cgroup" && string.IsNullOrEmpty(n.Path));
+            var rootfsFirst = !HasHooks(spec.Hooks) && !newCgroupNs;
+            using var cloned = new LaunchPlan
+            {
+                NewNamespaces = newFlags, Joins = joins, CgroupTasks = cgroupTasks,
+                InheritedFds = [initFd, fifoFd, .. consoleFd >= 0 ? [consoleFd] : Array.Empty<int>(), .. preserved],
+                CloseInChild = parentOnlyFds,
+                RunInChild = () => InitProcess.RunCloned(sys, initFd, spec, bundle, noPivot, rootfsFirst),
+            };
+            try { return sys.Launch(cloned); }
+            catch (SyscallException e) { throw new RuntimeException($"starting container init: {e.Message}"); }
+        }
+        var exe = sys.OpenFile("/proc/self/exe", OpenFlags.O_RDONLY);
+        var (gateRead, gateWrite) = newUserNs ? sys.CreatePipe() : (-1, -1);
+        try
+        {
+            using var plan = new LaunchPlan
+            {
+                NewNamespaces = newFlags, Joins = joins, CgroupTasks = cgroupTasks, TimeOffsets = TimeOffsetsText(spec.Linux?.TimeOffsets),
+                InheritedFds = [initFd, fifoFd, .. consoleFd >= 0 ? [consoleFd] : Array.Empty<int>(), .. preserved], ExecutableFd = exe,
+                Argv = ["berth-runtime", "init", initFd.ToString(System.Globalization.CultureInfo.InvariantCulture)], Envp = ["BERTH_INIT=1"],
+                MappingGateFd = gateRead,
+                BeforeExec = newUserNs ? pid => { WriteIdMaps(pid, spec.Linux!); sys.WriteAll(gateWrite, "1"u8); } : null,
+            };
+            try { return sys.Launch(plan); }
+            catch (SyscallException e) { throw new RuntimeException($"starting container init: {e.Message}"); }
+        }
+        finally
+        {
+            sys.CloseFd(exe);
+            if (gateRead >= 0) { sys.CloseFd(gateRead); sys.CloseFd(gateWrite); }
+        }
+    }
+
+    /// <summary>The init is a clone that runs on without exec (see Launch) unless it needs a user namespace (its id maps
+    /// must be written before the init runs; a joined one would change the credentials it runs with), a time namespace,
+    /// or joins a pid namespace (pid and time namespaces take effect only for the children of the process that enters
+    /// them, so those need a second fork and an exec).</summary>
     private static bool ClonesInit(Spec spec)
-        => spec.Linux?.Namespaces?.Exists(n => !string.IsNullOrEmpty(n.Path) || n.Type is "user" or "time") != true;
+        => spec.Linux?.Namespaces?.Exists(n => n.Type is "user" or "time" || (n.Type == "pid" && !string.IsNullOrEmpty(n.Path))) != true;
 
     private static bool HasHooks(Oci.Runtime.Hooks? hooks) => hooks is not null &&
         (hooks.Prestart is { Count: > 0 } || hooks.CreateRuntime is { Count: > 0 } || hooks.CreateContainer is { Count: > 0 } ||
