@@ -168,7 +168,9 @@ public sealed partial class BerthCli
         var userDetached = await StreamAsync(attach, options);
         await attach.DisposeAsync();
         if (userDetached) return 0;
-        var result = JsonSerializer.Deserialize(await wait.Content.ReadAsStreamAsync(), Json.ContainerWaitResponse)!;
+        // Read asynchronously: the answer comes when the container is gone, and a synchronous read would park a thread-pool
+        // thread in a blocking wait that spins first, beside the container.
+        var result = (await JsonSerializer.DeserializeAsync(await wait.Content.ReadAsStreamAsync(), Json.ContainerWaitResponse))!;
         if (result.Error?.Message is { Length: > 0 } error) stderr.WriteLine(error);
         return (int)result.StatusCode;
     }
@@ -213,7 +215,7 @@ public sealed partial class BerthCli
             });
             await attach.DisposeAsync();
             if (detached) return 0;
-            return (int)JsonSerializer.Deserialize(await wait.Content.ReadAsStreamAsync(), Json.ContainerWaitResponse)!.StatusCode;
+            return (int)(await JsonSerializer.DeserializeAsync(await wait.Content.ReadAsStreamAsync(), Json.ContainerWaitResponse))!.StatusCode;
         }
         return await ForEach(args, "start", define, (_, id) => Client.PostAsync($"/containers/{Esc(id)}/start"));
     }
@@ -239,7 +241,7 @@ public sealed partial class BerthCli
         });
         await attach.DisposeAsync();
         if (detached) return 0;
-        return (int)JsonSerializer.Deserialize(await wait.Content.ReadAsStreamAsync(), Json.ContainerWaitResponse)!.StatusCode;
+        return (int)(await JsonSerializer.DeserializeAsync(await wait.Content.ReadAsStreamAsync(), Json.ContainerWaitResponse))!.StatusCode;
     }
 
     private async Task<int> ExecCommand(IReadOnlyList<string> args)
