@@ -116,9 +116,10 @@ public sealed class ImagePuller(DistributionClient client, ImageStore store, Lay
         // The documents are kept: the recorded manifest is a GC root and gives the image its RepoDigest.
         await PutContentAsync(top.Bytes, top.Digest, ct);
         if (manifestDoc != top) await PutContentAsync(manifestDoc.Bytes, manifestDoc.Digest, ct);
-        var id = store.Create(configBytes, manifest: top.Digest);
-        store.AddDigestReference(id, reference.WithoutTagOrDigest().WithDigest(top.Digest));
-        if (reference.Tag is not null && reference.Digest is null) store.Tag(id, reference.ToString());
+        // The image, its digest reference and its tag in one index write.
+        List<ImageReference> names = [reference.WithoutTagOrDigest().WithDigest(top.Digest)];
+        if (reference.Tag is not null && reference.Digest is null) names.Add(reference);
+        var id = store.Create(configBytes, manifest: top.Digest, names: names);
 
         if (summary)
         {

@@ -66,9 +66,7 @@ public sealed class ImageCreation(ImageStore store)
                 RootFs = new RootFs { DiffIds = [layer.DiffId] },
                 History = [new HistoryEntry { Created = now, Comment = message }],
             };
-            var id = store.Create(ImageJson.Serialize(image, ImageJson.Config));
-            if (tag is not null) store.Tag(id, tag);
-            return id;
+            return store.Create(ImageJson.Serialize(image, ImageJson.Config), names: tag is null ? null : [tag]);
         }
         catch
         {
@@ -120,8 +118,7 @@ public sealed class ImageCreation(ImageStore store)
             parent.Extra?.Remove("container_config");
             parent.Extra?.Remove("id");
             parent.Extra?.Remove("parent");
-            var id = store.Create(ImageJson.Serialize(parent, ImageJson.Config), options.ParentImage);
-            if (tag is not null) store.Tag(id, tag);
+            var id = store.Create(ImageJson.Serialize(parent, ImageJson.Config), options.ParentImage, names: tag is null ? null : [tag]);
             if (emptyLayer) TryDeleteUnused(layer.ChainId);
             return id;
         }
@@ -175,10 +172,10 @@ public sealed class ImageCreation(ImageStore store)
     /// <summary>`docker export`: the container's whole filesystem as one tar.</summary>
     public static void Export(ContainerLayer container, Stream output) => container.Export(output);
 
-    private static string ParseTag(string reference)
+    private static ImageReference ParseTag(string reference)
     {
         var r = ImageReference.ParseNormalized(reference);
         if (r.Digest is not null) throw new ImageException("refusing to create a tag with a digest reference");
-        return r.ToString();
+        return r;
     }
 }

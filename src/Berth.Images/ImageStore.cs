@@ -105,11 +105,17 @@ public sealed partial class ImageStore
     }
 
     /// <summary>
-    /// Adds an image from its config bytes (kept exactly: the ID is their sha256). Every layer of its rootfs
-    /// must already be in the layer store. Creating an existing image is a no-op that returns its ID.
+    /// Adds an image from its config bytes (kept exactly: the ID is their sha256) and points <paramref name="names"/>
+    /// at it — tags (":latest" implied; a tag held by another image moves) and digest references (repo@sha256:… of
+    /// its manifest) — in one index write, after the config is stored: a pull, an import or a commit writes the index
+    /// once, and a crash leaves the image with all its names or not there at all. Every layer of its rootfs must
+    /// already be in the layer store. Creating an existing image only adds what is new (nothing new: no write).
     /// </summary>
-    public Digest Create(byte[] configBytes, Digest? parent = null, Digest? manifest = null)
+    public Digest Create(byte[] configBytes, Digest? parent = null, Digest? manifest = null, IReadOnlyList<ImageReference>? names = null)
     {
+        var keys = new List<string>();
+        foreach (var name in names ?? [])
+            keys.Add((name.Digest is not null ? name with { Tag = null } : name.Tag is null ? name with { Tag = ImageReference.DefaultTag } : name).ToString());
         var config = ImageJson.ParseConfig(configBytes);
         foreach (var chain in ChainIds.All(config.RootFs.DiffIds))
             if (Layers.Get(chain.ToString()) is null)
@@ -124,11 +130,31 @@ public sealed partial class ImageStore
         lock (_gate)
         {
             var key = id.ToString();
+            var changed = false;
             if (!_state.Images.TryGetValue(key, out var record))
+            {
                 _state.Images[key] = record = new ImageRecord { Added = DateTimeOffset.UtcNow, Parent = parent?.ToString() };
-            if (manifest is { } m && !(record.Manifests ??= []).Contains(m)) record.Manifests.Add(m);
+                changed = true;
+            }
+            if (manifest is { } m && !(record.Manifests ??= []).Contains(m))
+            {
+                record.Manifests.Add(m);
+                changed = true;
+            }
+            var named = false;
+            foreach (var reference in keys)
+            {
+                if (_references.TryGetValue(reference, out var holder) && holder == id) continue;
+                _references[reference] = id;
+                named = true;
+            }
+            if (named)
+            {
+                record.LastTagTime = DateTimeOffset.UtcNow;
+                changed = true;
+            }
             _configs[id] = config;
-            Persist();
+            if (changed) Persist();
         }
         return id;
     }
@@ -591,7 +617,11 @@ public sealed partial class ImageStore
         }
         var bytes = JsonSerializer.SerializeToUtf8Bytes(_state, ImageStoreJsonContext.Default.ImageStoreState);
         AtomicFile.Write(_indexPath, bytes);
+        IndexWrites++;
     }
+
+    /// <summary>How many times this store wrote its index (tests count the writes of one operation).</summary>
+    internal int IndexWrites { get; private set; }
 }
 
 internal static class AtomicFile

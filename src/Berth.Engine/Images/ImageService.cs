@@ -350,7 +350,8 @@ public sealed partial class ImageService : IImageService
             try { platform = Platforms.Parse(options.Platform); }
             catch (FormatException e) { throw new InvalidParameterException(e.Message, e); }
         }
-        var import = new ImportOptions { Changes = options.Changes, Message = options.Message, Platform = platform, Source = "-" };
+        // The tag goes into the store with the image (one index write); its event follows the import's, as before.
+        var import = new ImportOptions { Changes = options.Changes, Message = options.Message, Platform = platform, Source = "-", Reference = reference?.ToString() };
         Digest id;
         try
         {
@@ -358,7 +359,7 @@ public sealed partial class ImageService : IImageService
         }
         catch (Exception e) when (TranslateInput(e) is { } mapped) { throw mapped; }
         ImageEvent("import", id, id.ToString());
-        if (reference is not null) Tag(id, reference);
+        if (reference is not null) ImageEvent("tag", id, reference.FamiliarString());
         yield return new JsonMessage { Status = id.ToString() };
     }
 
@@ -375,6 +376,7 @@ public sealed partial class ImageService : IImageService
             Author = string.IsNullOrEmpty(options.Author) ? null : options.Author,
             Message = string.IsNullOrEmpty(options.Comment) ? null : options.Comment,
             CreatedBy = string.Join(' ', source.Config.Cmd ?? []),
+            Reference = reference?.ToString(), // tagged in the same index write as the image is added
         };
         var paused = false;
         if (options.Pause && source.Running && !source.Paused)
@@ -392,7 +394,7 @@ public sealed partial class ImageService : IImageService
         {
             if (paused) await containers.UnpauseAsync(source.Id, CancellationToken.None);
         }
-        if (reference is not null) Tag(id, reference);
+        if (reference is not null) ImageEvent("tag", id, reference.FamiliarString());
         var attributes = new Dictionary<string, string>(StringComparer.Ordinal) { ["comment"] = options.Comment ?? "", ["imageID"] = id.ToString() };
         if (reference is not null) attributes["imageRef"] = reference.FamiliarString();
         Publish("container", "commit", source.Id, attributes, legacyId: true);
