@@ -126,6 +126,49 @@ public class LifecycleFeatureTests
 
 public class ConsoleSocketTests
 {
+    /// <summary>runc's `run -d --pid-file F --console-socket S`, as berthd's shim calls it: it returns once the container
+    /// runs (no `start` to follow), with the pid file written, and the terminal's master sent over the socket.</summary>
+    [RootFact]
+    public void RunDetachedWritesThePidFileSendsTheTerminalAndReturnsWithTheContainerRunning()
+    {
+        using var h = new LifecycleHarness("sh", "-c", "tty; echo done; sleep 30");
+        h.Config["process"]!["terminal"] = true;
+        h.Save();
+        var socketPath = Path.Combine(h.Scratch, "console.sock");
+        var pidFile = Path.Combine(h.Scratch, "run.pid");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+        listener.Listen(1);
+        var receive = Task.Run(() =>
+        {
+            using var conn = listener.Accept();
+            return LinuxSyscalls.Instance.ReceiveDescriptor((int)conn.Handle, out _);
+        });
+        var run = h.Verb("run", "-d", "--pid-file", pidFile, "--console-socket", socketPath, "--bundle", h.Bundle, h.Id);
+        Assert.True(run.Code == 0, run.Stderr);
+        Assert.Equal("running", h.Status());
+        var pid = h.Pid();
+        Assert.Equal(pid.ToString(), File.ReadAllText(pidFile));
+        Assert.True(Directory.Exists($"/proc/{pid}"));
+        Assert.Contains("already running", h.Verb("start", h.Id).Stderr);
+        Assert.True(receive.Wait(10_000));
+        using var stream = new FileStream(new SafeFileHandle(receive.Result, ownsHandle: true), FileAccess.ReadWrite);
+        var output = new System.Text.StringBuilder();
+        var buffer = new byte[1024];
+        var deadline = Environment.TickCount64 + 10_000;
+        while (!output.ToString().Contains("done") && Environment.TickCount64 < deadline)
+        {
+            int n;
+            try { n = stream.Read(buffer); } catch (IOException) { break; }
+            if (n == 0) break;
+            output.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, n));
+        }
+        Assert.Contains("/dev/pts/0", output.ToString());
+        Assert.Equal(0, h.Verb("kill", h.Id, "KILL").Code);
+        h.WaitForStatus("stopped");
+        Assert.Equal(0, h.Verb("delete", h.Id).Code);
+    }
+
     [RootFact]
     public void TheTerminalMasterArrivesOverTheConsoleSocket()
     {

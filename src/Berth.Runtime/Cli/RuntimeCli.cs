@@ -106,14 +106,18 @@ public static class RuntimeCli
     {
         var options = CreateOptionsOf(line);
         options.ForegroundTerminal = !line.Has("detach");
+        options.StartAtOnce = true;
         var record = new ContainerCreator(sys, store).Create(Id(line), options);
         using var relay = options.ConsoleMaster >= 0 ? Terminal.TerminalRelay.Start(sys, options.ConsoleMaster) : null;
-        try { ops.Start(record.Id); }
-        catch
+        if (!options.StartAtOnce) // hooks: the usual start, with poststart
         {
-            ops.KillAndWait(record);
-            ops.Destroy(record);
-            throw;
+            try { ops.Start(record.Id); }
+            catch
+            {
+                ops.KillAndWait(record);
+                ops.Destroy(record);
+                throw;
+            }
         }
         if (line.Has("detach")) return 0;
         // Forward the signals a user sends to `run` to the container, as runc does.

@@ -107,7 +107,7 @@ public static class InitProcess
 
         try
         {
-            if (request.Kind == "create")
+            if (request.Kind == "create" && fifoFd >= 0)
             {
                 // Block until `start` opens the fifo for reading. The startContainer hooks run before the byte is
                 // written, so `start` (which waits for the byte) runs poststart hooks only after them, as the spec orders.

@@ -15,7 +15,7 @@ public sealed class InitRequest
     public byte[] Spec { get; set; } = [];
     public bool NoPivot { get; set; }
     /// <summary>An inherited O_PATH descriptor of the exec fifo (opened by the runtime: the init may not be able to
-    /// reach the state directory, e.g. as a mapped uid).</summary>
+    /// reach the state directory, e.g. as a mapped uid); -1 for a `run` that starts the process as soon as it is ready.</summary>
     public int FifoFd { get; set; } = -1;
     /// <summary>An inherited descriptor connected to --console-socket, or -1.</summary>
     public int ConsoleSocket { get; set; } = -1;

@@ -22,6 +22,12 @@ public sealed class CreateOptions
     public int ConsoleMaster { get; set; } = -1;
     /// <summary>--preserve-fds N: descriptors 3 … 3+N-1 of the runtime are passed on to the container process.</summary>
     public int PreserveFds { get; set; }
+    /// <summary>
+    /// `run`: the init goes on to exec the process as soon as it is ready, without an exec fifo to wait on, so `run`
+    /// needs no `start` round trip (the init's wake-up, the state read back). Only without hooks (their order around
+    /// the start is the spec's): <see cref="ContainerCreator.Create"/> clears it otherwise, and the caller then starts.
+    /// </summary>
+    public bool StartAtOnce { get; set; }
 }
 
 /// <summary>
@@ -44,8 +50,12 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         try
         {
             File.WriteAllBytes(Path.Combine(dir, StateStore.ConfigFile), raw);
-            sys.CreateFifo(store.FifoOf(id), 0b110_010_010); // 0622: the container's user may not be root
-            if (OperatingSystem.IsLinux()) File.SetUnixFileMode(store.FifoOf(id), (UnixFileMode)0b110_010_010); // past the umask
+            if (options.StartAtOnce && HasHooks(spec.Hooks)) options.StartAtOnce = false;
+            if (!options.StartAtOnce)
+            {
+                sys.CreateFifo(store.FifoOf(id), 0b110_010_010); // 0622: the container's user may not be root
+                if (OperatingSystem.IsLinux()) File.SetUnixFileMode(store.FifoOf(id), (UnixFileMode)0b110_010_010); // past the umask
+            }
             var record = new ContainerRecord
             {
                 Id = id, Bundle = bundle, Rootfs = SpecLoader.RootfsOf(spec, bundle), Annotations = spec.Annotations,
@@ -80,7 +90,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                     try { selfJoin.Add((sys.OpenFile(file, OpenFlags.O_WRONLY), file)); }
                     catch (SyscallException e) { throw new RuntimeException($"joining cgroup {cgroup.Path}: {e.Message}"); }
                 }
-                fifoFd = sys.OpenFile(store.FifoOf(id), OpenFlags.O_PATH);
+                if (!options.StartAtOnce) fifoFd = sys.OpenFile(store.FifoOf(id), OpenFlags.O_PATH);
                 pid = Launch(spec, bundle, options.NoPivot, childEnd, [parentEnd, .. consoleReceiver >= 0 ? [consoleReceiver] : Array.Empty<int>()],
                     consoleFd, fifoFd, preserved.Fds, joins, selfJoin, out newUserNs);
             }
@@ -210,7 +220,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             using var cloned = new LaunchPlan
             {
                 NewNamespaces = newFlags, Joins = joins, CgroupTasks = cgroupTasks,
-                InheritedFds = [initFd, fifoFd, .. consoleFd >= 0 ? [consoleFd] : Array.Empty<int>(), .. preserved],
+                InheritedFds = [initFd, .. fifoFd >= 0 ? [fifoFd] : Array.Empty<int>(), .. consoleFd >= 0 ? [consoleFd] : Array.Empty<int>(), .. preserved],
                 CloseInChild = parentOnlyFds,
                 RunInChild = () => InitProcess.RunCloned(sys, initFd, spec, bundle, noPivot, rootfsFirst),
             };
@@ -224,7 +234,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             using var plan = new LaunchPlan
             {
                 NewNamespaces = newFlags, Joins = joins, CgroupTasks = cgroupTasks, TimeOffsets = TimeOffsetsText(spec.Linux?.TimeOffsets),
-                InheritedFds = [initFd, fifoFd, .. consoleFd >= 0 ? [consoleFd] : Array.Empty<int>(), .. preserved], ExecutableFd = exe,
+                InheritedFds = [initFd, .. fifoFd >= 0 ? [fifoFd] : Array.Empty<int>(), .. consoleFd >= 0 ? [consoleFd] : Array.Empty<int>(), .. preserved], ExecutableFd = exe,
                 Argv = ["berth-runtime", "init", initFd.ToString(System.Globalization.CultureInfo.InvariantCulture)], Envp = ["BERTH_INIT=1"],
                 MappingGateFd = gateRead,
                 BeforeExec = newUserNs ? pid => { WriteIdMaps(pid, spec.Linux!); sys.WriteAll(gateWrite, "1"u8); } : null,
