@@ -134,10 +134,13 @@ public sealed class ApiCall(HttpContext http, Dictionary<string, string> paramet
     {
         Response.StatusCode = status;
         Response.ContentType = "application/json";
+        // The body with its trailing newline in one write: one send with the headers, not a second one for the newline.
         var json = JsonSerializer.SerializeToUtf8Bytes(value, type);
-        Response.ContentLength = json.Length + 1;
-        await Response.Body.WriteAsync(json, Aborted);
-        await Response.Body.WriteAsync("\n"u8.ToArray(), Aborted);
+        var body = new byte[json.Length + 1];
+        json.CopyTo(body, 0);
+        body[^1] = (byte)'\n';
+        Response.ContentLength = body.Length;
+        await Response.Body.WriteAsync(body, Aborted);
     }
 
     public Task NoContentAsync()

@@ -26,10 +26,11 @@ public sealed class Router<THandler>
         var pathMatched = false;
         Route? getForHead = null;
         Dictionary<string, string>? getParameters = null;
+        // One dictionary for the attempts (cleared after a miss), not one per route: a request tries dozens of routes.
+        var candidate = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var route in routes)
         {
-            var candidate = new Dictionary<string, string>(StringComparer.Ordinal);
-            if (!TryMatch(route.Segments, segments, candidate)) continue;
+            if (!TryMatch(route.Segments, segments, candidate)) { candidate.Clear(); continue; }
             pathMatched = true;
             if (route.Method == method)
             {
@@ -38,6 +39,7 @@ public sealed class Router<THandler>
                 return Outcome.Found;
             }
             if (method == "HEAD" && route.Method == "GET" && getForHead is null) { getForHead = route; getParameters = candidate; }
+            candidate = new Dictionary<string, string>(StringComparer.Ordinal); // the matched one may be kept for HEAD
         }
         if (getForHead is not null)
         {

@@ -110,9 +110,19 @@ public interface ILayerStore
 
     /// <summary>A container's writable layer on top of an image chain (null = empty rootfs).</summary>
     ContainerLayer CreateContainerLayer(string id, string? parentChainId);
+
+    /// <summary>The same, with its metadata written as durably as <paramref name="durability"/> says (no fsync for an
+    /// AutoRemove container's layer).</summary>
+    ContainerLayer CreateContainerLayer(string id, string? parentChainId, Durability durability) => CreateContainerLayer(id, parentChainId);
     ContainerLayer? GetContainerLayer(string id);
     IEnumerable<ContainerLayer> ListContainerLayers();
     void DeleteContainerLayer(string id);
+
+    /// <summary>
+    /// The same; with <paramref name="deferContent"/> the layer is gone when this returns (no record, its directory renamed
+    /// aside) and its files are deleted afterwards in the background.
+    /// </summary>
+    void DeleteContainerLayer(string id, bool deferContent) => DeleteContainerLayer(id);
 
     /// <summary>Consistency pass over layers and snapshots (half-unpacked layers, orphans).</summary>
     ConsistencyReport Check();

@@ -163,11 +163,13 @@ internal sealed class LayerStore : ILayerStore
         return new OwningStream(new TarSplitReplay(File.OpenRead(Path.Combine(dir, "tar-split")), OpenFile), rootHandle);
     }
 
-    public ContainerLayer CreateContainerLayer(string id, string? parentChainId)
+    public ContainerLayer CreateContainerLayer(string id, string? parentChainId) => CreateContainerLayer(id, parentChainId, Durability.Durable);
+
+    public ContainerLayer CreateContainerLayer(string id, string? parentChainId, Durability durability)
     {
         ValidateContainerId(id);
         if (parentChainId is not null && Get(parentChainId) is null) throw new LayerNotFoundException(parentChainId);
-        snapshots.Prepare(ContainerPrefix + id, parentChainId);
+        snapshots.PrepareContainer(ContainerPrefix + id, parentChainId, durability);
         return containers.GetOrAdd(id, _ => new ContainerLayerImpl(this, id, parentChainId));
     }
 
@@ -184,11 +186,13 @@ internal sealed class LayerStore : ILayerStore
                 yield return layer;
     }
 
-    public void DeleteContainerLayer(string id)
+    public void DeleteContainerLayer(string id) => DeleteContainerLayer(id, deferContent: false);
+
+    public void DeleteContainerLayer(string id, bool deferContent)
     {
         var layer = (ContainerLayerImpl?)GetContainerLayer(id) ?? throw new StorageException($"container layer {id} not found");
         layer.ForceUnmount();
-        snapshots.Remove(ContainerPrefix + id);
+        snapshots.Remove(ContainerPrefix + id, deferContent);
         containers.TryRemove(id, out _);
     }
 

@@ -87,13 +87,14 @@ public sealed partial class ContainerService
         Directory.CreateDirectory(stateDirectory);
         string? mounted = null;
         ISupervisedContainer? supervised = null;
-        var networkAttached = false;
+        NetworkAttachment? network = null;
         Oci.Runtime.Spec spec;
         try
         {
+            // First, so that a namespace made on a thread of its own (--network none) is made while the rootfs is mounted
+            // and the spec written; the runtime needs it only at the end.
+            network = await Networks.AttachAsync(record, cancellationToken);
             var rootfs = MountRootfs(layer, bundle, out mounted);
-            var network = await Networks.AttachAsync(record, cancellationToken);
-            networkAttached = true;
             Oci.Image.ImageConfig? imageConfig = null;
             if (!string.IsNullOrEmpty(record.Image))
             {
@@ -111,7 +112,9 @@ public sealed partial class ContainerService
             spec.Root ??= new Root();
             spec.Root.Path = rootfs;
             lock (c.Gate) record.CgroupsPath = spec.Linux?.CgroupsPath;
-            await File.WriteAllBytesAsync(Path.Combine(bundle, "config.json"), JsonSerializer.SerializeToUtf8Bytes(spec, RuntimeJsonContext.Default.Spec), cancellationToken);
+            // A small file on the exec root's tmpfs: written at once, no asynchronous file I/O round trip.
+            File.WriteAllBytes(Path.Combine(bundle, "config.json"), JsonSerializer.SerializeToUtf8Bytes(spec, RuntimeJsonContext.Default.Spec));
+            if (network.Ready is { } namespaceReady) await namespaceReady;
 
             var config = record.Config;
             var logging = record.HostConfig.LogConfig?.Config;
@@ -135,7 +138,16 @@ public sealed partial class ContainerService
                 try { await supervised.DeleteAsync(force: true, CancellationToken.None); } catch (Exception inner) when (inner is EngineException or IOException) { }
                 await supervised.DisposeAsync();
             }
-            if (networkAttached) await DetachNetworkQuietlyAsync(record);
+            if (network is not null)
+            {
+                // A namespace still being made is waited for, so that the detach finds it whole (or finds nothing).
+                if (network.Ready is { } pending)
+                {
+                    try { await pending; }
+                    catch (Exception inner) when (inner is IOException or Linux.SyscallException or UnauthorizedAccessException or EngineException) { }
+                }
+                await DetachNetworkQuietlyAsync(record);
+            }
             if (mounted is not null) TryQuietly(() => Mounter.Unmount(mounted));
             AbandonAttaches(c);
             var (failure, exitCode) = StartFailure(e);
@@ -207,8 +219,9 @@ public sealed partial class ContainerService
         var mounts = layer.Mounts();
         if (mounts is [{ Type: "bind" } bind]) return bind.Source;
         var rootfs = Path.Combine(bundle, "rootfs");
-        Directory.CreateDirectory(rootfs);
-        if (IsMountPoint(rootfs)) Mounter.Unmount(rootfs); // left by a daemon that died mid-start
+        // A rootfs directory that is there already (a restart, or a daemon that died mid-start) may still be mounted.
+        if (Directory.Exists(rootfs)) { if (IsMountPoint(rootfs)) Mounter.Unmount(rootfs); }
+        else Directory.CreateDirectory(rootfs);
         Mounter.Mount(mounts[0], rootfs);
         mounted = rootfs;
         return rootfs;
@@ -314,12 +327,26 @@ public sealed partial class ContainerService
     private async Task HandleExitAsync(Container c, ISupervisedContainer? supervised, ProcessExit exit)
     {
         HealthMonitor? health;
-        lock (c.Gate) { health = c.Health; c.Health = null; }
-        health?.Dispose();
         string? mounted;
-        lock (c.Gate) { mounted = c.MountedRootfs; c.MountedRootfs = null; }
-        // The runtime's delete (a process of its own: cgroups, runtime state) and the unmount of berthd's rootfs mount
-        // (an overlay unmount syncs the upper filesystem) share nothing, and both sit on `run --rm`'s path: overlap them.
+        bool autoRemove;
+        lock (c.Gate)
+        {
+            health = c.Health;
+            c.Health = null;
+            mounted = c.MountedRootfs;
+            c.MountedRootfs = null;
+            // An AutoRemove container has no restart policy (create and update refuse one): it is removed, and its removal
+            // starts now, beside the runtime's delete. Marked at once, so a start or a remove meanwhile is refused.
+            autoRemove = c.Record.HostConfig.AutoRemove && !c.RemovalInProgress;
+            if (autoRemove) c.RemovalInProgress = true;
+        }
+        health?.Dispose();
+        // A shareable /dev/shm is mounted in the container's directory: unmounted first (lazily while containers that
+        // joined its IPC still use it), before anything deletes that directory.
+        TryQuietly(() => RuntimeSpec.SharedMemory.Release(c.Record.HostConfig, c.Directory));
+        // The runtime's delete (a process of its own: cgroups, runtime state), the unmount of berthd's rootfs mount (an
+        // overlay unmount syncs the upper filesystem) and the network's detach share nothing, and all sit on `run --rm`'s
+        // path: they overlap. So does, for an AutoRemove container, the removal of its layer and of its directory.
         var unmount = Task.Run(() =>
         {
             if (mounted is not null) TryQuietly(() => Mounter.Unmount(mounted));
@@ -329,24 +356,25 @@ public sealed partial class ContainerService
                 if (Directory.Exists(leftover) && IsMountPoint(leftover)) TryQuietly(() => Mounter.Unmount(leftover));
             }
         });
-        // The shim told the exit before it runs the runtime's delete: the network's release overlaps that too, and a
-        // container being removed (--rm, rm -f) goes on to its removal at once, which waits for the delete only before
-        // its state directories go and "removed" is told (DestroyAsync).
+        // The shim tells the exit before it runs the runtime's delete: the network's release overlaps that delete, and so
+        // does, for an AutoRemove container, the removal of its layer and directory. A container being removed (--rm, rm -f)
+        // does not wait for the delete here at all: its removal waits for it only before its state directories go and
+        // "removed" is told (FinishRemovalAsync).
         var deleting = supervised is null ? Task.CompletedTask : DeleteRunAsync(supervised);
         bool removing;
         lock (c.Gate)
         {
             c.RuntimeDeleted = deleting;
-            removing = c.RemovalInProgress || c.Record.HostConfig.AutoRemove;
+            removing = c.RemovalInProgress;
         }
+        var detach = Task.Run(() => DetachNetworkQuietlyAsync(c.Record));
+        var storage = autoRemove ? DeleteStorageAsync(c, unmount) : null;
         Execs?.ContainerStopped(c.Id);
-        TryQuietly(() => RuntimeSpec.SharedMemory.Release(c.Record.HostConfig, c.Directory));
         await unmount;
-        await DetachNetworkQuietlyAsync(c.Record);
+        await detach;
         if (!removing) await deleting;
 
         TimeSpan? restartIn;
-        bool autoRemove;
         CancellationTokenSource? pending = null;
         List<TaskCompletionSource<ContainerWaitResponse>> wake;
         ContainerWaitResponse result;
@@ -375,20 +403,21 @@ public sealed partial class ContainerService
             c.Supervised = null;
             c.RootfsPath = null;
             c.UpdateStatus();
-            autoRemove = restartIn is null && c.Record.HostConfig.AutoRemove && !c.RemovalInProgress;
             result = WaitResult(state);
             wake = [.. c.NextExitWaiters];
             c.NextExitWaiters.Clear();
             if (restartIn is null) { wake.AddRange(c.NotRunningWaiters); c.NotRunningWaiters.Clear(); }
         }
-        TryQuietly(() => store.Save(c));
+        // A record about to be removed is not written again (a daemon that dies meanwhile finds it running, with its shim
+        // gone, and removes it at its next start).
+        if (!removing) TryQuietly(() => store.Save(c));
         if (exit.OomKilled) Publish(c, "oom");
         Publish(c, "die", new() { ["exitCode"] = exit.ExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         foreach (var waiter in wake) waiter.TrySetResult(result);
         c.ExitHandled.TrySetResult();
 
         if (restartIn is { } delay) _ = RestartLaterAsync(c, delay, pending!.Token);
-        else if (autoRemove) _ = AutoRemoveAsync(c);
+        else if (autoRemove) _ = FinishRemovalAsync(c, storage!);
     }
 
     private static async Task DeleteRunAsync(ISupervisedContainer supervised)
@@ -670,25 +699,37 @@ public sealed partial class ContainerService
     }
 
     /// <summary>Removes everything of a stopped container: its layer, its directories, its record; wakes its waiters.</summary>
-    private async Task DestroyAsync(Container c)
+    private Task DestroyAsync(Container c) => FinishRemovalAsync(c, DeleteStorageAsync(c, Task.CompletedTask));
+
+    /// <summary>
+    /// Starts removing what a stopped container keeps in the data root: its writable layer (once <paramref name="unmounted"/>
+    /// says its rootfs mount is gone) and its directory (record, network files, log), side by side. Each is gone when this
+    /// completes (records deleted, directories renamed aside); their files are deleted in the background, as containerd
+    /// cleans up removed snapshots: the unlinks and rmdirs wait on the disk, and nothing needs them done before the
+    /// container's name is free. Never fails: what cannot be removed is left for the consistency pass.
+    /// </summary>
+    private Task DeleteStorageAsync(Container c, Task unmounted) => Task.WhenAll(
+        Task.Run(async () =>
+        {
+            await unmounted;
+            try { if (layers.GetContainerLayer(c.Record.LayerId) is not null) layers.DeleteContainerLayer(c.Record.LayerId, deferContent: true); }
+            catch (Exception e) when (e is StorageException or IOException or UnauthorizedAccessException or Linux.SyscallException) { }
+        }),
+        Task.Run(() => TryQuietly(() => store.DeleteDirectoryInBackground(c))));
+
+    /// <summary>
+    /// The end of a removal, once the runtime is done with the container: its exec-root directories (bundle, shim state, on
+    /// tmpfs) go, <paramref name="storage"/> is awaited, and only then are its name and record released, its waiters woken.
+    /// </summary>
+    private async Task FinishRemovalAsync(Container c, Task storage)
     {
         AbandonAttaches(c);
         Execs?.ContainerRemoved(c.Id);
-        // The layer (data root) and the bundle and state directories (exec root) are separate trees: their unlinks and
-        // rmdirs wait on the disk, so they go side by side; the record goes last, once nothing of the container is left.
-        await Task.WhenAll(
-            Task.Run(() =>
-            {
-                try { if (layers.GetContainerLayer(c.Record.LayerId) is not null) layers.DeleteContainerLayer(c.Record.LayerId); }
-                catch (StorageException) { }
-            }),
-            Task.Run(async () =>
-            {
-                await c.RuntimeDeleted; // the runtime's delete (the shim's) may still read the bundle and log to the state directory
-                TryQuietly(() => { var b = BundleDirectory(c.Id); if (Directory.Exists(b)) Directory.Delete(b, recursive: true); });
-                TryQuietly(() => { var s = StateDirectory(c.Id); if (Directory.Exists(s)) Directory.Delete(s, recursive: true); });
-            }));
-        await Task.Run(() => store.Delete(c));
+        await c.RuntimeDeleted; // the runtime's delete (the shim's) may still read the bundle and log to the state directory
+        TryQuietly(() => { var b = BundleDirectory(c.Id); if (Directory.Exists(b)) Directory.Delete(b, recursive: true); });
+        TryQuietly(() => { var s = StateDirectory(c.Id); if (Directory.Exists(s)) Directory.Delete(s, recursive: true); });
+        await storage;
+        store.Forget(c);
         List<TaskCompletionSource<ContainerWaitResponse>> wake;
         ContainerWaitResponse result;
         lock (c.Gate)

@@ -44,7 +44,16 @@ public sealed partial class ContainerService : IContainerService, IContainerDire
 
     // ---- create --------------------------------------------------------------------------------
 
-    public async Task<ContainerCreateResponse> CreateAsync(string? name, string? platform, ContainerCreateRequest request, CancellationToken cancellationToken)
+    public Task<ContainerCreateResponse> CreateAsync(string? name, string? platform, ContainerCreateRequest request, CancellationToken cancellationToken)
+        => CreateAsync(name, platform, request, networks: null, cancellationToken);
+
+    /// <summary>
+    /// Create, with NetworkSettings.Networks as the network room worked them out from the request (null: none yet), so
+    /// that the record is written once. An AutoRemove container's writable layer is written without fsync: nothing of it
+    /// is to survive a crash (the daemon removes what is left at its next start).
+    /// </summary>
+    public async Task<ContainerCreateResponse> CreateAsync(string? name, string? platform, ContainerCreateRequest request,
+        Dictionary<string, EndpointSettings>? networks, CancellationToken cancellationToken)
     {
         if (!string.IsNullOrEmpty(name) && !NameGenerator.Valid().IsMatch(name))
             throw new InvalidParameterException($"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
@@ -75,7 +84,8 @@ public sealed partial class ContainerService : IContainerService, IContainerDire
         ContainerLayer? layer = null;
         try
         {
-            layer = await Task.Run(() => layers.CreateContainerLayer(id, image.ChainId), cancellationToken);
+            var durability = host.AutoRemove ? Durability.Volatile : Durability.Durable;
+            layer = layers.CreateContainerLayer(id, image.ChainId, durability);
             var record = new ContainerRecord
             {
                 ID = id,
@@ -91,7 +101,7 @@ public sealed partial class ContainerService : IContainerService, IContainerDire
                 Runtime = runtime,
                 LogPath = host.LogConfig.Type == "json-file" ? Path.Combine(directory, id + "-json.log") : "",
                 Platform = string.IsNullOrEmpty(image.Config.Os) ? "linux" : image.Config.Os,
-                NetworkSettings = new NetworkSettings { Networks = [], Ports = [], SandboxKey = "", Bridge = "" },
+                NetworkSettings = new NetworkSettings { Networks = networks ?? [], Ports = [], SandboxKey = "", Bridge = "" },
             };
             store.Add(new Container(record, directory));
         }

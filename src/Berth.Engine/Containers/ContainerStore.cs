@@ -31,6 +31,12 @@ public sealed class ContainerStore
         var problems = new List<string>();
         foreach (var dir in Directory.EnumerateDirectories(Root))
         {
+            if (Path.GetFileName(dir).StartsWith(RemovedPrefix, StringComparison.Ordinal))
+            {
+                // A removed container's directory whose background delete a crash cut short.
+                try { Directory.Delete(dir, recursive: true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+                continue;
+            }
             var path = Path.Combine(dir, RecordFile);
             foreach (var stale in Directory.EnumerateFiles(dir, RecordFile + ".tmp*")) File.Delete(stale);
             if (!File.Exists(path)) { problems.Add($"{dir}: no {RecordFile}"); continue; }
@@ -110,18 +116,53 @@ public sealed class ContainerStore
     /// <summary>Forgets a container: its name, its entry, its directory.</summary>
     public void Delete(Container container)
     {
+        DeleteDirectory(container);
+        Forget(container);
+    }
+
+    /// <summary>Removes the container's directory (its record, network files and log) from the disk; it stays known until <see cref="Forget"/>.</summary>
+    public void DeleteDirectory(Container container)
+    {
+        try { Directory.Delete(container.Directory, recursive: true); }
+        catch (DirectoryNotFoundException) { }
+    }
+
+    /// <summary>
+    /// The same, without waiting on the disk for every unlink: the directory is renamed aside ("rm-" and the ID, a name
+    /// <see cref="Load"/> never reads as a container and deletes when a crash left it) and its files are deleted afterwards
+    /// on the thread pool.
+    /// </summary>
+    public void DeleteDirectoryInBackground(Container container)
+    {
+        var aside = Path.Combine(Root, RemovedPrefix + container.Id);
+        try { Directory.Move(container.Directory, aside); }
+        catch (DirectoryNotFoundException) { return; }
+        _ = Task.Run(() =>
+        {
+            try { Directory.Delete(aside, recursive: true); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // Load removes it at the next start
+        });
+    }
+
+    private const string RemovedPrefix = "rm-";
+
+    /// <summary>Releases the container's name and entry: lookups no longer find it.</summary>
+    public void Forget(Container container)
+    {
         lock (gate)
         {
             byId.Remove(container.Id);
             if (names.TryGetValue(container.Record.Name, out var holder) && holder == container.Id) names.Remove(container.Record.Name);
         }
-        try { Directory.Delete(container.Directory, recursive: true); }
-        catch (DirectoryNotFoundException) { }
     }
+
+    /// <summary>Told of each record written (a seam: tests count the writes a request makes).</summary>
+    internal Action<Container>? RecordWritten { get; set; }
 
     /// <summary>Writes the record atomically (temp file, then rename over the old one).</summary>
     public void Save(Container container)
     {
+        RecordWritten?.Invoke(container);
         byte[] json;
         lock (container.Gate) json = JsonSerializer.SerializeToUtf8Bytes(container.Record, ContainerRecordJsonContext.Default.ContainerRecord);
         var path = Path.Combine(container.Directory, RecordFile);

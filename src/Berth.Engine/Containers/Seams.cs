@@ -49,7 +49,14 @@ public interface IContainerSpecFactory
 }
 
 /// <summary>What the network room gives a container at start: a namespace to join, its addresses, its nameservers.</summary>
-public sealed record NetworkAttachment(string? NamespacePath, IReadOnlyList<string>? Addresses = null, IReadOnlyList<string>? Nameservers = null);
+public sealed record NetworkAttachment(string? NamespacePath, IReadOnlyList<string>? Addresses = null, IReadOnlyList<string>? Nameservers = null)
+{
+    /// <summary>
+    /// When the namespace at <see cref="NamespacePath"/> is still being made (on a thread of its own): the start prepares
+    /// everything else meanwhile and awaits this before the runtime joins the path. Null when it is ready.
+    /// </summary>
+    public Task? Ready { get; init; }
+}
 
 /// <summary>
 /// The network room's seam: called before a container's spec is built (to make its namespace and endpoints;

@@ -110,27 +110,13 @@ public sealed class ContainerNetworkAttacher(NetworkManager manager, string netn
         }
         if (mode == "none")
         {
+            // Made on a thread of its own while the start does the rest; the start awaits Ready before the runtime runs.
             var path = NamespacePath(container.ID);
-            NetworkNamespace.Delete(_sys, path);
-            NetworkNamespace.Create(_sys, path);
-            try
-            {
-                NetworkNamespace.Run(_sys, path, () =>
-                {
-                    using var inside = new Linux.Netlink.RouteNetlink(_sys);
-                    if (inside.GetLink("lo") is { IsUp: false } lo) inside.SetUp(lo.Index);
-                    return 0;
-                });
-            }
-            catch
-            {
-                NetworkNamespace.Delete(_sys, path);
-                throw;
-            }
+            var ready = LoopbackNamespace.Create(_sys, path);
             settings.Networks = new() { ["none"] = new EndpointSettings { NetworkID = manager.Find("none")?.Id ?? "" } };
             settings.SandboxKey = path;
             settings.SandboxID = container.ID;
-            return new NetworkAttachment(path);
+            return new NetworkAttachment(path) { Ready = ready };
         }
         // container:X: the container service joins X's namespace (by its init's /proc entry) and says when X is not running.
         settings.Networks = [];
@@ -148,7 +134,8 @@ public sealed class ContainerNetworkAttacher(NetworkManager manager, string netn
     public Task DetachAsync(ContainerRecord container, CancellationToken cancellationToken)
     {
         var w = Trace ? System.Diagnostics.Stopwatch.StartNew() : null;
-        manager.DisconnectAll(container.ID);
+        // The network state file is rewritten only when there was an endpoint to remove (none for host, none, container:X).
+        if (manager.EndpointsOf(container.ID).Count > 0) manager.DisconnectAll(container.ID);
         Mark(w, "detach: endpoints");
         NetworkNamespace.Delete(_sys, NamespacePath(container.ID));
         Mark(w, "detach: namespace");

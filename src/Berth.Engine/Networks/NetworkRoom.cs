@@ -77,7 +77,7 @@ public sealed class NetworkRoom : IDisposable
         bool Running(string id) => store.TryGet(id) is { } c && c.State.Running;
         Manager.Reconcile(Running);
         Attacher.RemoveStaleNamespaces(Running);
-        return new NetworkedEngine(engine, Networks, Volumes, new NetworkedContainers(engine.Containers, store, Manager, Volumes.Store));
+        return new NetworkedEngine(engine, Networks, Volumes, new NetworkedContainers(engine.ContainerService, store, Manager, Volumes.Store));
     }
 
     /// <summary>Opens the rooms and reconciles the kernel with the saved state: endpoints whose namespace is gone are removed.</summary>

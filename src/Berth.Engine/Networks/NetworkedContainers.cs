@@ -12,18 +12,14 @@ namespace Berth.Engine.Networks;
 /// start); at remove the container's volumes are released, its anonymous ones removed with `rm -v`.
 /// Everything else is the inner service's.
 /// </summary>
-public sealed class NetworkedContainers(IContainerService inner, ContainerStore store, NetworkManager networks, VolumeStore volumes) : IContainerService
+public sealed class NetworkedContainers(ContainerService inner, ContainerStore store, NetworkManager networks, VolumeStore volumes) : IContainerService
 {
     public async Task<ContainerCreateResponse> CreateAsync(string? name, string? platform, ContainerCreateRequest request, CancellationToken cancellationToken)
     {
         var initial = InitialNetworks(request);
         VolumesFrom.Validate(request.HostConfig?.VolumesFrom, store);
-        var created = await inner.CreateAsync(name, platform, request, cancellationToken);
-        if (store.TryGet(created.Id) is { } c)
-        {
-            lock (c.Gate) c.Record.NetworkSettings.Networks = initial;
-            store.Save(c);
-        }
+        // The networks go into the record the inner create writes: one write of config.v2.json per create.
+        var created = await inner.CreateAsync(name, platform, request, initial, cancellationToken);
         if (request.HostConfig?.AutoRemove == true)
         {
             // --rm: the engine removes the container itself when it ends; its anonymous volumes go with it, as in Docker.

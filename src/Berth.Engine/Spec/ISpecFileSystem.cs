@@ -28,7 +28,7 @@ public interface ISpecFileSystem
     /// <summary>Creates a host directory and its parents (mode 0755).</summary>
     void CreateHostDirectory(string path);
 
-    /// <summary>Writes a host file (mode 0644), replacing it atomically.</summary>
+    /// <summary>Writes a host file (mode 0644 when it is new), replacing its content.</summary>
     void WriteHostFile(string path, string text);
 
     /// <summary>
@@ -141,12 +141,19 @@ public sealed class HostSpecFileSystem : ISpecFileSystem
             UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
     }
 
+    /// <summary>
+    /// In place, as dockerd writes them: these files (hostname, hosts, resolv.conf) are written only while their container
+    /// is about to start, so no reader can see them half-written, and a crash mid-write leaves a file the next start
+    /// rewrites. No temp file and rename (a rename over an existing file makes ext4 flush the new file's data first).
+    /// </summary>
     public void WriteHostFile(string path, string text)
     {
         if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException();
-        var temporary = path + ".tmp";
-        File.WriteAllText(temporary, text);
-        File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-        File.Move(temporary, path, overwrite: true);
+        using var stream = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.Create, Access = FileAccess.Write, BufferSize = 0,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+        });
+        stream.Write(System.Text.Encoding.UTF8.GetBytes(text));
     }
 }

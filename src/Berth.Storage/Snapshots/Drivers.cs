@@ -25,20 +25,20 @@ internal sealed class OverlaySnapshotter : Snapshotter
     internal override WhiteoutStyle Whiteouts => WhiteoutStyle.Overlay;
     internal override string ContentDirectory(string id) => Path.Combine(SnapshotsDirectory, id, "diff");
 
-    protected override void CreateStorage(string id, Meta? parent)
+    protected override void CreateStorage(string id, Meta? parent, IMetadataSync? sync)
     {
         var dir = Path.Combine(SnapshotsDirectory, id);
         Directory.CreateDirectory(Path.Combine(dir, "diff"));
         Directory.CreateDirectory(Path.Combine(dir, "work"));
         var link = NewLink();
         File.CreateSymbolicLink(Path.Combine(links, link), $"../snapshots/{id}/diff");
-        DurableFile.WriteSynced(Path.Combine(dir, "link"), link); // the snapshot's meta record, written after, publishes it
+        DurableFile.Write(Path.Combine(dir, "link"), link, sync); // the snapshot's meta record, written after, publishes it
         if (parent is not null)
         {
             var parentDir = Path.Combine(SnapshotsDirectory, parent.Id);
             var parentLower = ReadOrEmpty(Path.Combine(parentDir, "lower"));
             var lower = "l/" + File.ReadAllText(Path.Combine(parentDir, "link")) + (parentLower.Length > 0 ? ":" + parentLower : "");
-            DurableFile.WriteSynced(Path.Combine(dir, "lower"), lower);
+            DurableFile.Write(Path.Combine(dir, "lower"), lower, sync);
         }
     }
 
@@ -48,6 +48,13 @@ internal sealed class OverlaySnapshotter : Snapshotter
         var link = ReadOrEmpty(Path.Combine(dir, "link"));
         if (link.Length > 0) File.Delete(Path.Combine(links, link));
         DeleteTree(dir);
+    }
+
+    protected override string? SetStorageAside(string id)
+    {
+        var link = ReadOrEmpty(Path.Combine(SnapshotsDirectory, id, "link"));
+        if (link.Length > 0) File.Delete(Path.Combine(links, link));
+        return RenameStorageAside(id);
     }
 
     protected override IReadOnlyList<MountSpec> MountsOf(Meta snapshot)
@@ -100,7 +107,7 @@ internal sealed class VfsSnapshotter(ISyscalls sys, string home) : Snapshotter(s
     internal override WhiteoutStyle Whiteouts => WhiteoutStyle.Delete;
     internal override string ContentDirectory(string id) => Path.Combine(SnapshotsDirectory, id, "fs");
 
-    protected override void CreateStorage(string id, Meta? parent)
+    protected override void CreateStorage(string id, Meta? parent, IMetadataSync? sync)
     {
         var dir = Path.Combine(SnapshotsDirectory, id);
         Directory.CreateDirectory(dir);
@@ -119,6 +126,8 @@ internal sealed class VfsSnapshotter(ISyscalls sys, string home) : Snapshotter(s
 
     protected override void DeleteStorage(string id) => DeleteTree(Path.Combine(SnapshotsDirectory, id));
 
+    protected override string? SetStorageAside(string id) => RenameStorageAside(id);
+
     protected override IReadOnlyList<MountSpec> MountsOf(Meta snapshot)
         => [new MountSpec("bind", ContentDirectory(snapshot.Id), [snapshot.Kind == SnapshotKind.Active ? "rw" : "ro", "rbind"])];
 }
@@ -135,7 +144,7 @@ internal sealed class BtrfsSnapshotter : Snapshotter
     internal override WhiteoutStyle Whiteouts => WhiteoutStyle.Delete;
     internal override string ContentDirectory(string id) => Path.Combine(SnapshotsDirectory, id, "fs");
 
-    protected override void CreateStorage(string id, Meta? parent)
+    protected override void CreateStorage(string id, Meta? parent, IMetadataSync? sync)
     {
         var dir = Path.Combine(SnapshotsDirectory, id);
         Directory.CreateDirectory(dir);

@@ -52,9 +52,13 @@ internal abstract class Snapshotter : ISnapshotter
     public abstract string Driver { get; }
     internal abstract WhiteoutStyle Whiteouts { get; }
 
+    /// <summary>Where records are fsynced (a seam: tests see which writes were made durable).</summary>
+    internal IMetadataSync Sync { get; init; } = MetadataSync.Disk;
+
     internal sealed record Meta(string Key, string Id, string? Parent, SnapshotKind Kind, DateTimeOffset Created);
 
-    protected abstract void CreateStorage(string id, Meta? parent);
+    /// <summary>Makes the snapshot's storage; its files are fsynced through <paramref name="sync"/> unless it is null.</summary>
+    protected abstract void CreateStorage(string id, Meta? parent, IMetadataSync? sync);
     protected abstract void DeleteStorage(string id);
     protected abstract IReadOnlyList<MountSpec> MountsOf(Meta snapshot);
 
@@ -66,10 +70,21 @@ internal abstract class Snapshotter : ISnapshotter
 
     internal Meta Require(string key) => Read(key) ?? throw new StorageException($"snapshot {key} does not exist");
 
-    public IReadOnlyList<MountSpec> Prepare(string key, string? parent) => Create(key, parent, SnapshotKind.Active);
-    public IReadOnlyList<MountSpec> View(string key, string? parent) => Create(key, parent, SnapshotKind.View);
+    public IReadOnlyList<MountSpec> Prepare(string key, string? parent) => Create(key, parent, SnapshotKind.Active, Publication.Durable);
+    public IReadOnlyList<MountSpec> View(string key, string? parent) => Create(key, parent, SnapshotKind.View, Publication.Durable);
 
-    private IReadOnlyList<MountSpec> Create(string key, string? parent, SnapshotKind kind)
+    /// <summary>
+    /// A container's writable snapshot. Durable: its records are fsynced before the renames that publish them, as Docker's
+    /// overlay2 and layer store write a container layer's files, with no fsync of the directories; volatile (an AutoRemove
+    /// container's): no fsync at all.
+    /// </summary>
+    internal IReadOnlyList<MountSpec> PrepareContainer(string key, string? parent, Durability durability)
+        => Create(key, parent, SnapshotKind.Active, durability == Durability.Volatile ? Publication.Volatile : Publication.FilesSynced);
+
+    /// <summary>How a new snapshot's records are written: fsynced with their directory, fsynced files only, or not at all.</summary>
+    private enum Publication { Durable, FilesSynced, Volatile }
+
+    private IReadOnlyList<MountSpec> Create(string key, string? parent, SnapshotKind kind, Publication publication)
     {
         ValidateKey(key);
         lock (gate)
@@ -82,11 +97,12 @@ internal abstract class Snapshotter : ISnapshotter
                 if (parentMeta.Kind != SnapshotKind.Committed) throw new StorageException($"snapshot {parent} is not committed and cannot be a parent");
             }
             var id = NewId();
+            var sync = publication == Publication.Volatile ? null : Sync;
             try
             {
-                CreateStorage(id, parentMeta);
+                CreateStorage(id, parentMeta, sync);
                 var meta = new Meta(key, id, parent, kind, DateTimeOffset.UtcNow);
-                Write(meta);
+                Write(meta, sync, syncDirectory: publication == Publication.Durable);
                 return MountsOf(meta);
             }
             catch
@@ -112,16 +128,56 @@ internal abstract class Snapshotter : ISnapshotter
         }
     }
 
-    public void Remove(string key)
+    public void Remove(string key) => Remove(key, deferContent: false);
+
+    /// <summary>
+    /// Removes a snapshot. With <paramref name="deferContent"/> the snapshot is gone when this returns (its record deleted,
+    /// its storage renamed aside where no listing sees it) and the files of the storage are deleted afterwards on the
+    /// thread pool, as containerd's snapshotters move a removed snapshot away and clean it up later: the caller does not
+    /// wait on the disk for every unlink. What a crash leaves aside is storage without a record, which <see cref="Repair"/>
+    /// removes.
+    /// </summary>
+    internal void Remove(string key, bool deferContent)
     {
+        string? aside;
         lock (gate)
         {
             var meta = Require(key);
-            if (AllMeta().FirstOrDefault(m => m.Parent == key) is { } child)
+            // Only committed snapshots can be parents: an active one (a container's) needs no scan of every record.
+            if (meta.Kind == SnapshotKind.Committed && AllMeta().FirstOrDefault(m => m.Parent == key) is { } child)
                 throw new LayerInUseException($"snapshot {key}", $"snapshot {child.Key}");
             File.Delete(MetaPath(key));
-            DeleteStorage(meta.Id);
+            if (!deferContent)
+            {
+                DeleteStorage(meta.Id);
+                return;
+            }
+            aside = SetStorageAside(meta.Id);
         }
+        if (aside is not null)
+            _ = Task.Run(() =>
+            {
+                try { DeleteTree(aside); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // left for the consistency pass
+            });
+    }
+
+    /// <summary>
+    /// Takes a snapshot's storage out of use at once and returns a directory whose files remain to be deleted, or deletes
+    /// it now and returns null (drivers whose storage is not plain files).
+    /// </summary>
+    protected virtual string? SetStorageAside(string id)
+    {
+        DeleteStorage(id);
+        return null;
+    }
+
+    /// <summary>Renames a snapshot's directory to a name no record has ("rm-" and the id): the default for plain directories.</summary>
+    protected string RenameStorageAside(string id)
+    {
+        var aside = Path.Combine(SnapshotsDirectory, "rm-" + id);
+        Directory.Move(Path.Combine(SnapshotsDirectory, id), aside);
+        return aside;
     }
 
     public SnapshotInfo? Stat(string key) => Read(key) is { } m ? new SnapshotInfo(m.Key, m.Parent, m.Kind, m.Created) : null;
@@ -186,6 +242,16 @@ internal abstract class Snapshotter : ISnapshotter
                 problems.Add($"temp file {tmp}");
                 if (!dryRun) { File.Delete(tmp); removed.Add(tmp); }
             }
+            // A record written without fsync (a volatile container layer's) may be empty or cut short after a crash.
+            foreach (var file in Directory.EnumerateFiles(metaDirectory))
+            {
+                if (file.EndsWith(".tmp", StringComparison.Ordinal)) continue;
+                string[] lines;
+                try { lines = File.ReadAllLines(file); } catch (FileNotFoundException) { continue; }
+                if (Parse(lines) is not null) continue;
+                problems.Add($"snapshot record {Path.GetFileName(file)} is damaged");
+                if (!dryRun) { File.Delete(file); removed.Add(file); }
+            }
             RepairDriver(dryRun, ids, problems, removed);
         }
         return new ConsistencyReport(problems, removed);
@@ -214,15 +280,17 @@ internal abstract class Snapshotter : ISnapshotter
 
     private static Meta? Parse(string[] lines)
         => lines.Length >= 5 && Enum.TryParse<SnapshotKind>(lines[3], out var kind)
-            ? new Meta(lines[0], lines[1], lines[2].Length == 0 ? null : lines[2], kind,
-                DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(lines[4], CultureInfo.InvariantCulture)))
+            && long.TryParse(lines[4], NumberStyles.None, CultureInfo.InvariantCulture, out var created)
+            ? new Meta(lines[0], lines[1], lines[2].Length == 0 ? null : lines[2], kind, DateTimeOffset.FromUnixTimeMilliseconds(created))
             : null;
 
-    private void Write(Meta meta)
+    private void Write(Meta meta) => Write(meta, Sync, syncDirectory: true);
+
+    private void Write(Meta meta, IMetadataSync? sync, bool syncDirectory)
     {
         var path = MetaPath(meta.Key);
         var tmp = path + "." + Environment.ProcessId + ".tmp";
-        DurableFile.WriteAtomic(path, tmp, $"{meta.Key}\n{meta.Id}\n{meta.Parent}\n{meta.Kind}\n{meta.Created.ToUnixTimeMilliseconds()}\n");
+        DurableFile.WriteAtomic(path, tmp, $"{meta.Key}\n{meta.Id}\n{meta.Parent}\n{meta.Kind}\n{meta.Created.ToUnixTimeMilliseconds()}\n", sync, syncDirectory);
     }
 
     private string MetaPath(string key) => Path.Combine(metaDirectory, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key))));

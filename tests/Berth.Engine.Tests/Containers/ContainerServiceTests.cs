@@ -198,6 +198,59 @@ public sealed class ContainerServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task Create_writes_the_record_once_with_the_networks_the_network_room_gave()
+    {
+        var writes = new List<string>();
+        h.Service.Store.RecordWritten = c => { lock (writes) writes.Add(c.Id); };
+        var request = new ContainerCreateRequest { Image = "busybox", HostConfig = new HostConfig { NetworkMode = "none" } };
+        var created = await h.Service.CreateAsync("once", null, request, new() { ["none"] = new EndpointSettings { NetworkID = "n1" } }, None);
+        Assert.Equal([created.Id], writes);
+        // What was written is the whole record, networks included: a daemon restart reads them back.
+        await h.RestartDaemonAsync();
+        var inspect = await h.Service.InspectAsync("once", false, None);
+        Assert.Equal("n1", inspect.NetworkSettings.Networks!["none"].NetworkID);
+    }
+
+    [Fact]
+    public async Task An_autoremove_containers_layer_is_volatile_and_an_ordinary_ones_durable()
+    {
+        var rm = await h.CreateAsync("rm", configure: r => r.HostConfig!.AutoRemove = true);
+        var kept = await h.CreateAsync("kept");
+        Assert.Equal(Berth.Storage.Durability.Volatile, h.Layers.Created[rm.Id]);
+        Assert.Equal(Berth.Storage.Durability.Durable, h.Layers.Created[kept.Id]);
+    }
+
+    [Fact]
+    public async Task AutoRemove_deletes_the_storage_beside_the_runtimes_delete_and_releases_the_name_after_it()
+    {
+        var a = await h.CreateAsync("rm", configure: r => r.HostConfig!.AutoRemove = true);
+        var removed = await h.Service.WaitAsync(a.Id, WaitCondition.Removed, None);
+        var writes = 0;
+        await h.Service.StartAsync(a.Id, None);
+        h.Service.Store.RecordWritten = _ => Interlocked.Increment(ref writes);
+        var fake = h.Supervisor.Last(a.Id);
+        fake.HoldDelete = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        fake.Exit(0);
+        var directory = Path.Combine(h.Service.Store.Root, a.Id);
+        // While the runtime's delete runs, the layer and the directory go; the name and the record stay.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while ((Directory.Exists(directory) || h.Storage.Layers.GetContainerLayer(a.Id) is not null) && DateTime.UtcNow < deadline) await Task.Delay(10);
+        Assert.False(Directory.Exists(directory));
+        Assert.Null(h.Storage.Layers.GetContainerLayer(a.Id));
+        Assert.Equal(a.Id, h.Service.Store.Get("rm").Id);
+        Assert.False(removed.IsCompleted);
+        var conflict = await Assert.ThrowsAsync<ConflictException>(() => h.Service.RemoveAsync("rm", true, false, false, None));
+        Assert.Contains("already in progress", conflict.Message);
+
+        fake.HoldDelete.SetResult();
+        Assert.Equal(0, (await Within(removed)).StatusCode);
+        Assert.Null(h.Service.Store.TryGet("rm"));
+        Assert.Equal(0, writes); // a record about to be removed is not written again
+        Assert.Equal(["create", "start", "die", "destroy"], h.Actions(a.Id));
+        await h.CreateAsync("rm"); // the name is free again
+    }
+
+    [Fact]
     public async Task Attach_before_start_receives_the_output_from_the_beginning()
     {
         var a = await h.CreateAsync("att");

@@ -99,7 +99,14 @@ internal sealed class FakeContainer(FakeSupervisor owner, LaunchRequest request,
         return Task.FromResult<ISupervisedExec>(new FakeExec(Pid + 500, new FakeSession(channel.Reader), Task.FromResult(new ProcessExit(code, DateTimeOffset.UtcNow, false))));
     }
 
-    public Task DeleteAsync(bool force, CancellationToken cancellationToken) { Log("delete"); return Task.CompletedTask; }
+    /// <summary>When set, the runtime's delete lasts until it completes (what the container service does meanwhile is seen).</summary>
+    public TaskCompletionSource? HoldDelete { get; set; }
+
+    public async Task DeleteAsync(bool force, CancellationToken cancellationToken)
+    {
+        Log("delete");
+        if (HoldDelete is { } hold) await hold.Task;
+    }
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
 
@@ -167,10 +174,38 @@ internal sealed class FakeSpecs : IContainerSpecFactory
 }
 
 /// <summary>A container service over a temp data root (vfs layers), fake images, specs and supervisor.</summary>
+/// <summary>The real layer store, with the durability each container layer was created with.</summary>
+internal sealed class RecordingLayers(ILayerStore inner) : ILayerStore
+{
+    public Dictionary<string, Durability> Created { get; } = [];
+    public string Driver => inner.Driver;
+    public Layer Register(Stream blob, string mediaType, string? parentChainId, Oci.Content.Digest? expectedDiffId = null, CancellationToken ct = default)
+        => inner.Register(blob, mediaType, parentChainId, expectedDiffId, ct);
+    public Layer Register(Stream blob, Compression compression, string? parentChainId, Oci.Content.Digest? expectedDiffId = null, CancellationToken ct = default)
+        => inner.Register(blob, compression, parentChainId, expectedDiffId, ct);
+    public Layer? Get(string chainId) => inner.Get(chainId);
+    public IEnumerable<Layer> List() => inner.List();
+    public void Delete(string chainId) => inner.Delete(chainId);
+    public Stream OpenDiff(string chainId) => inner.OpenDiff(chainId);
+    public ContainerLayer CreateContainerLayer(string id, string? parentChainId) => CreateContainerLayer(id, parentChainId, Durability.Durable);
+    public ContainerLayer CreateContainerLayer(string id, string? parentChainId, Durability durability)
+    {
+        lock (Created) Created[id] = durability;
+        return inner.CreateContainerLayer(id, parentChainId, durability);
+    }
+    public ContainerLayer? GetContainerLayer(string id) => inner.GetContainerLayer(id);
+    public IEnumerable<ContainerLayer> ListContainerLayers() => inner.ListContainerLayers();
+    public void DeleteContainerLayer(string id) => inner.DeleteContainerLayer(id);
+    public void DeleteContainerLayer(string id, bool deferContent) => inner.DeleteContainerLayer(id, deferContent);
+    public ConsistencyReport Check() => inner.Check();
+    public ConsistencyReport Repair() => inner.Repair();
+}
+
 internal sealed class EngineHarness : IDisposable
 {
     public TempDir Temp { get; } = new();
     public StorageRoot Storage { get; }
+    public RecordingLayers Layers { get; }
     public FakeSupervisor Supervisor { get; } = new();
     public FakeImages Images { get; } = new();
     public EventBus Events { get; } = new();
@@ -181,6 +216,7 @@ internal sealed class EngineHarness : IDisposable
     public EngineHarness()
     {
         Storage = StorageRoot.Open(Temp.Combine("data"), "vfs");
+        Layers = new RecordingLayers(Storage.Layers);
         Images.Add("busybox:latest", new ImageConfig { Os = "linux", Architecture = "amd64", Config = new Oci.Image.ContainerConfig { Cmd = ["sh"], Env = ["PATH=/bin"] } });
         Images.Add("app:latest", new ImageConfig
         {
@@ -199,7 +235,7 @@ internal sealed class EngineHarness : IDisposable
             DataRoot = Temp.Combine("data"), ExecRoot = Temp.Combine("exec"), Runtimes = new Dictionary<string, string> { ["berth"] = "/bin/true" },
             LiveRestore = LiveRestore, StorageDriver = "vfs",
         };
-        var service = new ContainerService(store, Images, Storage.Layers, Supervisor, new FakeSpecs(), Events, settings);
+        var service = new ContainerService(store, Images, Layers, Supervisor, new FakeSpecs(), Events, settings);
         var exec = new Exec.ExecService(store, Events);
         service.Execs = exec;
         return (service, exec);

@@ -105,6 +105,31 @@ public sealed class AttacherTests : IDisposable
         _manager.Remove(net.Name);
     }
 
+    [RootFact]
+    public async Task Network_none_gets_a_pinned_namespace_with_loopback_up_made_while_the_caller_goes_on()
+    {
+        var record = Record("lonely", "none");
+        var attachment = await _attacher!.AttachAsync(record, default);
+        try
+        {
+            // The settings are there at once; the namespace is ready once Ready completes.
+            Assert.Equal(_attacher.NamespacePath(record.ID), record.NetworkSettings.SandboxKey);
+            Assert.Equal(record.NetworkSettings.SandboxKey, attachment.NamespacePath);
+            Assert.True(record.NetworkSettings.Networks!.ContainsKey("none"));
+            await Assert.IsAssignableFrom<Task>(attachment.Ready).WaitAsync(TimeSpan.FromSeconds(10));
+            var (loUp, links) = NetworkNamespace.Run(LinuxSyscalls.Instance, attachment.NamespacePath!, () =>
+            {
+                using var inside = new RouteNetlink(LinuxSyscalls.Instance);
+                return (inside.GetLink("lo")?.IsUp, inside.ListLinks().Count);
+            });
+            Assert.True(loUp);
+            Assert.Equal(1, links);
+        }
+        finally { await _attacher.DetachAsync(record, default); }
+        Assert.False(File.Exists(attachment.NamespacePath));
+        Assert.Equal("", record.NetworkSettings.SandboxKey);
+    }
+
     [Fact]
     public void Port_requests_come_from_bindings_and_publish_all()
     {
