@@ -16,6 +16,7 @@ namespace Berth.Engine.Filesystem;
 internal sealed class TreeTarWriter(ISyscalls sys, TarWriter tar, IReadOnlyDictionary<string, string>? mounts = null)
 {
     private readonly Dictionary<(uint, uint, ulong), string> links = [];
+    private readonly HostAccountNames names = new();
 
     /// <summary>The entry <paramref name="name"/> of <paramref name="directory"/> under the archive name <paramref name="archiveName"/>, recursively.</summary>
     public void Write(SafeFileHandle directory, string name, string archiveName)
@@ -119,11 +120,13 @@ internal sealed class TreeTarWriter(ISyscalls sys, TarWriter tar, IReadOnlyDicti
         }
     }
 
-    private static GnuTarEntry Header(TarEntryType type, string name, in FileStatus st) => new(type, name)
+    private GnuTarEntry Header(TarEntryType type, string name, in FileStatus st) => new(type, name)
     {
         Mode = (UnixFileMode)(st.Mode & 0xFFF),
         Uid = st.Uid,
         Gid = st.Gid,
+        UserName = names.User(st.Uid),
+        GroupName = names.Group(st.Gid),
         ModificationTime = DateTimeOffset.FromUnixTimeSeconds(Math.Max(0, st.MtimeNanoseconds / 1_000_000_000)),
     };
 
@@ -169,5 +172,37 @@ internal sealed class TreeTarWriter(ISyscalls sys, TarWriter tar, IReadOnlyDicti
             position += n;
             return n;
         }
+    }
+}
+
+/// <summary>
+/// The host's user and group names by id, as Go's tar.FileInfoHeader fills a header's uname and gname in dockerd's
+/// archives (`docker cp c:/etc - | tar tv` shows root/root); an id the host does not name stays numeric only.
+/// Read once per archive.
+/// </summary>
+internal sealed class HostAccountNames(string passwd = "/etc/passwd", string group = "/etc/group")
+{
+    private Dictionary<int, string>? users;
+    private Dictionary<int, string>? groups;
+
+    public string User(int uid) => (users ??= Load(passwd)).GetValueOrDefault(uid, "");
+    public string Group(int gid) => (groups ??= Load(group)).GetValueOrDefault(gid, "");
+
+    /// <summary>name:password:id:… lines; the first name of an id wins, as getpwuid's.</summary>
+    internal static Dictionary<int, string> Load(string path)
+    {
+        var map = new Dictionary<int, string>();
+        try
+        {
+            foreach (var line in File.ReadLines(path))
+            {
+                var fields = line.Split(':');
+                if (fields.Length > 2 && fields[0].Length > 0 && int.TryParse(fields[2], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id))
+                    map.TryAdd(id, fields[0]);
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return map;
     }
 }
