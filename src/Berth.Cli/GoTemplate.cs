@@ -48,6 +48,18 @@ public sealed class GoTemplate
 
     public static string Render(string template, JsonNode? value) => Parse(template).Execute(value);
 
+    /// <summary>
+    /// A list command's --format as docker's formatter reads it (ps, images, volume ls, network ls…): "table" in front
+    /// asks for a table with a header row; the rest is trimmed of spaces and a written \t or \n becomes a tab or a
+    /// newline (inspect's --format is taken as it is: use <see cref="Parse"/> there).
+    /// </summary>
+    public static GoTemplate ParseListFormat(string format, out bool table)
+    {
+        table = format.StartsWith("table", StringComparison.Ordinal);
+        var body = (table ? format[5..] : format).Trim(' ');
+        return Parse(body.Replace("\\t", "\t", StringComparison.Ordinal).Replace("\\n", "\n", StringComparison.Ordinal));
+    }
+
     /// <summary>Go's %v of a value (fmt.Sprint of one operand).</summary>
     public static string Print(object? value) => Values.Print(value is JsonNode node ? Values.FromJson(node) : value, topLevel: true);
 

@@ -104,6 +104,17 @@ public sealed class GoTemplateTests
         Assert.Equal(message, Assert.Throws<FormatException>(() => parsed.Execute(Container)).Message);
     }
 
+    [Theory]
+    [InlineData("table {{.Names}}\\t{{.Image}}", true, "web\tbusybox")]
+    [InlineData("  {{.Names}}\\n{{.Image}}  ", false, "web\nbusybox")]
+    [InlineData("tablet{{.Names}}", true, "tweb")]
+    public void List_formats_are_read_as_dockers_formatter_reads_them(string format, bool table, string row)
+    {
+        var template = GoTemplate.ParseListFormat(format, out var isTable);
+        Assert.Equal(table, isTable);
+        Assert.Equal(row, template.Execute(JsonNode.Parse("""{"Names":"web","Image":"busybox"}""")).Trim());
+    }
+
     [Fact]
     public void A_table_header_keeps_the_titles_that_dockers_functions_would_change()
     {
