@@ -13,6 +13,8 @@ public interface IFileSystemCalls
     FileKind GetFileKind(string path, bool followSymlinks = false);
     /// <summary>Creates the directory and its missing parents.</summary>
     void CreateDirectory(string path);
+    /// <summary>mkdir(2): one directory, failing (EEXIST) when anything is at the path — an atomic claim of the name.</summary>
+    void MakeDirectory(string path, uint mode);
     /// <summary>Creates an empty file when nothing is at the path (a mount point for a file bind).</summary>
     void CreateEmptyFile(string path);
     void Remove(string path);
@@ -74,6 +76,8 @@ public sealed partial class LinuxSyscalls
 
     public void MakeNode(string path, uint mode, ulong device) => Errno.Check(NativeMknod(path, mode, device), "mknod", path);
 
+    public void MakeDirectory(string path, uint mode) => Errno.Check(NativeMkdir(path, mode), "mkdir", path);
+
     public void ChangeOwner(string path, uint uid, uint gid) => Errno.Check(NativeLchown(path, uid, gid), "lchown", path);
 
     public string ReadText(string path) => File.ReadAllText(path);
@@ -126,6 +130,9 @@ public sealed partial class LinuxSyscalls
 
     [LibraryImport("libc", EntryPoint = "mknod", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int NativeMknod(string path, uint mode, ulong device);
+
+    [LibraryImport("libc", EntryPoint = "mkdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int NativeMkdir(string path, uint mode);
 
     [LibraryImport("libc", EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int NativeLchown(string path, uint uid, uint gid);

@@ -1,3 +1,4 @@
+using Berth.Linux;
 using Berth.Oci.Runtime;
 using Berth.Runtime.Config;
 using Berth.Runtime.Init;
@@ -28,11 +29,32 @@ public class LifecycleUnitTests
     }
 
     [Fact]
+    public void TheConfigIsSavedAtTheEndOfStateJsonAndReadBackWhole()
+    {
+        using var tmp = new TempDir();
+        var store = new StateStore(tmp.Path);
+        store.Claim("c2", LinuxSyscalls.Instance);
+        var config = """{"ociVersion": "1.1.0", "process": {"args": ["sh", "-c", "echo \"}\""]}, "annotations": {"config": "x"}}"""u8.ToArray();
+        store.Save(new ContainerRecord { Id = "c2", Pid = 7, Bundle = "/b", CgroupsPath = "/cg", HasPoststop = true, Config = config });
+        var loaded = store.Load("c2");
+        Assert.Equal(("c2", 7, "/b", "/cg", true), (loaded.Id, loaded.Pid, loaded.Bundle, loaded.CgroupsPath, loaded.HasPoststop));
+        Assert.Equal(config, store.LoadConfig("c2"));
+        Assert.Equal(["state.json"], Directory.GetFiles(store.DirectoryOf("c2")).Select(Path.GetFileName));
+
+        // A record of an earlier version: config.json beside it.
+        store.Claim("c3", LinuxSyscalls.Instance);
+        store.Save(new ContainerRecord { Id = "c3", Pid = 8 });
+        File.WriteAllBytes(Path.Combine(store.DirectoryOf("c3"), StateStore.ConfigFile), config);
+        Assert.Equal(config, store.LoadConfig("c3"));
+        Assert.Equal(8, store.Load("c3").Pid);
+    }
+
+    [Fact]
     public void StatusIsDerivedFromTheProcessAndTheFifo()
     {
         using var tmp = new TempDir();
         var store = new StateStore(tmp.Path);
-        store.Claim("c1");
+        store.Claim("c1", LinuxSyscalls.Instance);
         var self = ProcStat.Read(Environment.ProcessId)!.Value;
         var record = new ContainerRecord { Id = "c1", Pid = Environment.ProcessId, PidStartTime = self.StartTime };
         store.Save(record);
@@ -53,8 +75,8 @@ public class LifecycleUnitTests
     {
         using var tmp = new TempDir();
         var store = new StateStore(tmp.Path);
-        store.Claim("dup");
-        Assert.Contains("exists", Assert.Throws<RuntimeException>(() => store.Claim("dup")).Message);
+        store.Claim("dup", LinuxSyscalls.Instance);
+        Assert.Contains("exists", Assert.Throws<RuntimeException>(() => store.Claim("dup", LinuxSyscalls.Instance)).Message);
     }
 
     [Fact]

@@ -108,6 +108,13 @@ public sealed class RootfsRecordingSyscalls(string sandbox)
         if (InSandbox(mapped)) File.CreateSymbolicLink(mapped, target);
     }
 
+    public void MakeDirectory(string path, uint mode)
+    {
+        Calls.Add($"mkdir {path} 0{Convert.ToString(mode, 8)}");
+        var mapped = Map(path);
+        if (InSandbox(mapped)) Directory.CreateDirectory(mapped);
+    }
+
     public void MakeNode(string path, uint mode, ulong device)
     {
         Calls.Add($"mknod {path} 0x{mode:x} {device}");

@@ -43,13 +43,12 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         var bundle = Path.GetFullPath(options.Bundle);
         var (spec, raw) = SpecLoader.Load(bundle);
         if (store.Exists(id)) throw new RuntimeException($"container with id exists: {id}");
-        var dir = store.Claim(id);
+        store.Claim(id, sys);
         var pid = 0;
         var cgroup = (Berth.Linux.Cgroups.ICgroup?)null;
         var consoleReceiver = -1;
         try
         {
-            File.WriteAllBytes(Path.Combine(dir, StateStore.ConfigFile), raw);
             if (options.StartAtOnce && HasHooks(spec.Hooks)) options.StartAtOnce = false;
             if (!options.StartAtOnce)
             {
@@ -61,7 +60,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                 Id = id, Bundle = bundle, Rootfs = SpecLoader.RootfsOf(spec, bundle), Annotations = spec.Annotations,
                 Created = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture),
                 Owner = Host.IsRoot ? "root" : Environment.UserName, CgroupsPath = spec.Linux?.CgroupsPath,
-                HasPoststart = spec.Hooks?.Poststart is { Count: > 0 }, HasPoststop = spec.Hooks?.Poststop is { Count: > 0 },
+                HasPoststart = spec.Hooks?.Poststart is { Count: > 0 }, HasPoststop = spec.Hooks?.Poststop is { Count: > 0 }, Config = raw,
             };
             var consoleFd = -1;
             if (spec.Process!.Terminal && options.ConsoleSocket is null && !options.ForegroundTerminal)

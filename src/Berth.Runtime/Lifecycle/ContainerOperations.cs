@@ -185,7 +185,7 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
 
     public Spec? LoadConfig(ContainerRecord record)
     {
-        try { return SpecLoader.Parse(File.ReadAllBytes(Path.Combine(store.DirectoryOf(record.Id), StateStore.ConfigFile))); }
+        try { return store.LoadConfig(record.Id) is { } raw ? SpecLoader.Parse(raw) : null; }
         catch (IOException) { return null; }
         catch (RuntimeException) { return null; }
     }

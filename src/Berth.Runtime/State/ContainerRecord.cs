@@ -23,6 +23,9 @@ public sealed class ContainerRecord
     /// they must (parsing the spec is most of their work). Null in records written before these fields: parse then.</summary>
     [JsonPropertyName("hasPoststart")] public bool? HasPoststart { get; set; }
     [JsonPropertyName("hasPoststop")] public bool? HasPoststop { get; set; }
+    /// <summary>The config as created (the bundle's config.json bytes), written last as "config" so that reading the
+    /// record stops before it (<see cref="ReadJson"/>); read back with <see cref="ConfigOf"/>. Set only for writing.</summary>
+    [JsonIgnore] public byte[]? Config { get; set; }
 
     // Written and read field by field: every verb loads this record, and System.Text.Json's per-process type
     // setup would be most of a short verb's work. The attributes above keep the names for the `state`-like views.
@@ -47,10 +50,35 @@ public sealed class ContainerRecord
         w.WriteBoolean("newUserNamespace", NewUserNamespace);
         if (HasPoststart is { } start) w.WriteBoolean("hasPoststart", start);
         if (HasPoststop is { } stop) w.WriteBoolean("hasPoststop", stop);
+        if (Config is not null)
+        {
+            w.WritePropertyName(ConfigProperty);
+            w.WriteRawValue(Config, skipInputValidation: true); // parsed and validated by create already
+        }
         w.WriteEndObject();
     }
 
-    /// <summary>Parses state.json; unknown fields are skipped. Throws JsonException when it is not such a record.</summary>
+    private const string ConfigProperty = "config";
+
+    /// <summary>The raw config at the end of state.json, or null when the record has none (earlier versions).</summary>
+    public static byte[]? ConfigOf(byte[] json)
+    {
+        var r = new Utf8JsonReader(json);
+        if (!r.Read() || r.TokenType != JsonTokenType.StartObject) throw new JsonException("state.json is not an object");
+        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
+        {
+            var isConfig = r.ValueTextEquals(ConfigProperty);
+            r.Read();
+            if (!isConfig) { r.Skip(); continue; }
+            var start = (int)r.TokenStartIndex;
+            r.Skip();
+            return json[start..(int)r.BytesConsumed];
+        }
+        return null;
+    }
+
+    /// <summary>Parses state.json; unknown fields are skipped, and the trailing config is not read at all (most verbs
+    /// need only the record). Throws JsonException when it is not such a record.</summary>
     public static ContainerRecord ReadJson(ReadOnlySpan<byte> json)
     {
         var r = new Utf8JsonReader(json);
@@ -73,6 +101,7 @@ public sealed class ContainerRecord
                 case "newUserNamespace": record.NewUserNamespace = r.GetBoolean(); break;
                 case "hasPoststart": record.HasPoststart = r.TokenType == JsonTokenType.Null ? null : r.GetBoolean(); break;
                 case "hasPoststop": record.HasPoststop = r.TokenType == JsonTokenType.Null ? null : r.GetBoolean(); break;
+                case ConfigProperty: return record; // always last
                 case "annotations":
                     if (r.TokenType == JsonTokenType.Null) break;
                     if (r.TokenType != JsonTokenType.StartObject) throw new JsonException("annotations is not an object");
