@@ -752,17 +752,20 @@ public sealed class ContainerShim
         try { _sys.Unlink(StatePath(ShimProtocol.SocketName)); } catch (SyscallException) { }
         _finished = true;
         _finishDeadline = Environment.TickCount64 + FlushClientsMs;
-        BeginDelete();
-        var exitPayload = ShimProtocol.ExitPayload(_exit, _deleting);
+        // The exit is told first, then the runtime's delete is started (its spawn waits for the delete's exec): berthd's
+        // clean-up runs beside the delete, and Deleted follows on the same connections.
+        _deleting = true;
+        var exitPayload = ShimProtocol.ExitPayload(_exit, shimDeletes: true);
         foreach (var c in _clients)
         {
             if (c.Closed) continue;
             if (c.Attached) Send(c, ShimProtocol.End, default);
             if (c.Waiting) Send(c, ShimProtocol.Exit, exitPayload);
-            if (c == _startClient || (c.Waiting && _deleting && !_deleteDone)) continue; // answered later
+            if (c == _startClient || c.Waiting) continue; // answered later: the start's result, Deleted
             c.CloseAfterFlush = true;
             if (c.Pending == 0) CloseClient(c);
         }
+        BeginDelete();
     }
 
     // ---------------------------------------------------------------- start and delete

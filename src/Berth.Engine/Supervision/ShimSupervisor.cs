@@ -99,6 +99,10 @@ public sealed class ShimSupervisor : ISupervisor
             _sys.CloseFd(shimLog);
         }
 
+        // What a restarted berthd needs is written while the shim starts (removed again if it fails).
+        var record = new LaunchRecord(request.ContainerId, request.RuntimePath, request.RuntimeRoot, request.BundleDirectory, request.Tty, shimPid);
+        File.WriteAllText(Path.Combine(request.StateDirectory, LaunchFile), JsonSerializer.Serialize(record, SupervisionJsonContext.Default.LaunchRecord));
+
         // The shim answers one line once the runtime's create is done: "created PID" or "error MESSAGE"; a run-on-start
         // shim "ready" once it listens.
         var report = await Task.Run(() => ReadReport(reportRead), CancellationToken.None).ConfigureAwait(false);
@@ -112,8 +116,6 @@ public sealed class ShimSupervisor : ISupervisor
             throw new RuntimeCommandException("create", message);
         }
 
-        var record = new LaunchRecord(request.ContainerId, request.RuntimePath, request.RuntimeRoot, request.BundleDirectory, request.Tty, shimPid);
-        File.WriteAllText(Path.Combine(request.StateDirectory, LaunchFile), JsonSerializer.Serialize(record, SupervisionJsonContext.Default.LaunchRecord));
         var connection = ShimConnection.TryConnect(_sys, request.StateDirectory);
         return new ShimContainer(_sys, ShimPath, record, request.StateDirectory, pid, connection, ownShimChild: true) { RunsOnStart = pid == 0 };
     }
