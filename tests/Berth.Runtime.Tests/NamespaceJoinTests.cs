@@ -47,6 +47,43 @@ public class NamespaceJoinTests
         }
     }
 
+    /// <summary>A joined mount namespace is where the rootfs is set up; the cloned init needs no runtime binary there
+    /// (an exec'd init would, and a joined namespace another container pivoted has none).</summary>
+    [RootFact]
+    public void AContainerJoiningAMountNamespaceByPathSetsUpItsRootfsThere()
+    {
+        using var h = new LifecycleHarness("sleep", "30");
+        using var dir = new TempDir();
+        var nsFile = dir.Combine("pin", "mnt");
+        Directory.CreateDirectory(Path.GetDirectoryName(nsFile)!);
+        // unshare --mount=FILE pins the new namespace with a bind mount, which needs a private mount to land on.
+        Sh($"mount --bind {Path.GetDirectoryName(nsFile)} {Path.GetDirectoryName(nsFile)} && mount --make-private {Path.GetDirectoryName(nsFile)} && touch {nsFile} && unshare --mount={nsFile} --propagation private true");
+        try
+        {
+            SetNamespacePath(h, "mount", nsFile);
+            h.Save();
+            var created = h.Create();
+            Assert.True(created.Code == 0, created.Stderr);
+            var pid = h.Pid();
+            Assert.Equal($"mnt:[{Inode(nsFile)}]", Link($"/proc/{pid}/ns/mnt"));
+            Assert.Contains("create", File.ReadAllText($"/proc/{pid}/cmdline"));
+            Assert.Equal(0, h.Verb("start", h.Id).Code);
+            Assert.Equal("running", h.Status());
+            Assert.Equal("/bin/busybox", Link($"/proc/{pid}/exe")); // the rootfs, seen from the joined namespace
+        }
+        finally
+        {
+            h.Verb("delete", "--force", h.Id);
+            Sh($"umount -l {nsFile}; umount -l {Path.GetDirectoryName(nsFile)}");
+        }
+    }
+
+    private static void Sh(string script)
+    {
+        using var sh = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", script]))!;
+        sh.WaitForExit();
+    }
+
     [RootFact]
     public void AJoinOfAMissingPathFailsAndLeavesNoCgroupAndNoStateBehind() => AssertFailingJoinLeavesNothing("missing");
 
