@@ -166,9 +166,30 @@ public sealed class ContainerStore
         byte[] json;
         lock (container.Gate) json = JsonSerializer.SerializeToUtf8Bytes(container.Record, ContainerRecordJsonContext.Default.ContainerRecord);
         var path = Path.Combine(container.Directory, RecordFile);
-        var temp = path + ".tmp" + Environment.CurrentManagedThreadId;
+        var tempName = RecordFile + ".tmp" + Environment.CurrentManagedThreadId;
+        var temp = Path.Combine(container.Directory, tempName);
         File.WriteAllBytes(temp, json);
+        if (File.Exists(path) && TryExchange(container.Directory, tempName)) return;
         File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>
+    /// Replaces the record by exchanging it with the new one (renameat2 RENAME_EXCHANGE) and unlinking the old one, now under
+    /// the temp name: as atomic as a rename over it, but ext4 flushes a file's data before a rename that replaces another
+    /// file (auto_da_alloc), on the caller's time — 0.2 to several ms under load on every start and stop; an exchange is not
+    /// such a rename. False where the filesystem cannot exchange (then the rename does it).
+    /// </summary>
+    private static bool TryExchange(string directory, string tempName)
+    {
+        var sys = Linux.LinuxSyscalls.Instance;
+        try
+        {
+            using var dir = sys.OpenAt(null, directory, Linux.OpenFlags.O_RDONLY | Linux.OpenFlags.O_DIRECTORY);
+            sys.RenameAt2(dir, tempName, dir, RecordFile, Linux.FileTypes.RENAME_EXCHANGE);
+            sys.UnlinkAt(dir, tempName, directoryEntry: false); // a crash before this leaves a temp file Load deletes
+            return true;
+        }
+        catch (Linux.SyscallException) { return false; }
     }
 
     public IReadOnlyList<Container> All()

@@ -216,6 +216,19 @@ public sealed class ContainerServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_record_written_again_replaces_the_old_one_and_leaves_no_temp_file()
+    {
+        var a = await h.CreateAsync("saved");
+        var directory = Path.Combine(h.Service.Store.Root, a.Id);
+        await h.Service.StartAsync(a.Id, None); // writes the record over the one create wrote
+        Assert.Contains("\"Running\":true", File.ReadAllText(Path.Combine(directory, ContainerStore.RecordFile)));
+        h.Service.Store.Save(h.Service.Store.Get(a.Id));
+        Assert.Equal([ContainerStore.RecordFile], Directory.EnumerateFiles(directory, ContainerStore.RecordFile + "*").Select(Path.GetFileName));
+        await h.RestartDaemonAsync();
+        Assert.Equal(a.Id, h.Service.Store.Get("saved").Id);
+    }
+
+    [Fact]
     public async Task An_autoremove_containers_layer_is_volatile_and_an_ordinary_ones_durable()
     {
         var rm = await h.CreateAsync("rm", configure: r => r.HostConfig!.AutoRemove = true);
