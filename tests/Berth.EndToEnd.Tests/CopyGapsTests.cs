@@ -59,6 +59,39 @@ public sealed class CopyGapsTests(BerthDaemon daemon) : IClassFixture<BerthDaemo
     }
 
     [RootFact]
+    public async Task Cp_of_a_directory_at_the_root_lands_in_the_mounts_it_reaches()
+    {
+        await daemon.BusyboxAsync();
+        var name = Name("cptree");
+        var rw = daemon.TempPath("cptree-rw");
+        var ro = daemon.TempPath("cptree-ro");
+        var tree = daemon.TempPath("cptree-src");
+        Directory.CreateDirectory(rw);
+        Directory.CreateDirectory(ro);
+        Directory.CreateDirectory(Path.Combine(tree, "data"));
+        Directory.CreateDirectory(Path.Combine(tree, "ro"));
+        File.WriteAllText(Path.Combine(tree, "data", "new.txt"), "new\n");
+        File.WriteAllText(Path.Combine(tree, "ro", "new.txt"), "new\n");
+        await daemon.DockerOkAsync("run", "-d", "--name", name, "-v", $"{rw}:/data", "-v", $"{ro}:/ro:ro", "busybox", "sleep", "300");
+        try
+        {
+            // `docker cp DIR c:/` copies DIR to /DIR: here the bind at /data, as dockerd (it extracts with the mounts in place).
+            await daemon.DockerOkAsync("cp", Path.Combine(tree, "data"), $"{name}:/");
+            Assert.Equal("new\n", File.ReadAllText(Path.Combine(rw, "new.txt")));
+            Assert.Equal("new\n", await daemon.DockerOkAsync("exec", name, "cat", "/data/new.txt"));
+            // The read-only bind refuses, with dockerd's words.
+            var refused = await daemon.DockerAsync("cp", Path.Combine(tree, "ro"), $"{name}:/");
+            Assert.True(refused.Code == 1, refused.ToString());
+            Assert.Contains("Error processing tar file(exit status 1): lchown /ro: read-only file system", refused.Err);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(ro));
+        }
+        finally
+        {
+            await daemon.DockerAsync("rm", "-f", name);
+        }
+    }
+
+    [RootFact]
     public async Task Cp_into_a_tmpfs_destination_writes_the_layer_beneath_it_as_dockerd_does()
     {
         await daemon.BusyboxAsync();

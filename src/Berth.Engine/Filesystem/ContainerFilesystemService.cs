@@ -194,7 +194,8 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
             using var rootfs = Acquire(target);
             using var root = sys.OpenAt(null, rootfs.Path, O_PATH | O_DIRECTORY);
             var absolute = ContainerPaths.Absolute(upload.Path);
-            var place = Locate(rootfs.Path, target, new ContainerPathResolver(sys, rootfs.Path, target).Resolve(absolute, followFinal: true));
+            var resolved = new ContainerPathResolver(sys, rootfs.Path, target).Resolve(absolute, followFinal: true);
+            var place = Locate(rootfs.Path, target, resolved);
             using var placeRoot = place.Mount is null ? null : place.OpenRoot(sys);
             var into = placeRoot ?? root;
             using var destination = sys.TryOpenAt2(into, place.Path, O_PATH, InRoot, out _)
@@ -203,9 +204,12 @@ public sealed class ContainerFilesystemService(ISyscalls? syscalls = null, IRead
             if (!status.IsDirectory) throw new InvalidParameterException("extraction point is not a directory");
             if (place.Mount is { Writable: false }) throw new InvalidParameterException("mounted volume is marked read-only");
             if (place.Mount is null && target.ReadOnlyRootfs) throw new ForbiddenException("container rootfs is marked read-only");
-            var inRoot = InRootPath(into, destination);
             var owner = upload.CopyUidGid && !string.IsNullOrEmpty(target.User) ? ContainerUsers.Lookup(sys, root, target.User) : ((int, int)?)null;
-            using var extractor = new TarExtractor(sys, into, inRoot, absolute, new ExtractOptions(upload.NoOverwriteDirNonDir, owner));
+            // With binds or volumes, entries below the destination may lie in them: each is placed across the mounts.
+            var mounted = target.Mounts is { Count: > 0 };
+            using var places = mounted ? new ExtractionPlaces(sys, rootfs.Path, target) : new ExtractionPlaces(sys, root);
+            var destinationPath = mounted ? Oci.SlashPath.Clean(resolved) : InRootPath(root, destination);
+            using var extractor = new TarExtractor(sys, places, destinationPath, absolute, new ExtractOptions(upload.NoOverwriteDirNonDir, owner));
             extractor.Extract(StreamBridge.BlockingReader(tar, cancellationToken), cancellationToken);
         }, cancellationToken);
 

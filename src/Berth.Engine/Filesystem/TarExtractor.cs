@@ -14,11 +14,15 @@ internal sealed record ExtractOptions(bool NoOverwriteDirNonDir, (int Uid, int G
 /// absolute or climbing, resolves inside it, as dockerd's chrooted untar does), every final component is created
 /// relative to that parent without following it, owners and modes are set through the fd just created, and
 /// entry names or hard-link targets that climb out of the destination are refused (Docker's breakout check).
+/// <paramref name="destination"/> is a container path; <paramref name="places"/> says which root (the rootfs, a bind or
+/// a volume) each entry lies in, so an entry below a mount point goes into the mount, and one in a read-only mount
+/// fails as Docker's untar fails there.
 /// </summary>
-internal sealed class TarExtractor(ISyscalls sys, SafeFileHandle root, string destination, string displayDestination, ExtractOptions options) : IDisposable
+internal sealed class TarExtractor(ISyscalls sys, ExtractionPlaces places, string destination, string displayDestination, ExtractOptions options) : IDisposable
 {
     private const ulong InRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    private readonly List<(string Path, long Mtime)> directoryTimes = [];
+    private readonly List<(SafeFileHandle Root, string Path, long Mtime)> directoryTimes = [];
+    private SafeFileHandle? cachedParentRoot;
     private string? cachedParentPath;
     private SafeFileHandle? cachedParent;
     private SafeFileHandle? procFds;
@@ -45,7 +49,7 @@ internal sealed class TarExtractor(ISyscalls sys, SafeFileHandle root, string de
         // Directory times last, deepest first: creating their children changed them.
         for (var i = directoryTimes.Count - 1; i >= 0; i--)
         {
-            var (path, mtime) = directoryTimes[i];
+            var (root, path, mtime) = directoryTimes[i];
             using var dir = sys.TryOpenAt2(root, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, InRoot, out _);
             if (dir is not null) sys.Futimens(dir, mtime, mtime);
         }
@@ -55,11 +59,20 @@ internal sealed class TarExtractor(ISyscalls sys, SafeFileHandle root, string de
 
     private void ExtractEntry(TarEntry entry, string path)
     {
-        var slash = path.LastIndexOf('/');
-        var parentPath = slash <= 0 ? "/" : path[..slash];
-        var name = path[(slash + 1)..];
-        var parent = Parent(parentPath);
         var isDirectory = entry.EntryType == TarEntryType.Directory;
+        var (root, inRoot, mount) = places.Entry(path);
+        // Docker's untar writes through the mounts it has made read-only, and fails there.
+        if (mount is { Writable: false })
+            throw new EngineFailureException($"Error processing tar file(exit status 1): {(isDirectory ? "lchown" : "open")} {path}: read-only file system");
+        if (inRoot == "/")
+        {
+            ExtractOntoMountRoot(entry, root, path);
+            return;
+        }
+        var slash = inRoot.LastIndexOf('/');
+        var parentPath = slash <= 0 ? "/" : inRoot[..slash];
+        var name = inRoot[(slash + 1)..];
+        var parent = Parent(root, parentPath);
         var exists = sys.Lstat(parent, name, out var existing);
         if (exists && options.NoOverwriteDirNonDir)
         {
@@ -71,6 +84,7 @@ internal sealed class TarExtractor(ISyscalls sys, SafeFileHandle root, string de
         if (exists && !(existing.IsDirectory && isDirectory))
         {
             RemoveAll(parent, name, existing);
+            places.Changed();
             exists = false;
         }
         var (uid, gid) = options.Owner ?? (entry.Uid, entry.Gid);
@@ -84,7 +98,7 @@ internal sealed class TarExtractor(ISyscalls sys, SafeFileHandle root, string de
                 using var dir = sys.OpenAt(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
                 sys.Fchown(dir, uid, gid);
                 sys.Fchmod(dir, mode);
-                directoryTimes.Add((path, mtime));
+                directoryTimes.Add((root, inRoot, mtime));
                 break;
             }
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
@@ -106,15 +120,16 @@ internal sealed class TarExtractor(ISyscalls sys, SafeFileHandle root, string de
                 sys.SymlinkAt(entry.LinkName, parent, name);
                 sys.LchownAt(parent, name, uid, gid);
                 sys.LutimesAt(parent, name, mtime, mtime);
+                places.Changed();
                 break;
             case TarEntryType.HardLink:
             {
                 var target = ContainerPaths.RelativeInside(entry.LinkName);
                 if (target is null or "")
                     throw new InvalidParameterException($"invalid tar archive: hard link \"{entry.Name}\" to \"{entry.LinkName}\" is outside of \"{displayDestination}\"");
-                var targetPath = Join(destination, target);
+                var (targetRoot, targetPath, _) = places.Entry(Join(destination, target));
                 var targetSlash = targetPath.LastIndexOf('/');
-                using var targetParent = sys.TryOpenAt2(root, targetSlash <= 0 ? "/" : targetPath[..targetSlash], O_PATH | O_DIRECTORY, InRoot, out _)
+                using var targetParent = sys.TryOpenAt2(targetRoot, targetSlash <= 0 ? "/" : targetPath[..targetSlash], O_PATH | O_DIRECTORY, InRoot, out _)
                     ?? throw new InvalidParameterException($"invalid tar archive: hard link \"{entry.Name}\" to missing \"{entry.LinkName}\"");
                 sys.LinkAt(targetParent, targetPath[(targetSlash + 1)..], parent, name);
                 break;
@@ -140,20 +155,36 @@ internal sealed class TarExtractor(ISyscalls sys, SafeFileHandle root, string de
         }
     }
 
-    /// <summary>The parent directory of an entry, created (0755, root) when the archive did not make it.</summary>
-    private SafeFileHandle Parent(string parentPath)
+    /// <summary>
+    /// A directory entry at a mount's root (a bind's or volume's source): it takes the entry's owner, mode and time,
+    /// as the mounted directory does in Docker's extraction; anything else cannot replace a mount point.
+    /// </summary>
+    private void ExtractOntoMountRoot(TarEntry entry, SafeFileHandle root, string path)
     {
-        if (cachedParentPath == parentPath && cachedParent is not null) return cachedParent;
+        if (entry.EntryType != TarEntryType.Directory)
+            throw new EngineFailureException($"Error processing tar file(exit status 1): unlinkat {path}: device or resource busy");
+        var (uid, gid) = options.Owner ?? (entry.Uid, entry.Gid);
+        using var dir = sys.OpenAt(root, ".", O_RDONLY | O_DIRECTORY);
+        sys.Fchown(dir, uid, gid);
+        sys.Fchmod(dir, (int)entry.Mode & 0xFFF);
+        directoryTimes.Add((root, "/", entry.ModificationTime.ToUnixTimeSeconds() * 1_000_000_000L));
+    }
+
+    /// <summary>The parent directory of an entry in <paramref name="root"/>, created (0755, root) when the archive did not make it.</summary>
+    private SafeFileHandle Parent(SafeFileHandle root, string parentPath)
+    {
+        if (cachedParentPath == parentPath && cachedParentRoot == root && cachedParent is not null) return cachedParent;
         cachedParent?.Dispose();
         cachedParent = null;
         cachedParentPath = null;
+        cachedParentRoot = null;
         var handle = sys.TryOpenAt2(root, parentPath, O_PATH | O_DIRECTORY, InRoot, out var errno);
         if (handle is null)
         {
             if (errno == Errno.ENOTDIR) throw new InvalidParameterException($"cannot extract into \"{parentPath}\": not a directory");
             if (errno != Errno.ENOENT) throw new SyscallException("openat2", errno, parentPath);
             var slash = parentPath.LastIndexOf('/');
-            var grandparent = Parent(slash <= 0 ? "/" : parentPath[..slash]);
+            var grandparent = Parent(root, slash <= 0 ? "/" : parentPath[..slash]);
             var name = parentPath[(slash + 1)..];
             try { sys.MkdirAt(grandparent, name, 0x1ED); }
             catch (SyscallException e) when (e.ErrorNumber == Errno.EEXIST)
@@ -168,6 +199,7 @@ internal sealed class TarExtractor(ISyscalls sys, SafeFileHandle root, string de
         }
         cachedParent = handle;
         cachedParentPath = parentPath;
+        cachedParentRoot = root;
         return handle;
     }
 

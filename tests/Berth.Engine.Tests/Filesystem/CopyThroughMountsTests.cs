@@ -46,6 +46,13 @@ public sealed class CopyThroughMountsTests
             return Container.Filesystem.PutArchiveAsync(Target(volumeWritable), new(path, false, false), new MemoryStream(output.ToArray()), None);
         }
 
+        public Task PutTarAsync(string path, Action<TarWriter> write, bool volumeWritable = true)
+        {
+            using var output = new MemoryStream();
+            using (var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true)) write(writer);
+            return Container.Filesystem.PutArchiveAsync(Target(volumeWritable), new(path, false, false), new MemoryStream(output.ToArray()), None);
+        }
+
         public void Dispose() => Container.Dispose();
     }
 
@@ -96,6 +103,53 @@ public sealed class CopyThroughMountsTests
             Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(root, "data")));
             Assert.False(File.Exists(Path.Combine(root, "x.txt")));
         });
+    }
+
+    private static PaxTarEntry Entry(TarEntryType type, string name, int mode = 0x1A4, string? content = null)
+    {
+        var entry = new PaxTarEntry(type, name) { Mode = (UnixFileMode)mode, ModificationTime = DateTimeOffset.FromUnixTimeSeconds(1_000_000_000) };
+        if (content is not null) entry.DataStream = new MemoryStream(Encoding.UTF8.GetBytes(content));
+        return entry;
+    }
+
+    /// <summary>
+    /// A tree extracted at "/" whose entries reach below mount points lands in the mounts (dockerd extracts with them
+    /// mounted): "data/…" in the bind, "link/…" through the container's link into it, "data/sub/vol/…" in the volume.
+    /// </summary>
+    [RootFact]
+    public async Task Copy_in_of_a_tree_goes_into_the_mounts_below_the_destination()
+    {
+        using var f = await CreateAsync();
+        await f.PutTarAsync("/", w =>
+        {
+            w.WriteEntry(Entry(TarEntryType.Directory, "data/", 0x1FF));
+            w.WriteEntry(Entry(TarEntryType.RegularFile, "data/new.txt", content: "into the bind"));
+            w.WriteEntry(Entry(TarEntryType.RegularFile, "data/sub/vol/deep.txt", content: "into the volume"));
+            w.WriteEntry(Entry(TarEntryType.RegularFile, "link/through.txt", content: "through the link"));
+            w.WriteEntry(Entry(TarEntryType.RegularFile, "etc/in-layer.txt", content: "in the layer"));
+        });
+        Assert.Equal("into the bind", File.ReadAllText(Path.Combine(f.Bind, "new.txt")));
+        Assert.Equal("into the volume", File.ReadAllText(Path.Combine(f.Volume, "deep.txt")));
+        Assert.Equal("through the link", File.ReadAllText(Path.Combine(f.Bind, "through.txt")));
+        // The directory entry at the mount point applies to the mounted directory, as Docker's does.
+        Assert.True(Berth.Linux.LinuxSyscalls.Instance.Lstat(null, f.Bind, out var bindStatus));
+        Assert.Equal(0x1FF, bindStatus.Mode & 0xFFF);
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1_000_000_000).UtcDateTime, Directory.GetLastWriteTimeUtc(f.Bind));
+        f.Container.Change(root =>
+        {
+            Assert.Equal("in the layer", File.ReadAllText(Path.Combine(root, "etc", "in-layer.txt")));
+            Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(root, "data")));
+        });
+
+        // An entry in a read-only mount fails as Docker's untar fails there, and writes nothing into it.
+        var e = await Assert.ThrowsAsync<EngineFailureException>(() => f.PutTarAsync("/data", w =>
+            w.WriteEntry(Entry(TarEntryType.RegularFile, "sub/vol/no.txt", content: "no")), volumeWritable: false));
+        Assert.Equal("Error processing tar file(exit status 1): open /data/sub/vol/no.txt: read-only file system", e.Message);
+        Assert.False(File.Exists(Path.Combine(f.Volume, "no.txt")));
+        // A file cannot take a mount point's place.
+        var busy = await Assert.ThrowsAsync<EngineFailureException>(() => f.PutTarAsync("/", w => w.WriteEntry(Entry(TarEntryType.RegularFile, "data", content: "x"))));
+        Assert.Equal("Error processing tar file(exit status 1): unlinkat /data: device or resource busy", busy.Message);
+        Assert.False(f.Container.IsMounted());
     }
 
     [RootFact]
