@@ -311,14 +311,36 @@ public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<
     {
         format = string.IsNullOrEmpty(format) || format == "table" ? defaultTable : format;
         if (format == "json") format = "{{json .}}";
-        var table = format.StartsWith("table", StringComparison.Ordinal);
-        var template = GoTemplate.Parse(table ? format[5..].TrimStart() : format);
+        // docker's formatter: "table" in front, a written \t or \n turned into a tab or newline, the header row
+        // run with the header functions (so "{{json .Image}}" heads its column IMAGE, not "IMAGE").
+        var template = GoTemplate.ParseListFormat(format, out var table);
         var lines = new List<string>();
-        if (table) lines.Add(template.Execute(header));
+        if (table) lines.Add(Header(template, header));
         lines.AddRange(rows.Select(row => template.Execute(row)));
         if (table) stdout.Write(Units.Tabulate(lines));
         else foreach (var line in lines) stdout.WriteLine(line);
     }
+
+    /// <summary>docker ignores a failure of the header row (its error is dropped); the row is then left empty.</summary>
+    private static string Header(GoTemplate template, JsonObject titles)
+    {
+        try { return template.ExecuteHeader(titles); }
+        catch (FormatException) { return ""; }
+    }
+
+    /// <summary>
+    /// inspect, version, info: a --format that does not parse ends the command with docker's
+    /// cli.StatusError{StatusCode: 64} ("template parsing error: …"), before anything is printed.
+    /// </summary>
+    private static GoTemplate ParseStatusTemplate(string format)
+    {
+        try { return GoTemplate.Parse(format); }
+        catch (FormatException e) { throw new CliExit(64, e.Message); }
+    }
+
+    /// <summary>Go's own template error, for commands that word the prefix otherwise ("failed to parse template: ").</summary>
+    private static string WithoutPrefix(string message)
+        => message.StartsWith(GoTemplate.ErrorPrefix, StringComparison.Ordinal) ? message[GoTemplate.ErrorPrefix.Length..] : message;
 
     private static JsonNode ToNode<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
         => JsonNode.Parse(JsonSerializer.SerializeToUtf8Bytes(value, type))!;

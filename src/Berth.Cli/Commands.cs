@@ -13,6 +13,7 @@ public sealed partial class BerthCli
     private async Task<int> VersionCommand(IReadOnlyList<string> args)
     {
         var flags = Parse("version", args, f => f.String("format", 'f'), maxArgs: 0);
+        var template = flags.Get("format") is { Length: > 0 } format ? ParseStatusTemplate(format == "json" ? "{{json .}}" : format) : null;
         var clientNode = new JsonObject
         {
             ["Platform"] = new JsonObject { ["Name"] = "Berth" },
@@ -27,10 +28,10 @@ public sealed partial class BerthCli
             clientNode["ApiVersion"] = await Client.VersionAsync();
         }
         catch (Exception e) when (e is ConnectException or DaemonException) { failure = e; }
-        if (flags.Get("format") is { } format)
+        if (template is not null)
         {
             var node = new JsonObject { ["Client"] = clientNode, ["Server"] = server is null ? null : ToNode(server, Json.SystemVersion) };
-            stdout.WriteLine(GoTemplate.Render(format, node));
+            stdout.WriteLine(template.Execute(node));
         }
         else
         {
@@ -75,7 +76,7 @@ public sealed partial class BerthCli
         var info = await Client.GetAsync("/info", Json.SystemInfo);
         if (flags.Get("format") is { } format)
         {
-            stdout.WriteLine(GoTemplate.Render(format == "json" ? "{{json .}}" : format, ToNode(info, Json.SystemInfo)));
+            stdout.WriteLine(ParseStatusTemplate(format == "json" ? "{{json .}}" : format).Execute(ToNode(info, Json.SystemInfo)));
             return 0;
         }
         stdout.Write($"""
@@ -182,6 +183,14 @@ public sealed partial class BerthCli
     {
         var flags = Parse("ps", args, f => f.Bool("all", 'a').Bool("quiet", 'q').Int("last", 'n').Bool("latest", 'l').Bool("size", 's')
             .List("filter", 'f').String("format").Bool("no-trunc"), maxArgs: 0);
+        var format = flags.Get("format");
+        if (!string.IsNullOrEmpty(format))
+        {
+            if (flags.GetBool("quiet")) stderr.WriteLine("WARNING: Ignoring custom format, because both --format and --quiet are set.");
+            // docker ps validates the format as written (the "table" prefix included) before it asks the daemon.
+            try { GoTemplate.Parse(format); }
+            catch (FormatException e) { throw new CliExit(1, "failed to parse template: " + WithoutPrefix(e.Message)); }
+        }
         var limit = flags.GetBool("latest") ? 1 : flags.GetInt("last") ?? -1;
         var query = Query(("all", flags.GetBool("all") || limit > 0 ? "1" : null), ("limit", limit > 0 ? limit.ToString(CultureInfo.InvariantCulture) : null),
             ("size", flags.GetBool("size") ? "1" : null), ("filters", flags.GetAll("filter").Count > 0 ? FiltersJson(flags.GetAll("filter")) : null));
@@ -190,7 +199,7 @@ public sealed partial class BerthCli
         if (flags.GetBool("quiet")) { foreach (var c in list) stdout.WriteLine(truncate ? ShortId(c.Id) : c.Id); return 0; }
         var table = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
         if (flags.GetBool("size")) table += "\t{{.Size}}";
-        WriteFormatted(flags.Get("format"), table, ContainerHeader, list.Select(c => ContainerRow(c, truncate)));
+        WriteFormatted(format, table, ContainerHeader, list.Select(c => ContainerRow(c, truncate)));
         return 0;
     }
 
@@ -243,6 +252,8 @@ public sealed partial class BerthCli
         var flags = Parse("inspect", args, f => f.String("format", 'f').String("type").Bool("size", 's'), minArgs: 1);
         var type = forcedType ?? flags.Get("type");
         if (type is not (null or "container" or "image")) throw new FlagException($"\"{type}\" is not a valid value for --type");
+        // docker inspect --format json prints the same indented array as no --format.
+        var template = flags.Get("format") is { Length: > 0 } format and not "json" ? ParseStatusTemplate(format) : null;
         var results = new List<JsonNode>();
         var failed = false;
         foreach (var name in flags.Positionals)
@@ -266,9 +277,8 @@ public sealed partial class BerthCli
             }
             results.Add(found);
         }
-        if (flags.Get("format") is { } format)
+        if (template is not null)
         {
-            var template = GoTemplate.Parse(format);
             foreach (var result in results) stdout.WriteLine(template.Execute(result));
         }
         else
@@ -568,11 +578,17 @@ public sealed partial class BerthCli
     private async Task<int> EventsCommand(IReadOnlyList<string> args)
     {
         var flags = Parse("events", args, f => f.String("since").String("until").List("filter", 'f').String("format"), maxArgs: 0);
+        GoTemplate? template = null;
+        if (flags.Get("format") is { Length: > 0 } format)
+        {
+            // docker events: cli.StatusError{StatusCode: 64, Status: "Error parsing format: " + err}, before the stream opens.
+            try { template = GoTemplate.Parse(format == "json" ? "{{json .}}" : format); }
+            catch (FormatException e) { throw new CliExit(64, "Error parsing format: " + WithoutPrefix(e.Message)); }
+        }
         var query = Query(("since", TimeArgument(flags.Get("since"))), ("until", TimeArgument(flags.Get("until"))),
             ("filters", flags.GetAll("filter").Count > 0 ? FiltersJson(flags.GetAll("filter")) : null));
         using var response = await Client.SendAsync(HttpMethod.Get, "/events" + query, stream: true);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        var template = flags.Get("format") is { } format ? GoTemplate.Parse(format == "json" ? "{{json .}}" : format) : null;
         string? line;
         while ((line = await reader.ReadLineAsync()) is not null)
         {

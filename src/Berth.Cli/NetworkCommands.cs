@@ -121,6 +121,7 @@ public sealed partial class BerthCli
     private async Task<int> ObjectInspectCommand(List<string> args, string what, Func<string, string> path)
     {
         var flags = Parse(what + " inspect", args, f => f.String("format", 'f'), minArgs: 1);
+        var template = flags.Get("format") is { Length: > 0 } format and not "json" ? ParseStatusTemplate(format) : null;
         var results = new List<JsonNode>();
         var failed = false;
         foreach (var name in flags.Positionals)
@@ -132,9 +133,8 @@ public sealed partial class BerthCli
                 failed = true;
             }
         }
-        if (flags.Get("format") is { } format)
+        if (template is not null)
         {
-            var template = GoTemplate.Parse(format);
             foreach (var result in results) stdout.WriteLine(template.Execute(result));
         }
         else stdout.WriteLine(IndentJson(new JsonArray(results.Select(r => (JsonNode?)r.DeepClone()).ToArray())));

@@ -160,4 +160,62 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Equal(1, code);
         Assert.Equal("Cannot connect to the Berth daemon at unix:///nonexistent/berth.sock. Is the berth daemon running?\n", errors);
     }
+
+    [Fact]
+    public async Task Table_headers_go_through_dockers_header_functions()
+    {
+        // docker runs the header row with HeaderFunctions: json/upper/… give their argument back, so no quotes.
+        var (code, output, _) = await BerthAsync("ps", "--format", "table {{json .Image}}");
+        Assert.Equal(0, code);
+        Assert.Equal("IMAGE\n\"busybox\"\n", output);
+        (code, output, _) = await BerthAsync("images", "--format", "table {{upper .Tag}}\t{{json .ID}}");
+        Assert.Equal(0, code);
+        Assert.StartsWith("TAG       IMAGE ID\nLATEST    \"e3b0c44298fc\"\n", output);
+    }
+
+    [Fact]
+    public async Task A_written_backslash_t_or_n_in_a_list_format_is_a_tab_or_a_newline()
+    {
+        // As typed in a shell in single quotes: a backslash and a t, which docker's formatter turns into a tab.
+        Assert.Equal("NAMES     STATUS\nweb       Up 5 minutes\n", (await BerthAsync("ps", "--format", @"table {{.Names}}\t{{.Status}}")).Out);
+        Assert.Equal("web\trunning\n", (await BerthAsync("ps", "--format", @"{{.Names}}\t{{.State}}")).Out);
+        Assert.Equal("web\nrunning\n", (await BerthAsync("ps", "--format", @"{{.Names}}\n{{.State}}")).Out);
+        // Spaces around a list format are trimmed, as docker's formatter does.
+        Assert.Equal("web\n", (await BerthAsync("ps", "--format", "  {{.Names}}  ")).Out);
+        // inspect takes its format as it is written.
+        Assert.Equal(@"running\t/web" + "\n", (await BerthAsync("inspect", "--format", @"{{.State.Status}}\t{{.Name}}", "web")).Out);
+    }
+
+    [Fact]
+    public async Task Template_errors_are_worded_and_exit_as_dockers()
+    {
+        // ps validates the format before it asks the daemon: "failed to parse template: …", exit 1.
+        var (code, output, errors) = await BerthAsync("-H", "unix:///nonexistent/berth.sock", "ps", "--format", "{{.Names}");
+        Assert.Equal(1, code);
+        Assert.Equal("", output);
+        Assert.StartsWith("failed to parse template: template: :1: ", errors);
+        Assert.Single(errors.TrimEnd('\n').Split('\n'));
+        // Other list commands go through docker's formatter: "template parsing error: …", exit 1.
+        (code, output, errors) = await BerthAsync("images", "--format", "table {{.ID}");
+        Assert.Equal(1, code);
+        Assert.Equal("", output);
+        Assert.StartsWith("template parsing error: template: :1: ", errors);
+        // inspect, version and info: cli.StatusError{StatusCode: 64}, before any object is looked up.
+        (code, output, errors) = await BerthAsync("inspect", "--format", "{{.Id", "web", "ghost");
+        Assert.Equal(64, code);
+        Assert.Equal("", output);
+        Assert.StartsWith("template parsing error: template: :1: ", errors);
+        Assert.DoesNotContain("ghost", errors);
+        (code, _, errors) = await BerthAsync("version", "--format", "{{if}}");
+        Assert.Equal(64, code);
+        Assert.StartsWith("template parsing error: template: :1: ", errors);
+        (code, _, errors) = await BerthAsync("info", "--format", "{{nofunc .ID}}");
+        Assert.Equal(64, code);
+        Assert.Equal("template parsing error: template: :1: function \"nofunc\" not defined\n", errors);
+        // ps --quiet wins over --format, with docker's warning.
+        (code, output, errors) = await BerthAsync("ps", "-q", "--format", "{{.Names}}");
+        Assert.Equal(0, code);
+        Assert.Equal("4f1c3b2a9d8e\n", output);
+        Assert.Equal("WARNING: Ignoring custom format, because both --format and --quiet are set.\n", errors);
+    }
 }
