@@ -114,7 +114,9 @@ public sealed partial class ContainerService
             lock (c.Gate) record.CgroupsPath = spec.Linux?.CgroupsPath;
             // A small file on the exec root's tmpfs: written at once, no asynchronous file I/O round trip.
             File.WriteAllBytes(Path.Combine(bundle, "config.json"), JsonSerializer.SerializeToUtf8Bytes(spec, RuntimeJsonContext.Default.Spec));
-            if (network.Ready is { } namespaceReady) await namespaceReady;
+            // The runtime joins the namespace; when it first runs at the start, the namespace is finished while the shim starts.
+            var namespaceReady = network.Ready;
+            if (namespaceReady is not null && !supervisor.RuntimeRunsAtStart) { await namespaceReady; namespaceReady = null; }
 
             var config = record.Config;
             var logging = record.HostConfig.LogConfig?.Config;
@@ -129,6 +131,7 @@ public sealed partial class ContainerService
             lock (c.Gate) { attaches = [.. c.PendingAttaches]; c.PendingAttaches.Clear(); }
             foreach (var attach in attaches) await attach.ConnectAsync(supervised, cancellationToken);
 
+            if (namespaceReady is not null) await namespaceReady;
             await supervised.StartAsync(cancellationToken);
         }
         catch (Exception e) when (e is EngineException or IOException or StorageException or Linux.SyscallException or UnauthorizedAccessException or OperationCanceledException or JsonException)

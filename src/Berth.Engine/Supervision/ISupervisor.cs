@@ -36,6 +36,11 @@ public interface ISupervisor
     /// </summary>
     Task<ISupervisedContainer> CreateAsync(LaunchRequest request, CancellationToken cancellationToken);
 
+    /// <summary>True when the runtime first runs at <see cref="ISupervisedContainer.StartAsync"/> (nothing of the
+    /// container exists before it), so what only the runtime needs, such as a network namespace still being made, may
+    /// be finished while the shim starts.</summary>
+    bool RuntimeRunsAtStart => false;
+
     /// <summary>
     /// After berthd restarts: reconnects to the shim of a container created by an earlier berthd, or returns
     /// null when that shim is gone (then <see cref="ReadRecordedExit"/> tells how the container ended).

@@ -37,6 +37,8 @@ public sealed class ShimSupervisor : ISupervisor
     /// </summary>
     public bool RunOnStart { get; init; } = true;
 
+    public bool RuntimeRunsAtStart => RunOnStart;
+
     public ShimSupervisor(string shimPath, ISyscalls? sys = null)
     {
         ShimPath = shimPath;

@@ -21,6 +21,8 @@ internal sealed class FakeSupervisor : ISupervisor
     public string? FailCreate { get; set; }
     /// <summary>Whether a container dies on SIGTERM (else only SIGKILL ends it).</summary>
     public bool DieOnTerm { get; set; } = true;
+    /// <summary>As ShimSupervisor.RunOnStart: the runtime first runs at the start.</summary>
+    public bool RuntimeRunsAtStart { get; set; }
 
     public Task<ISupervisedContainer> CreateAsync(LaunchRequest request, CancellationToken cancellationToken)
     {
