@@ -287,6 +287,9 @@ public sealed class BerthEngine : Engine
                  {
                      "--data-root", Workspace.Dir(Name, "data"), "--exec-root", Workspace.Dir(Name, "exec"), "-H", "unix://" + _socket,
                      "--pidfile", Path.Combine(Home, "berthd.pid"), "--bridge", $"bb{System.Environment.ProcessId % 1000000}d", "--bip", $"10.214.{octet}.1/24",
+                     // Named after the run (as dockerd's), so the run's cgroup clean-up removes it; berthd's default parent
+                     // "berth" outlived the bench.
+                     "--cgroup-parent", Workspace.Tag + "-berth",
                  })
             psi.ArgumentList.Add(a);
         _daemon = System.Diagnostics.Process.Start(psi)!;
@@ -308,6 +311,7 @@ public sealed class BerthEngine : Engine
         Terminate(_daemon);
         Procfs.Kill(Procfs.PidsWith(Home));
         Shell.Run(["ip", "link", "delete", $"bb{System.Environment.ProcessId % 1000000}d"], check: false);
+        Workspace.RemoveCgroups(Workspace.Tag + "-berth");
     }
 
     public override IEnumerable<int> DaemonPids() => _daemon is { HasExited: false } ? [_daemon.Id] : [];
