@@ -17,9 +17,21 @@ public static class PathInRoot
     {
         var rootPrefix = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
         if (rootPrefix == "/") rootPrefix = "";
+        var inRoot = Walk(unsafePath, path => ReadLinkOrNull(rootPrefix + path), _ => new SyscallException("resolve", Errno.ELOOP, unsafePath));
+        return inRoot == "/" && rootPrefix != "" ? rootPrefix : rootPrefix + inRoot;
+    }
+
+    /// <summary>
+    /// The walk behind <see cref="Resolve"/>, over any view of a tree: <paramref name="readLink"/> gives the target of
+    /// the symlink at a symlink-free path ("/a/b", relative to the tree's root), or null when it is something else or
+    /// missing. Returns the symlink-free path ("/" for the root); past <see cref="MaxSymlinks"/> links it throws what
+    /// <paramref name="tooManyLinks"/> makes of the path it was at.
+    /// </summary>
+    public static string Walk(string path, Func<string, string?> readLink, Func<string, Exception> tooManyLinks)
+    {
         var resolved = new List<string>();
         var pending = new Stack<string>();
-        PushComponents(pending, unsafePath);
+        PushComponents(pending, path);
         var linksFollowed = 0;
         while (pending.TryPop(out var component))
         {
@@ -29,17 +41,16 @@ public static class PathInRoot
                 if (resolved.Count > 0) resolved.RemoveAt(resolved.Count - 1);
                 continue;
             }
-            var target = ReadLinkOrNull(Join(rootPrefix, resolved, component));
-            if (target is null)
-            {
-                resolved.Add(component);
-                continue;
-            }
-            if (++linksFollowed > MaxSymlinks) throw new SyscallException("resolve", Errno.ELOOP, unsafePath);
+            resolved.Add(component);
+            var current = "/" + string.Join('/', resolved);
+            var target = readLink(current);
+            if (target is null) continue;
+            if (++linksFollowed > MaxSymlinks) throw tooManyLinks(current);
+            resolved.RemoveAt(resolved.Count - 1);
             if (target.StartsWith('/')) resolved.Clear();
             PushComponents(pending, target);
         }
-        return resolved.Count == 0 ? (rootPrefix == "" ? "/" : rootPrefix) : Join(rootPrefix, resolved, null);
+        return "/" + string.Join('/', resolved);
     }
 
     /// <summary>True when <paramref name="path"/>, taken lexically (no symlinks), climbs above "/" with "..".</summary>
@@ -59,14 +70,6 @@ public static class PathInRoot
     {
         var parts = path.Split('/');
         for (var i = parts.Length - 1; i >= 0; i--) pending.Push(parts[i]);
-    }
-
-    private static string Join(string rootPrefix, List<string> resolved, string? last)
-    {
-        var builder = new System.Text.StringBuilder(rootPrefix);
-        foreach (var part in resolved) builder.Append('/').Append(part);
-        if (last is not null) builder.Append('/').Append(last);
-        return builder.ToString();
     }
 
     private static string? ReadLinkOrNull(string path)

@@ -153,17 +153,7 @@ public class ConsoleSocketTests
         Assert.Contains("already running", h.Verb("start", h.Id).Stderr);
         Assert.True(receive.Wait(10_000));
         using var stream = new FileStream(new SafeFileHandle(receive.Result, ownsHandle: true), FileAccess.ReadWrite);
-        var output = new System.Text.StringBuilder();
-        var buffer = new byte[1024];
-        var deadline = Environment.TickCount64 + 10_000;
-        while (!output.ToString().Contains("done") && Environment.TickCount64 < deadline)
-        {
-            int n;
-            try { n = stream.Read(buffer); } catch (IOException) { break; }
-            if (n == 0) break;
-            output.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, n));
-        }
-        Assert.Contains("/dev/pts/0", output.ToString());
+        Assert.Contains("/dev/pts/0", ReadUntilDone(stream));
         Assert.Equal(0, h.Verb("kill", h.Id, "KILL").Code);
         h.WaitForStatus("stopped");
         Assert.Equal(0, h.Verb("delete", h.Id).Code);
@@ -193,18 +183,24 @@ public class ConsoleSocketTests
         Assert.True(master >= 0);
         using var stream = new FileStream(new SafeFileHandle(master, ownsHandle: true), FileAccess.ReadWrite);
         Assert.Equal(0, h.Verb("start", h.Id).Code);
+        var text = ReadUntilDone(stream);
+        Assert.Contains("/dev/pts/0", text);
+        Assert.Contains("33 101", text);
+    }
+
+    /// <summary>What the container writes to its terminal until it prints "done" (or 10 s pass, or the terminal closes).</summary>
+    private static string ReadUntilDone(Stream terminal)
+    {
         var output = new System.Text.StringBuilder();
         var buffer = new byte[1024];
         var deadline = Environment.TickCount64 + 10_000;
         while (!output.ToString().Contains("done") && Environment.TickCount64 < deadline)
         {
             int n;
-            try { n = stream.Read(buffer); } catch (IOException) { break; }
+            try { n = terminal.Read(buffer); } catch (IOException) { break; }
             if (n == 0) break;
             output.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, n));
         }
-        var text = output.ToString();
-        Assert.Contains("/dev/pts/0", text);
-        Assert.Contains("33 101", text);
+        return output.ToString();
     }
 }

@@ -38,38 +38,9 @@ internal sealed class ContainerPathResolver(ISyscalls sys, string rootfs, Contai
         return resolved == "/" ? (suffix == "/." ? "/." : "/") : resolved + suffix;
     }
 
-    private string ResolveAll(string path)
-    {
-        var resolved = new List<string>();
-        var pending = new Stack<string>();
-        Push(pending, path);
-        var followed = 0;
-        while (pending.TryPop(out var component))
-        {
-            if (component is "" or ".") continue;
-            if (component == "..")
-            {
-                if (resolved.Count > 0) resolved.RemoveAt(resolved.Count - 1);
-                continue;
-            }
-            resolved.Add(component);
-            var current = "/" + string.Join('/', resolved);
-            var link = ReadLinkOrNull(current);
-            if (link is null) continue;
-            // Docker's words (it names the host path; the container path says the same without showing the host).
-            if (++followed > PathInRoot.MaxSymlinks) throw new EngineFailureException($"evalSymlinksInScope: too many links in {current}");
-            resolved.RemoveAt(resolved.Count - 1);
-            if (link.StartsWith('/')) resolved.Clear();
-            Push(pending, link);
-        }
-        return "/" + string.Join('/', resolved);
-    }
-
-    private static void Push(Stack<string> pending, string path)
-    {
-        var parts = path.Split('/');
-        for (var i = parts.Length - 1; i >= 0; i--) pending.Push(parts[i]);
-    }
+    // Docker's words (it names the host path; the container path says the same without showing the host).
+    private string ResolveAll(string path) =>
+        PathInRoot.Walk(path, ReadLinkOrNull, current => new EngineFailureException($"evalSymlinksInScope: too many links in {current}"));
 
     /// <summary>The target of the symlink at a symlink-free container path, or null when it is something else or missing.</summary>
     private string? ReadLinkOrNull(string containerPath)
