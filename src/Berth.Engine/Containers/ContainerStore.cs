@@ -182,14 +182,21 @@ public sealed class ContainerStore
     private static bool TryExchange(string directory, string tempName)
     {
         var sys = Linux.LinuxSyscalls.Instance;
+        Microsoft.Win32.SafeHandles.SafeFileHandle dir;
         try
         {
-            using var dir = sys.OpenAt(null, directory, Linux.OpenFlags.O_RDONLY | Linux.OpenFlags.O_DIRECTORY);
-            sys.RenameAt2(dir, tempName, dir, RecordFile, Linux.FileTypes.RENAME_EXCHANGE);
-            sys.UnlinkAt(dir, tempName, directoryEntry: false); // a crash before this leaves a temp file Load deletes
-            return true;
+            dir = sys.OpenAt(null, directory, Linux.OpenFlags.O_RDONLY | Linux.OpenFlags.O_DIRECTORY);
         }
         catch (Linux.SyscallException) { return false; }
+        using (dir)
+        {
+            try { sys.RenameAt2(dir, tempName, dir, RecordFile, Linux.FileTypes.RENAME_EXCHANGE); }
+            catch (Linux.SyscallException) { return false; }
+            // The temp name now holds the old record: never fall back to renaming it over the new one. A failed unlink (or a
+            // crash before it) leaves a temp file Load deletes.
+            try { sys.UnlinkAt(dir, tempName, directoryEntry: false); } catch (Linux.SyscallException) { }
+            return true;
+        }
     }
 
     public IReadOnlyList<Container> All()
