@@ -4,6 +4,10 @@ using Berth.Linux;
 
 namespace Berth.Shim;
 
+/// <summary>The runtime's `delete --force ID` under ROOT, run in the shim's own process (berth-runtime's library, linked
+/// into berth-shim): null on success, else the runtime's message; its warnings and error go to LOG.</summary>
+public delegate string? LinkedDelete(string runtimeRoot, string containerId, string logPath);
+
 /// <summary>
 /// berth-shim: the parent of one container. It leaves berthd's session, becomes a child subreaper, gives the
 /// container its stdio (pipes, or the pty master the runtime sends over a console socket), runs the runtime's
@@ -21,6 +25,8 @@ public sealed class ContainerShim
 
     private readonly ISyscalls _sys;
     private readonly ShimOptions _options;
+    /// <summary>Set when berthd said the runtime is the linked berth-runtime: its delete needs no process.</summary>
+    private readonly LinkedDelete? _linkedDelete;
     private readonly byte[] _scratch = new byte[32 * 1024];
     private readonly List<Client> _clients = [];
     private PollEntry[] _polls = new PollEntry[8];
@@ -59,20 +65,23 @@ public sealed class ContainerShim
         public int Pending => OutLength - OutStart;
     }
 
-    private ContainerShim(ISyscalls sys, ShimOptions options)
+    private ContainerShim(ISyscalls sys, ShimOptions options, LinkedDelete? linkedDelete)
     {
         _sys = sys;
         _options = options;
+        _linkedDelete = options.RuntimeLinked ? linkedDelete : null;
     }
 
-    public static int Main(string[] args)
+    /// <summary>berth-shim's entry; <paramref name="linkedDelete"/> is the runtime's delete when the shim links
+    /// berth-runtime's library (used only when berthd passes --linked-runtime).</summary>
+    public static int Main(string[] args, LinkedDelete? linkedDelete = null)
     {
         var sys = LinuxSyscalls.Instance;
         if (args.Length > 0 && args[0] == "exec-wait") return ExecWaiter.Run(sys, args.AsSpan(1));
         ShimOptions options;
         try { options = ShimOptions.Parse(args); }
         catch (ArgumentException e) { Report(sys, "error " + e.Message); return 2; }
-        return new ContainerShim(sys, options).Run();
+        return new ContainerShim(sys, options, linkedDelete).Run();
     }
 
     private string StatePath(string name) => Path.Combine(_options.StateDirectory, name);
@@ -299,7 +308,7 @@ public sealed class ContainerShim
             if (_errFd >= 0) { _sys.CloseFd(_errFd); _errFd = -1; }
             if (_stdinFd >= 0) { _sys.CloseFd(_stdinFd); _stdinFd = -1; }
             if (_masterFd >= 0) { _sys.CloseFd(_masterFd); _masterFd = -1; }
-            if (_initPid > 0) RunRuntime("delete", "--force", _options.ContainerId);
+            if (_initPid > 0) ForceDeleteQuietly();
             _initPid = 0;
             return failure;
         }
@@ -345,12 +354,19 @@ public sealed class ContainerShim
         return env;
     }
 
-    private void RunRuntime(params string[] verb)
+    /// <summary>The runtime's `delete --force` after a failed create or run, its outcome ignored: leave nothing running.</summary>
+    private void ForceDeleteQuietly()
     {
+        if (_linkedDelete is not null)
+        {
+            _linkedDelete(_options.RuntimeRoot, _options.ContainerId, StatePath(ShimProtocol.RuntimeLogFile));
+            return;
+        }
         var devNull = _sys.OpenFile("/dev/null", OpenFlags.O_RDWR);
         try
         {
-            var pid = _sys.SpawnProcess(_options.Runtime, [_options.Runtime, "--root", _options.RuntimeRoot, .. verb], _runtimeEnvironment ??= RuntimeEnvironment(), devNull, devNull, devNull);
+            var pid = _sys.SpawnProcess(_options.Runtime, [_options.Runtime, "--root", _options.RuntimeRoot, "delete", "--force", _options.ContainerId],
+                _runtimeEnvironment ??= RuntimeEnvironment(), devNull, devNull, devNull);
             _sys.WaitForChild(pid, out _);
         }
         catch (SyscallException) { }
@@ -738,6 +754,9 @@ public sealed class ContainerShim
 
     private void Finish()
     {
+        // A request that came in beside the exit (a client accepted in this round, its Wait not read yet) is read now:
+        // closing a connection with unread data resets it, and its Wait deserves the Exit.
+        for (var i = 0; i < _clients.Count; i++) if (!_clients[i].Closed) ReadClient(_clients[i]);
         var now = _sys.RealtimeNanoseconds();
         if (_outFd >= 0) { _log?.Flush(false, now); _sys.CloseFd(_outFd); _outFd = -1; }
         if (_errFd >= 0) { _log?.Flush(true, now); _sys.CloseFd(_errFd); _errFd = -1; }
@@ -807,7 +826,7 @@ public sealed class ContainerShim
         {
             // The run may have gone through before this failed (its pid file unreadable): leave nothing running.
             error = e.Message;
-            RunRuntime("delete", "--force", _options.ContainerId);
+            ForceDeleteQuietly();
             _initPid = 0;
         }
         client.CloseAfterFlush = true;
@@ -869,6 +888,13 @@ public sealed class ContainerShim
         _deleting = true;
         if (_startPid != 0) { _deleteDeferred = true; return; }
         _deleteDeferred = false;
+        if (_linkedDelete is not null)
+        {
+            // The container has exited and its waiters have their Exit: nothing else needs the loop for the
+            // millisecond the delete takes here, a fraction of a runtime process's start.
+            DeleteFinished(_linkedDelete(_options.RuntimeRoot, _options.ContainerId, StatePath(ShimProtocol.RuntimeLogFile)));
+            return;
+        }
         _deleteLogOffset = RuntimeLogLength();
         try
         {

@@ -18,6 +18,11 @@ public sealed class ShimOptions
     public bool StdinOnce { get; init; }
     /// <summary>Create nothing at start-up: the first Start runs the runtime's `run --detach` (create and start in one).</summary>
     public bool RunOnStart { get; init; }
+    /// <summary>
+    /// berthd says the runtime is the berth-runtime shipped with this shim (same build, same --root and state format): the
+    /// shim runs its delete in-process, through the library it links, instead of starting `RUNTIME delete`.
+    /// </summary>
+    public bool RuntimeLinked { get; init; }
 
     public List<string> ToArguments()
     {
@@ -34,6 +39,7 @@ public sealed class ShimOptions
         if (OpenStdin) args.Add("--stdin");
         if (StdinOnce) args.Add("--stdin-once");
         if (RunOnStart) args.Add("--run-on-start");
+        if (RuntimeLinked) args.Add("--linked-runtime");
         return args;
     }
 
@@ -43,7 +49,7 @@ public sealed class ShimOptions
         string? id = null, bundle = null, runtime = null, root = null, state = null, log = null;
         long maxSize = 0;
         int maxFiles = 1;
-        bool tty = false, stdin = false, stdinOnce = false, runOnStart = false;
+        bool tty = false, stdin = false, stdinOnce = false, runOnStart = false, linked = false;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -52,6 +58,7 @@ public sealed class ShimOptions
                 case "--stdin": stdin = true; continue;
                 case "--stdin-once": stdinOnce = true; continue;
                 case "--run-on-start": runOnStart = true; continue;
+                case "--linked-runtime": linked = true; continue;
             }
             if (i + 1 >= args.Length) throw new ArgumentException($"berth-shim: {args[i]} needs a value");
             var value = args[++i];
@@ -80,7 +87,7 @@ public sealed class ShimOptions
             RuntimeRoot = root ?? throw new ArgumentException("berth-shim: --runtime-root is required"),
             StateDirectory = state ?? throw new ArgumentException("berth-shim: --state-dir is required"),
             LogPath = log, LogMaxSize = maxSize, LogMaxFiles = maxFiles, Tty = tty, OpenStdin = stdin, StdinOnce = stdinOnce,
-            RunOnStart = runOnStart,
+            RunOnStart = runOnStart, RuntimeLinked = linked,
         };
     }
 }
