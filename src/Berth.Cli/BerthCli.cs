@@ -14,7 +14,9 @@ namespace Berth.Cli;
 public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<string, string?> environment)
 {
     public const string Version = "0.1.0";
-    private static readonly DockerJsonContext Json = DockerJsonContext.Default;
+    // A property, not a static field: the context's static set-up (a few hundred encoded property names) runs only for the
+    // commands that use it, not for every command that touches one of this class's statics.
+    private static DockerJsonContext Json => DockerJsonContext.Default;
     private DaemonClient? client;
     private string host = DaemonClient.DefaultHost;
     private Func<DateTimeOffset> now = () => DateTimeOffset.UtcNow;

@@ -19,7 +19,8 @@ public sealed class ConnectException(string host, string? message = null) : Exce
 public sealed class DaemonClient : IDisposable
 {
     public const string DefaultHost = "unix:///run/berth/berth.sock";
-    private static readonly DockerJsonContext Json = DockerJsonContext.Default;
+    // A property, not a static field: the context's own static set-up runs only for commands that use it.
+    private static DockerJsonContext Json => DockerJsonContext.Default;
     private HttpClient? http;
     private readonly string? socketPath;
     private readonly string? tcpHost;
@@ -45,6 +46,13 @@ public sealed class DaemonClient : IDisposable
         else throw new FlagException($"invalid host {host}: unix:// or tcp:// expected");
     }
 
+    /// <summary>
+    /// Whether unix-socket connections opened from now on block the calling thread (<see cref="BlockingSocketStream"/>), as
+    /// suits a command that waits on one answer at a time; a command that follows several streams at once (live stats)
+    /// turns it off first.
+    /// </summary>
+    public bool BlockingConnections { get; set; } = true;
+
     /// <summary>TCP (and TLS) go through HttpClient; a unix socket through <see cref="UnixHttp"/>.</summary>
     private HttpClient Http => http ??= new HttpClient(new SocketsHttpHandler { ConnectCallback = async (_, token) => await ConnectAsync(token) })
     {
@@ -60,6 +68,11 @@ public sealed class DaemonClient : IDisposable
         {
             if (socketPath is not null)
             {
+                if (BlockingConnections)
+                {
+                    try { return BlockingSocketStream.Connect(socketPath); }
+                    catch (IOException) { throw new ConnectException(Host); }
+                }
                 socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
                 await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), token);
                 return new NetworkStream(socket, ownsSocket: true);
@@ -92,6 +105,11 @@ public sealed class DaemonClient : IDisposable
     public static void CloseWrite(Stream connection)
     {
         if (connection is HijackedStream hijacked) connection = hijacked.Inner;
+        if (connection is BlockingSocketStream blocking)
+        {
+            blocking.ShutdownWrite();
+            return;
+        }
         var socket = connection is NetworkStream network ? network.Socket : Sockets.TryGetValue(connection, out var under) ? under : null;
         try { socket?.Shutdown(SocketShutdown.Send); }
         catch (SocketException) { }
@@ -202,11 +220,7 @@ public sealed class DaemonClient : IDisposable
                 version ??= requestVersion;
                 return response;
             }
-            var body = await response.Content.ReadAsStringAsync();
-            response.Dispose();
-            string message;
-            try { message = JsonSerializer.Deserialize(body, Json.ErrorResponse)?.Message ?? body; }
-            catch (JsonException) { message = body.Trim(); }
+            var message = await ErrorMessageAsync(response);
             if (version is null && IsVersionRefusal((int)response.StatusCode, message, out var maximum))
             {
                 var negotiated = await NegotiateAsync(maximum);
@@ -214,6 +228,15 @@ public sealed class DaemonClient : IDisposable
             }
             throw new DaemonException((int)response.StatusCode, message);
         }
+    }
+
+    /// <summary>The message of an error answer (its JSON "message", else its text); the answer is disposed.</summary>
+    private static async Task<string> ErrorMessageAsync(HttpResponseMessage response)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        response.Dispose();
+        try { return JsonSerializer.Deserialize(body, Json.ErrorResponse)?.Message ?? body; }
+        catch (JsonException) { return body.Trim(); }
     }
 
     public async Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type)
@@ -253,10 +276,19 @@ public sealed class DaemonClient : IDisposable
         return JsonSerializer.Deserialize(await response.Content.ReadAsStreamAsync(), type)!;
     }
 
+    /// <summary>A POST whose answer is read by <paramref name="read"/> from its bytes (no serializer metadata built).</summary>
+    public async Task<T> PostAsync<T>(string path, HttpContent? body, Func<byte[], T> read)
+    {
+        using var response = await SendAsync(HttpMethod.Post, path, body);
+        return read(await UnixHttp.BodyAsync(response));
+    }
+
     public async Task PostAsync(string path, HttpContent? body = null)
     {
         using var response = await SendAsync(HttpMethod.Post, path, body);
     }
+
+    public static HttpContent JsonBody(byte[] json) => new ByteArrayContent(json) { Headers = { ContentType = new("application/json") } };
 
     public static HttpContent JsonBody<T>(T value, JsonTypeInfo<T> type)
         => new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(value, type)) { Headers = { ContentType = new("application/json") } };
@@ -283,10 +315,28 @@ public sealed class DaemonClient : IDisposable
     private async Task<Stream> HijackOnceAsync(string requestVersion, string path, string? jsonBody)
     {
         var stream = await ConnectAsync(CancellationToken.None);
+        await WriteHijackRequestAsync(stream, requestVersion, path, jsonBody);
+        var hijacked = await ReadHijackAnswerAsync(stream);
+        version ??= requestVersion;
+        return hijacked;
+    }
+
+    private static async Task WriteHijackRequestAsync(Stream stream, string requestVersion, string path, string? jsonBody)
+    {
         var body = jsonBody is null ? [] : Encoding.UTF8.GetBytes(jsonBody);
         var head = $"POST /v{requestVersion}{path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n" +
                    (jsonBody is null ? "" : "Content-Type: application/json\r\n") + $"Content-Length: {body.Length}\r\n\r\n";
-        await stream.WriteAsync((byte[])[.. Encoding.ASCII.GetBytes(head), .. body]); // one write: one segment for the daemon to read
+        try { await stream.WriteAsync((byte[])[.. Encoding.ASCII.GetBytes(head), .. body]); } // one write: one segment for the daemon to read
+        catch
+        {
+            await stream.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>The daemon's answer to a hijack request: the raw stream after a 101 (or 200), else its error thrown.</summary>
+    private async Task<Stream> ReadHijackAnswerAsync(Stream stream)
+    {
         // The answer's head is read through a buffer (not a byte a read); what came after it belongs to the stream.
         var reader = new UnixHttp.ConnectionReader(stream);
         var first = await reader.ReadLineAsync();
@@ -305,8 +355,51 @@ public sealed class DaemonClient : IDisposable
             try { message = JsonSerializer.Deserialize(text, Json.ErrorResponse)?.Message ?? text; } catch (JsonException) { message = text; }
             throw new DaemonException(status, message);
         }
-        version ??= requestVersion;
         return new HijackedStream(reader);
+    }
+
+    /// <summary>
+    /// run's attach and wait, side by side: over a unix socket both requests are written before either answer is read (one
+    /// round trip for the two, on the calling thread); else the two go out as concurrent requests.
+    /// </summary>
+    public async Task<(Stream Attach, HttpResponseMessage Wait)> AttachAndWaitAsync(string attachPath, string waitPath)
+    {
+        if (socketPath is null || !BlockingConnections || version is not { } requestVersion)
+        {
+            var attaching = HijackAsync(attachPath);
+            var waiting = SendAsync(HttpMethod.Post, waitPath, stream: true);
+            try { await Task.WhenAll(attaching, waiting); }
+            catch
+            {
+                if (attaching.IsCompletedSuccessfully) await attaching.Result.DisposeAsync();
+                if (waiting.IsCompletedSuccessfully) waiting.Result.Dispose();
+                throw;
+            }
+            return (attaching.Result, waiting.Result);
+        }
+        Stream? attachConnection = null, waitConnection = null;
+        Stream? attach = null;
+        try
+        {
+            attachConnection = await ConnectAsync(CancellationToken.None);
+            await WriteHijackRequestAsync(attachConnection, requestVersion, attachPath, null);
+            waitConnection = await ConnectAsync(CancellationToken.None);
+            var waitRequest = new HttpRequestMessage(HttpMethod.Post, $"/v{requestVersion}{waitPath}");
+            await UnixHttp.WriteRequestAsync(waitConnection, waitRequest);
+            attach = await ReadHijackAnswerAsync(attachConnection);
+            var wait = await UnixHttp.ReadResponseAsync(waitConnection, waitRequest, headersOnly: true);
+            waitConnection = null; // the answer owns it
+            if ((int)wait.StatusCode >= 400) throw new DaemonException((int)wait.StatusCode, await ErrorMessageAsync(wait));
+            return (attach, wait);
+        }
+        catch (Exception e)
+        {
+            if (attach is not null) await attach.DisposeAsync();
+            else if (attachConnection is not null) await attachConnection.DisposeAsync();
+            if (waitConnection is not null) await waitConnection.DisposeAsync();
+            if (e is IOException or SocketException) throw new ConnectException(Host);
+            throw;
+        }
     }
 
     /// <summary>A hijacked connection: reads drain what was read ahead with the answer's head, then the connection.</summary>

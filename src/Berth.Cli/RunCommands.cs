@@ -44,13 +44,13 @@ public sealed partial class BerthCli
             ContainerCreateResponse response;
             try
             {
-                response = await Client.PostAsync(path, DaemonClient.JsonBody(request, CliWriteJsonContext.Default.ContainerCreateRequest), Json.ContainerCreateResponse);
+                response = await Client.PostAsync(path, DaemonClient.JsonBody(CliWriteJsonContext.CreateRequestBody(request)), CliJsonAnswers.CreateResponse);
             }
             catch (DaemonException e) when (e.Status == 404 && e.Message.StartsWith("No such image", StringComparison.Ordinal) && pull == "missing")
             {
                 stderr.WriteLine($"Unable to find image '{FullReference(request.Image!)}' locally");
                 await PullAsync(request.Image!, command);
-                response = await Client.PostAsync(path, DaemonClient.JsonBody(request, CliWriteJsonContext.Default.ContainerCreateRequest), Json.ContainerCreateResponse);
+                response = await Client.PostAsync(path, DaemonClient.JsonBody(CliWriteJsonContext.CreateRequestBody(request)), CliJsonAnswers.CreateResponse);
             }
             foreach (var warning in response.Warnings ?? []) stderr.WriteLine($"WARNING: {warning}");
             if (cidFile is not null) await File.WriteAllTextAsync(cidFile, response.Id);
@@ -140,17 +140,10 @@ public sealed partial class BerthCli
         var attachErr = attachStreams.Count == 0 || attachStreams.Contains("stderr");
         // As docker: attach, and have the wait registered (its headers come back at once), then start, so that no
         // output and no exit is missed. The two are independent: they go side by side, one round trip for both.
-        var attaching = Client.HijackAsync($"/containers/{id}/attach?stream=1{(attachOut ? "&stdout=1" : "")}{(attachErr ? "&stderr=1" : "")}{(interactive ? "&stdin=1" : "")}");
-        var waiting = Client.SendAsync(HttpMethod.Post, $"/containers/{id}/wait?condition={(autoRemove ? "removed" : "next-exit")}", stream: true);
-        try { await Task.WhenAll(attaching, waiting); }
-        catch
-        {
-            if (attaching.IsCompletedSuccessfully) await attaching.Result.DisposeAsync();
-            if (waiting.IsCompletedSuccessfully) waiting.Result.Dispose();
-            throw;
-        }
-        var attach = attaching.Result;
-        using var wait = waiting.Result;
+        var (attach, waitAnswer) = await Client.AttachAndWaitAsync(
+            $"/containers/{id}/attach?stream=1{(attachOut ? "&stdout=1" : "")}{(attachErr ? "&stderr=1" : "")}{(interactive ? "&stdin=1" : "")}",
+            $"/containers/{id}/wait?condition={(autoRemove ? "removed" : "next-exit")}");
+        using var wait = waitAnswer;
         try
         {
             await StartOrExit(id);
@@ -170,7 +163,7 @@ public sealed partial class BerthCli
         if (userDetached) return 0;
         // Read asynchronously: the answer comes when the container is gone, and a synchronous read would park a thread-pool
         // thread in a blocking wait that spins first, beside the container.
-        var result = (await JsonSerializer.DeserializeAsync(await wait.Content.ReadAsStreamAsync(), Json.ContainerWaitResponse))!;
+        var result = CliJsonAnswers.WaitResponse(await UnixHttp.BodyAsync(wait));
         if (result.Error?.Message is { Length: > 0 } error) stderr.WriteLine(error);
         return (int)result.StatusCode;
     }
@@ -215,7 +208,7 @@ public sealed partial class BerthCli
             });
             await attach.DisposeAsync();
             if (detached) return 0;
-            return (int)(await JsonSerializer.DeserializeAsync(await wait.Content.ReadAsStreamAsync(), Json.ContainerWaitResponse))!.StatusCode;
+            return (int)CliJsonAnswers.WaitResponse(await UnixHttp.BodyAsync(wait)).StatusCode;
         }
         return await ForEach(args, "start", define, (_, id) => Client.PostAsync($"/containers/{Esc(id)}/start"));
     }
@@ -241,7 +234,7 @@ public sealed partial class BerthCli
         });
         await attach.DisposeAsync();
         if (detached) return 0;
-        return (int)(await JsonSerializer.DeserializeAsync(await wait.Content.ReadAsStreamAsync(), Json.ContainerWaitResponse))!.StatusCode;
+        return (int)CliJsonAnswers.WaitResponse(await UnixHttp.BodyAsync(wait)).StatusCode;
     }
 
     private async Task<int> ExecCommand(IReadOnlyList<string> args)

@@ -79,12 +79,13 @@ public sealed partial class BerthCli
                     }));
             }
 
-            var output = DaemonClient.DemuxAsync(connection, RawStdout, RawStderr, options.Tty);
             if (!options.Stdin)
             {
-                await output;
+                await DaemonClient.DemuxAsync(connection, RawStdout, RawStderr, options.Tty);
                 return false;
             }
+            // The connection blocks its reader (BlockingSocketStream): the output gets a thread of its own beside stdin's.
+            var output = Task.Run(() => DaemonClient.DemuxAsync(connection, RawStdout, RawStderr, options.Tty));
             var input = PumpStdinAsync(connection, options.Tty ? new DetachKeys(options.DetachKeys) : null);
             if (await Task.WhenAny(output, input) == input && await input)
             {

@@ -97,6 +97,7 @@ public sealed partial class BerthCli
     /// </summary>
     private async Task<int> LiveStatsAsync(List<string> ids, bool followEvents, bool all, string? format)
     {
+        Client.BlockingConnections = false; // one stream per container, and the event stream, followed side by side
         var rows = new Dictionary<string, JsonNode>();
         var order = new List<string>();
         var gate = new object();

@@ -16,10 +16,21 @@ internal static class UnixHttp
 {
     public static async Task<HttpResponseMessage> SendAsync(Stream connection, HttpRequestMessage request, bool headersOnly)
     {
+        try { await WriteRequestAsync(connection, request); }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+        return await ReadResponseAsync(connection, request, headersOnly);
+    }
+
+    /// <summary>The answer to a request written on the connection; the answer's content owns the connection (disposed on failure).</summary>
+    public static async Task<HttpResponseMessage> ReadResponseAsync(Stream connection, HttpRequestMessage request, bool headersOnly)
+    {
         var reader = new ConnectionReader(connection);
         try
         {
-            await WriteRequestAsync(connection, request);
             var statusLine = await reader.ReadLineAsync() ?? throw new IOException("the daemon closed the connection");
             var parts = statusLine.Split(' ', 3);
             if (parts.Length < 2 || !parts[0].StartsWith("HTTP/", StringComparison.Ordinal)
@@ -49,7 +60,7 @@ internal static class UnixHttp
             {
                 // Read here into one array of the body's size: HttpContent's own buffering copies through an 80 KiB pooled
                 // buffer (a large-object allocation and its page faults, for a few hundred bytes of JSON).
-                await using (body) content = new ByteArrayContent(await ReadToEndAsync(body, noBody ? 0 : chunked ? null : length));
+                await using (body) content = new BufferedContent(await ReadToEndAsync(body, noBody ? 0 : chunked ? null : length));
             }
             foreach (var (name, value) in contentHeaders) content.Headers.TryAddWithoutValidation(name, value);
             response.Content = content;
@@ -62,6 +73,18 @@ internal static class UnixHttp
         }
     }
 
+    /// <summary>An answer's body read whole; its bytes are there to parse without a copy.</summary>
+    internal sealed class BufferedContent : ByteArrayContent
+    {
+        public BufferedContent(byte[] bytes) : base(bytes) => Bytes = bytes;
+
+        public byte[] Bytes { get; }
+    }
+
+    /// <summary>The whole body of an answer: the bytes already read, else read to its end.</summary>
+    public static async Task<byte[]> BodyAsync(HttpResponseMessage response)
+        => response.Content is BufferedContent buffered ? buffered.Bytes : await ReadToEndAsync(await response.Content.ReadAsStreamAsync(), null);
+
     private static async Task<byte[]> ReadToEndAsync(Stream body, long? length)
     {
         if (length is { } known and <= 1 << 20)
@@ -71,13 +94,13 @@ internal static class UnixHttp
             return exact;
         }
         using var collected = new MemoryStream();
-        var chunk = new byte[16 * 1024];
+        var chunk = new byte[4 * 1024];
         int n;
         while ((n = await body.ReadAsync(chunk)) > 0) collected.Write(chunk, 0, n);
         return collected.ToArray();
     }
 
-    private static async Task WriteRequestAsync(Stream connection, HttpRequestMessage request)
+    public static async Task WriteRequestAsync(Stream connection, HttpRequestMessage request)
     {
         var head = new StringBuilder(256);
         head.Append(request.Method.Method).Append(' ').Append(request.RequestUri!.OriginalString).Append(" HTTP/1.1\r\nHost: docker\r\nUser-Agent: berth/").Append(BerthCli.Version).Append("\r\n");
