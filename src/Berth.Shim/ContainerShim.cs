@@ -96,8 +96,17 @@ public sealed class ContainerShim
             Directory.CreateDirectory(_options.StateDirectory);
             _sys.ChangeDirectory(_options.StateDirectory); // nothing of the shim pins berthd's working directory
             File.WriteAllText(StatePath(ShimProtocol.ShimPidFile), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            _sys.Unlink(StatePath(ShimProtocol.SocketName));
-            _listener = _sys.ListenUnixSocket(StatePath(ShimProtocol.SocketName), 16);
+            if (_options.ListenerOnStdin)
+            {
+                // berthd's listening socket (non-blocking, as accept here needs): posix_spawn of the shim's children
+                // puts their own stdin on fd 0, so it goes to none of them.
+                _listener = 0;
+            }
+            else
+            {
+                _sys.Unlink(StatePath(ShimProtocol.SocketName));
+                _listener = _sys.ListenUnixSocket(StatePath(ShimProtocol.SocketName), 16);
+            }
             if (!_options.RunOnStart) OpenLog();
             else if (_options.OpenStdin && !_options.Tty)
             {
@@ -117,7 +126,8 @@ public sealed class ContainerShim
         {
             // The runtime's create and start are one `run --detach` when berthd's Start comes: attaches made before it
             // (docker run) are in place before the process writes, and one runtime process less runs per container.
-            Report(_sys, "ready");
+            // With berthd's own listener its requests are queued already: no "ready" is awaited.
+            if (!_options.ListenerOnStdin) Report(_sys, "ready");
             // What only the run needs is made while berthd connects its attaches and sends the Start; a failure here
             // is the Start's answer.
             try
@@ -558,13 +568,20 @@ public sealed class ContainerShim
         }
     }
 
+    /// <summary>
+    /// Accepts the waiting connections and reads what each has sent already, in the order they connected: a client that
+    /// sent an Attach before it (or another) connected for the Start has its attach in place before the run begins,
+    /// with no acknowledgement awaited in between.
+    /// </summary>
     private void AcceptClients()
     {
-        while (true)
+        while (_listener >= 0)
         {
             var fd = _sys.Accept(_listener);
             if (fd < 0) return;
-            _clients.Add(new Client(fd));
+            var client = new Client(fd);
+            _clients.Add(client);
+            ReadClient(client);
         }
     }
 

@@ -23,6 +23,12 @@ public sealed class ShimOptions
     /// shim runs its delete in-process, through the library it links, instead of starting `RUNTIME delete`.
     /// </summary>
     public bool RuntimeLinked { get; init; }
+    /// <summary>
+    /// The shim's socket is made by berthd, bound at state-dir/shim.sock and listening, and given as the shim's stdin: berthd
+    /// connects and sends its requests (Wait, the attaches, Start) at once, while the shim starts, instead of waiting for
+    /// "ready". Nothing is reported on stdout then; errors go to stderr (shim.log).
+    /// </summary>
+    public bool ListenerOnStdin { get; init; }
 
     public List<string> ToArguments()
     {
@@ -40,6 +46,7 @@ public sealed class ShimOptions
         if (StdinOnce) args.Add("--stdin-once");
         if (RunOnStart) args.Add("--run-on-start");
         if (RuntimeLinked) args.Add("--linked-runtime");
+        if (ListenerOnStdin) args.Add("--listener-stdin");
         return args;
     }
 
@@ -49,7 +56,7 @@ public sealed class ShimOptions
         string? id = null, bundle = null, runtime = null, root = null, state = null, log = null;
         long maxSize = 0;
         int maxFiles = 1;
-        bool tty = false, stdin = false, stdinOnce = false, runOnStart = false, linked = false;
+        bool tty = false, stdin = false, stdinOnce = false, runOnStart = false, linked = false, listenerOnStdin = false;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -59,6 +66,7 @@ public sealed class ShimOptions
                 case "--stdin-once": stdinOnce = true; continue;
                 case "--run-on-start": runOnStart = true; continue;
                 case "--linked-runtime": linked = true; continue;
+                case "--listener-stdin": listenerOnStdin = true; continue;
             }
             if (i + 1 >= args.Length) throw new ArgumentException($"berth-shim: {args[i]} needs a value");
             var value = args[++i];
@@ -87,7 +95,7 @@ public sealed class ShimOptions
             RuntimeRoot = root ?? throw new ArgumentException("berth-shim: --runtime-root is required"),
             StateDirectory = state ?? throw new ArgumentException("berth-shim: --state-dir is required"),
             LogPath = log, LogMaxSize = maxSize, LogMaxFiles = maxFiles, Tty = tty, OpenStdin = stdin, StdinOnce = stdinOnce,
-            RunOnStart = runOnStart, RuntimeLinked = linked,
+            RunOnStart = runOnStart, RuntimeLinked = linked, ListenerOnStdin = listenerOnStdin,
         };
     }
 }

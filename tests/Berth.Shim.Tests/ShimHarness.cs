@@ -68,6 +68,13 @@ public sealed class ShimHarness : IDisposable
 
     public int? ShimPid()
     {
+        // berthd's launch record first: written before CreateAsync returns (a run-on-start shim may not have started yet);
+        // else the shim's own pid file (a shim started by hand).
+        try
+        {
+            if ((int?)JsonNode.Parse(File.ReadAllText(Path.Combine(StateDirectory, ShimSupervisor.LaunchFile)))?["ShimPid"] is > 0 and var launched) return launched;
+        }
+        catch (Exception e) when (e is IOException or JsonException or FormatException or InvalidOperationException) { }
         try { return int.Parse(File.ReadAllText(Path.Combine(StateDirectory, "shim.pid"))); }
         catch (Exception e) when (e is IOException or FormatException) { return null; }
     }

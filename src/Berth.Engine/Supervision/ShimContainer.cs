@@ -161,6 +161,9 @@ internal sealed class ShimContainer : ISupervisedContainer
         if (options.Stdout) flags |= ShimProtocol.AttachStdout;
         if (options.Stderr) flags |= ShimProtocol.AttachStderr;
         await connection.SendAsync(ShimProtocol.Attach, new[] { flags }, cancellationToken).ConfigureAwait(false);
+        // Before a run-on-start container's Start: the shim reads this attach before the Start, which connects after it,
+        // so it sees all output without waiting here for the acknowledgement (the session skips it).
+        if (RunsOnStart && Pid == 0) return new ShimStdioSession(connection, _record.Tty, acknowledgementPending: true);
         // The shim acknowledges the attach: output written after this point reaches the session.
         var first = await connection.ReceiveAsync(cancellationToken).ConfigureAwait(false);
         return new ShimStdioSession(connection, _record.Tty, first is { Kind: ShimProtocol.Ok } ? null : first);
@@ -221,7 +224,7 @@ internal sealed class ShimContainer : ISupervisedContainer
 }
 
 /// <summary>Live stdio of a container through its shim's Attach.</summary>
-internal sealed class ShimStdioSession(ShimConnection connection, bool tty, (byte Kind, byte[] Payload)? firstFrame = null) : IStdioSession
+internal sealed class ShimStdioSession(ShimConnection connection, bool tty, (byte Kind, byte[] Payload)? firstFrame = null, bool acknowledgementPending = false) : IStdioSession
 {
     private const int StdinChunk = 32 * 1024;
 
@@ -233,9 +236,15 @@ internal sealed class ShimStdioSession(ShimConnection connection, bool tty, (byt
     {
         // A shim that does not acknowledge attaches (older than this engine) sent output or End first.
         var pending = firstFrame;
+        var skipOk = acknowledgementPending;
         while ((pending ?? await connection.ReceiveAsync(cancellationToken).ConfigureAwait(false)) is { } frame)
         {
             pending = null;
+            if (skipOk)
+            {
+                skipOk = false;
+                if (frame.Kind == ShimProtocol.Ok) continue;
+            }
             switch (frame.Kind)
             {
                 case ShimProtocol.Stdout: yield return new OutputChunk(StdStream.Stdout, frame.Payload); break;

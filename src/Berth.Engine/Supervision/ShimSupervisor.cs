@@ -92,8 +92,9 @@ public sealed class ShimSupervisor : ISupervisor
             ContainerId = request.ContainerId, Bundle = request.BundleDirectory, Runtime = request.RuntimePath, RuntimeRoot = request.RuntimeRoot,
             StateDirectory = request.StateDirectory, LogPath = request.LogPath, LogMaxSize = request.LogMaxSize, LogMaxFiles = request.LogMaxFiles,
             Tty = request.Tty, OpenStdin = request.OpenStdin, StdinOnce = request.StdinOnce, RunOnStart = RunOnStart,
-            RuntimeLinked = IsLinkedRuntime(request.RuntimePath),
+            RuntimeLinked = IsLinkedRuntime(request.RuntimePath), ListenerOnStdin = RunOnStart,
         };
+        if (RunOnStart) return LaunchListening(request, options);
 
         var (reportRead, reportWrite) = _sys.CreatePipe();
         var devNull = _sys.OpenFile("/dev/null", OpenFlags.O_RDWR);
@@ -133,6 +134,39 @@ public sealed class ShimSupervisor : ISupervisor
 
         var connection = ShimConnection.TryConnect(_sys, request.StateDirectory);
         return new ShimContainer(_sys, ShimPath, record, request.StateDirectory, pid, connection, ownShimChild: true) { RunsOnStart = pid == 0 };
+    }
+
+    /// <summary>
+    /// A run-on-start shim gets its socket from berthd, bound and listening, as its stdin: berthd connects at once, and its
+    /// requests (Wait, the attaches made before the start, Start) queue while the shim starts, which reads them in the
+    /// order they connected. No report is awaited: a shim that fails to start closes those connections, and the Start
+    /// fails with its shim.log.
+    /// </summary>
+    private ShimContainer LaunchListening(LaunchRequest request, ShimOptions options)
+    {
+        var socketPath = Path.Combine(request.StateDirectory, ShimProtocol.SocketName);
+        _sys.Unlink(socketPath); // a stale one from a run that did not end cleanly
+        int listener;
+        try { listener = _sys.ListenUnixSocket(socketPath, 16); }
+        catch (SyscallException e) { throw new EngineFailureException($"making the shim's socket: {e.Message}"); }
+        int shimPid;
+        try
+        {
+            var shimLog = _sys.OpenFile(Path.Combine(request.StateDirectory, "shim.log"), OpenFlags.O_WRONLY | OpenFlags.O_CREAT | OpenFlags.O_APPEND, 0b110_100_000);
+            try { shimPid = _sys.SpawnProcess(ShimPath, ["berth-shim", .. options.ToArguments()], ShimEnvironment, listener, shimLog, shimLog); }
+            finally { _sys.CloseFd(shimLog); }
+        }
+        catch (SyscallException e)
+        {
+            _sys.Unlink(socketPath);
+            throw new EngineFailureException($"starting berth-shim: {e.Message}");
+        }
+        finally { _sys.CloseFd(listener); }
+
+        var record = new LaunchRecord(request.ContainerId, request.RuntimePath, request.RuntimeRoot, request.BundleDirectory, request.Tty, shimPid);
+        File.WriteAllText(Path.Combine(request.StateDirectory, LaunchFile), JsonSerializer.Serialize(record, SupervisionJsonContext.Default.LaunchRecord));
+        var connection = ShimConnection.TryConnect(_sys, request.StateDirectory);
+        return new ShimContainer(_sys, ShimPath, record, request.StateDirectory, 0, connection, ownShimChild: true) { RunsOnStart = true };
     }
 
     private string ReadReport(int fd)
