@@ -51,13 +51,13 @@ public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<
             if (rest.Count == 0 || global.GetBool("help")) { stdout.Write(Usage); return 0; }
             command = rest[0];
             commandName = command;
-            var commandArgs = rest.Skip(1).ToList();
+            var commandArgs = rest.GetRange(1, rest.Count - 1);
             // Management commands: "container ls", "image rm", "system df"...
             if (command is "container" or "image" or "system" or "network" or "volume")
             {
                 if (commandArgs.Count == 0 || commandArgs[0] is "--help") { stdout.Write(Usage); return 0; }
                 var sub = commandArgs[0];
-                commandArgs = commandArgs.Skip(1).ToList();
+                commandArgs.RemoveAt(0);
                 commandName = $"{command} {sub}";
                 var mapped = ManagementCommand(command, sub) ?? NetworkOrVolumeCommand(command, sub);
                 if (mapped is null) throw new UnknownCommandException($"berth: unknown command: berth {command} {sub}\n\nUsage:  berth {command}\n\nRun 'berth {command} --help' for more information");
@@ -261,8 +261,13 @@ public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<
 
     private static string Query(params (string Key, string? Value)[] pairs)
     {
-        var present = pairs.Where(p => p.Value is not null).Select(p => $"{p.Key}={Uri.EscapeDataString(p.Value!)}").ToList();
-        return present.Count == 0 ? "" : "?" + string.Join("&", present);
+        var query = new StringBuilder();
+        foreach (var (key, value) in pairs)
+        {
+            if (value is null) continue;
+            query.Append(query.Length == 0 ? '?' : '&').Append(key).Append('=').Append(Uri.EscapeDataString(value));
+        }
+        return query.ToString();
     }
 
     private static FlagSet Parse(string command, IReadOnlyList<string> args, Func<FlagSet, FlagSet> define, int minArgs = 0, int maxArgs = int.MaxValue, string usage = "")

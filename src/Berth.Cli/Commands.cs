@@ -172,7 +172,7 @@ public sealed partial class BerthCli
         return quoted.Append('"').ToString();
     }
 
-    private static readonly JsonObject ContainerHeader = new()
+    private static JsonObject ContainerHeader => new()
     {
         ["ID"] = "CONTAINER ID", ["Image"] = "IMAGE", ["Command"] = "COMMAND", ["CreatedAt"] = "CREATED AT", ["RunningFor"] = "CREATED",
         ["Ports"] = "PORTS", ["State"] = "STATE", ["Status"] = "STATUS", ["Size"] = "SIZE", ["Names"] = "NAMES", ["Labels"] = "LABELS",
@@ -203,7 +203,7 @@ public sealed partial class BerthCli
         return 0;
     }
 
-    private static readonly JsonObject ImageHeader = new()
+    private static JsonObject ImageHeader => new()
     {
         ["Repository"] = "REPOSITORY", ["Tag"] = "TAG", ["ID"] = "IMAGE ID", ["Digest"] = "DIGEST", ["CreatedSince"] = "CREATED",
         ["CreatedAt"] = "CREATED AT", ["Size"] = "SIZE", ["Containers"] = "CONTAINERS", ["SharedSize"] = "SHARED SIZE", ["UniqueSize"] = "UNIQUE SIZE", ["VirtualSize"] = "SIZE",

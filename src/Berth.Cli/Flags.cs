@@ -55,7 +55,7 @@ public sealed class FlagSet(string command, bool interspersed = true)
         for (var i = 0; i < args.Count; i++)
         {
             var arg = args[i];
-            if (arg == "--") { Positionals.AddRange(args.Skip(i + 1)); break; }
+            if (arg == "--") { AddRest(args, i + 1); break; }
             if (arg.StartsWith("--", StringComparison.Ordinal))
             {
                 var eq = arg.IndexOf('=');
@@ -87,9 +87,14 @@ public sealed class FlagSet(string command, bool interspersed = true)
                 continue;
             }
             Positionals.Add(arg);
-            if (!interspersed) { Positionals.AddRange(args.Skip(i + 1)); break; }
+            if (!interspersed) { AddRest(args, i + 1); break; }
         }
         return this;
+    }
+
+    private void AddRest(IReadOnlyList<string> args, int from)
+    {
+        for (var i = from; i < args.Count; i++) Positionals.Add(args[i]);
     }
 
     private static void Set(Flag flag, string value)

@@ -6,8 +6,8 @@ namespace Berth.Cli;
 /// <summary>`berth network …` and `berth volume …` as docker's: create, ls, inspect, rm, prune, connect, disconnect.</summary>
 public sealed partial class BerthCli
 {
-    private static readonly HashSet<string> NetworkVerbs = ["create", "ls", "list", "inspect", "rm", "remove", "prune", "connect", "disconnect"];
-    private static readonly HashSet<string> VolumeVerbs = ["create", "ls", "list", "inspect", "rm", "remove", "prune"];
+    private static HashSet<string> NetworkVerbs => ["create", "ls", "list", "inspect", "rm", "remove", "prune", "connect", "disconnect"];
+    private static HashSet<string> VolumeVerbs => ["create", "ls", "list", "inspect", "rm", "remove", "prune"];
 
     /// <summary>"network ls" → "network-ls"…; null for a verb the group lacks.</summary>
     public static string? NetworkOrVolumeCommand(string group, string sub) => (group, sub) switch

@@ -122,7 +122,8 @@ public sealed partial class BerthCli
         var flags = RunOptions.Flags("run").Parse(args);
         CheckArgumentCount(flags.Positionals.Count, 1, int.MaxValue);
         var detached = flags.GetBool("detach");
-        var attachStreams = flags.GetAll("attach").Select(a => a.ToLowerInvariant()).ToHashSet();
+        var attachStreams = new HashSet<string>();
+        foreach (var stream in flags.GetAll("attach")) attachStreams.Add(stream.ToLowerInvariant());
         if (detached && attachStreams.Count > 0) throw new CliExit(1, "conflicting options: cannot specify both --attach and --detach");
         var tty = flags.GetBool("tty");
         var interactive = flags.GetBool("interactive") || attachStreams.Contains("stdin");

@@ -276,19 +276,27 @@ public static class RunOptions
         foreach (var e in f.GetAll("env")) env.Add(ExpandEnv(e, environment));
         env.RemoveAll(e => e.Length == 0);
 
+        // Loops, not a LINQ chain: each generic iterator costs NativeAOT a slow generic-virtual lookup on first use (perf).
         var labels = new Dictionary<string, string>();
-        foreach (var line in f.GetAll("label-file").SelectMany(readLines).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).Concat(f.GetAll("label")))
+        void AddLabel(string line)
         {
             var pair = line.Split('=', 2);
             labels[pair[0]] = pair.Length > 1 ? pair[1] : "";
         }
+        foreach (var file in f.GetAll("label-file"))
+            foreach (var line in readLines(file))
+            {
+                var trimmed = line.Trim();
+                if (trimmed.Length > 0 && !trimmed.StartsWith('#')) AddLabel(trimmed);
+            }
+        foreach (var label in f.GetAll("label")) AddLabel(label);
         var tty = f.GetBool("tty");
         var interactive = f.GetBool("interactive");
         var detached = f.GetBool("detach");
         var request = new ContainerCreateRequest
         {
             Image = f.Positionals[0],
-            Cmd = f.Positionals.Count > 1 ? f.Positionals.Skip(1).ToList() : null,
+            Cmd = f.Positionals.Count > 1 ? f.Positionals.GetRange(1, f.Positionals.Count - 1) : null,
             Entrypoint = f.Get("entrypoint") is { } entrypoint ? (entrypoint.Length == 0 ? [""] : [entrypoint]) : null,
             Env = env.Count > 0 ? env : null,
             WorkingDir = f.Get("workdir"),

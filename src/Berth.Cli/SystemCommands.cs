@@ -59,7 +59,7 @@ public sealed partial class BerthCli
 
     // ---- stats --------------------------------------------------------------------------------
 
-    private static readonly JsonObject StatsHeader = new()
+    private static JsonObject StatsHeader => new()
     {
         ["Container"] = "CONTAINER", ["ID"] = "CONTAINER ID", ["Name"] = "NAME", ["CPUPerc"] = "CPU %", ["MemUsage"] = "MEM USAGE / LIMIT",
         ["MemPerc"] = "MEM %", ["NetIO"] = "NET I/O", ["BlockIO"] = "BLOCK I/O", ["PIDs"] = "PIDS",
