@@ -53,6 +53,8 @@ public class LifecycleIntegrationTests
         var start = h.Verb("start", h.Id);
         Assert.True(start.Code == 0, start.Stderr);
         Assert.Equal("running", h.Status());
+        // `start` returns once the init is released; its execve of the process follows a moment later.
+        for (var waited = 0; waited < 5000 && !File.ReadAllText($"/proc/{pid}/cmdline").Contains("sleep"); waited += 10) Thread.Sleep(10);
         Assert.Contains("sleep", File.ReadAllText($"/proc/{pid}/cmdline"));
 
         var again = h.Verb("start", h.Id);

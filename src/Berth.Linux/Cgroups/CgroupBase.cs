@@ -8,6 +8,7 @@ namespace Berth.Linux.Cgroups;
 internal abstract class CgroupBase(CgroupLayout layout, CgroupPath path) : ICgroup
 {
     public virtual IReadOnlyList<string>? SelfJoinFiles() => null;
+    public virtual IReadOnlyList<(string MountPoint, string Relative)>? SelfJoinFilesUnderMounts() => null;
 
     protected const int SIGKILL = 9;
 

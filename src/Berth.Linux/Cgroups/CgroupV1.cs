@@ -61,6 +61,18 @@ internal sealed class CgroupV1 : CgroupBase
         return files;
     }
 
+    public override IReadOnlyList<(string MountPoint, string Relative)>? SelfJoinFilesUnderMounts()
+    {
+        var files = new List<(string, string)>(hierarchies.Count);
+        foreach (var (h, dir) in hierarchies)
+        {
+            var mountPoint = h.MountPoint.TrimEnd('/');
+            if (mountPoint.Length == 0 || !dir.StartsWith(mountPoint + "/", StringComparison.Ordinal)) return null; // not below its mount: use paths
+            files.Add((mountPoint, dir[(mountPoint.Length + 1)..] + "/tasks"));
+        }
+        return files;
+    }
+
     public override void Apply(Resources resources) => Set(resources, devices: true);
 
     public override void Update(Resources resources) => Set(resources, devices: false);

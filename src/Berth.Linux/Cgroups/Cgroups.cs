@@ -120,6 +120,13 @@ public interface ICgroup
     /// </summary>
     IReadOnlyList<string>? SelfJoinFiles();
 
+    /// <summary>
+    /// The same files as <see cref="SelfJoinFiles"/>, each as its hierarchy's mount point and the path below it. A
+    /// process that opens the mount points early can still reach the files through those descriptors (openat) after it
+    /// has left the host's mount tree (pivot_root), e.g. when the cgroup is made only while the process sets up its rootfs.
+    /// </summary>
+    IReadOnlyList<(string MountPoint, string Relative)>? SelfJoinFilesUnderMounts();
+
     /// <summary>Validates every field first, then writes them; the error names the field or the file.</summary>
     void Apply(Resources resources);
 

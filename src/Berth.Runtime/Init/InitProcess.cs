@@ -29,22 +29,49 @@ public static class InitProcess
     /// The init as a clone of `create` that did not exec (LaunchPlan.RunInChild): it already holds the parsed
     /// <paramref name="spec"/>. With <paramref name="rootfsFirst"/> (no hooks, no cgroup namespace: nothing in the
     /// rootfs step needs the runtime) it builds the rootfs while the runtime sets up the cgroup, and then waits for the
-    /// request, which the runtime sends once the init is in its cgroup, before anything the container's process could
-    /// see of it. Otherwise the order is that of <see cref="Run"/>.
+    /// request, which the runtime sends once the cgroup is made and limited, before anything the container's process could
+    /// see of it. With <paramref name="cgroupJoin"/> the init is not in its cgroup yet: it moves itself in as soon as
+    /// the request has come (so after the rootfs, or before a `cgroup` mount, which shows its cgroups), before anything
+    /// of the container's runs. Otherwise the order is that of <see cref="Run"/>.
     /// </summary>
-    public static int RunCloned(ISyscalls sys, int fd, Spec spec, string bundle, bool noPivot, bool rootfsFirst)
+    public static int RunCloned(ISyscalls sys, int fd, Spec spec, string bundle, bool noPivot, bool rootfsFirst, DeferredCgroupJoin? cgroupJoin = null)
     {
         var channel = new InitChannel(sys, fd);
         string? early = null;
+        InitRequest? request = null;
+        var requestRead = false;
+        var joined = cgroupJoin is null;
+        void AwaitRequestAndJoin()
+        {
+            if (!requestRead)
+            {
+                requestRead = true;
+                request = channel.ReceiveRequest() ?? throw new RuntimeGoneException();
+            }
+            if (!joined)
+            {
+                joined = true;
+                cgroupJoin!.Join(sys);
+            }
+        }
         if (rootfsFirst)
         {
-            try { RootfsStep.Prepare(spec, bundle, noPivot, sys, () => { }); }
+            try { RootfsStep.Prepare(spec, bundle, noPivot, sys, () => { }, cgroupJoin is null ? null : AwaitRequestAndJoin); }
+            catch (RuntimeGoneException) { return 1; }
             catch (Exception e) { early = e.Message; }
         }
-        InitRequest? request;
-        try { request = channel.ReceiveRequest(); }
-        catch (Exception e) { Console.Error.WriteLine($"init: {e.Message}"); return 1; }
-        if (request is null) return 1;
+        if (!requestRead)
+        {
+            requestRead = true;
+            try { request = channel.ReceiveRequest(); }
+            catch (Exception e) { Console.Error.WriteLine($"init: {e.Message}"); return 1; }
+        }
+        if (request is null) return 1; // the runtime went away before telling us anything
+        if (early is null && !joined)
+        {
+            try { AwaitRequestAndJoin(); }
+            catch (Exception e) { early = e.Message; }
+        }
         if (early is not null)
         {
             // Reported only now: the runtime reads reports after it has sent the request.
@@ -53,6 +80,9 @@ public static class InitProcess
         }
         return Continue(sys, channel, request, spec, rootfsReady: rootfsFirst);
     }
+
+    /// <summary>The runtime closed the channel before it sent the request (it failed, or was killed).</summary>
+    private sealed class RuntimeGoneException : Exception;
 
     private static int Continue(ISyscalls sys, InitChannel channel, InitRequest request, Spec? parsed, bool rootfsReady)
     {

@@ -10,8 +10,8 @@ namespace Berth.Runtime.Init;
 /// prestart/createRuntime round trip) run after the mounts, before the root changes.</summary>
 internal static class RootfsStep
 {
-    public static void Prepare(Spec spec, string bundle, bool noPivot, ISyscalls sys, Action beforePivot)
-        => RootfsSetup.Prepare(spec, bundle, sys, new RootfsOptions(noPivot, beforePivot, message => Console.Error.WriteLine($"berth-runtime: warning: {message}")));
+    public static void Prepare(Spec spec, string bundle, bool noPivot, ISyscalls sys, Action beforePivot, Action? beforeCgroupMount = null)
+        => RootfsSetup.Prepare(spec, bundle, sys, new RootfsOptions(noPivot, beforePivot, message => Console.Error.WriteLine($"berth-runtime: warning: {message}"), beforeCgroupMount));
 }
 
 /// <summary>The last step before exec: credentials, capabilities and the seccomp filter (compiled beforehand, so a bad

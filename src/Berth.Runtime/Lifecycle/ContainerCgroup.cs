@@ -12,9 +12,18 @@ public static class ContainerCgroup
     /// the moment the init is in it (the init moves itself in: ICgroup.SelfJoinFiles, LaunchPlan.CgroupTasks). On
     /// failure the cgroup is removed again and the error names the field.
     /// </summary>
-    public static ICgroup Prepare(Spec spec, string id)
+    public static ICgroup Prepare(Spec spec, string id) => Prepare(Locate(spec, id), spec);
+
+    /// <summary>The container's cgroup, its paths only: nothing is made on the host yet.</summary>
+    public static ICgroup Locate(Spec spec, string id)
     {
-        var cgroup = Cgroups.Open(spec.Linux?.CgroupsPath, id);
+        try { return Cgroups.Open(spec.Linux?.CgroupsPath, id); }
+        catch (CgroupException e) { throw new RuntimeException(e.Message, e); }
+    }
+
+    /// <summary>Makes <paramref name="cgroup"/> and applies linux.resources (see <see cref="Prepare(Spec, string)"/>).</summary>
+    public static ICgroup Prepare(ICgroup cgroup, Spec spec)
+    {
         try
         {
             cgroup.Create();

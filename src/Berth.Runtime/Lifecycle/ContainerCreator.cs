@@ -77,21 +77,27 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             var newUserNs = false;
             var joins = new List<(int Fd, int Flag, string Name)>();
             var selfJoin = new List<(int Fd, string Path)>();
+            var deferredJoin = (Init.DeferredCgroupJoin?)null;
             var fifoFd = -1;
             try
             {
                 OpenJoins(spec, joins); // first: a bad path fails before anything is made
-                // The init finds its cgroup made, limited and open, and moves itself in before it runs anything of its
-                // own (LaunchPlan.CgroupTasks); where the cgroup offers no such files (v2), it is added after the launch.
-                cgroup = ContainerCgroup.Prepare(spec, id);
-                foreach (var file in cgroup.SelfJoinFiles() ?? [])
+                cgroup = ContainerCgroup.Locate(spec, id);
+                deferredJoin = OpenDeferredJoin(spec, cgroup);
+                if (deferredJoin is null)
                 {
-                    try { selfJoin.Add((sys.OpenFile(file, OpenFlags.O_WRONLY), file)); }
-                    catch (SyscallException e) { throw new RuntimeException($"joining cgroup {cgroup.Path}: {e.Message}"); }
+                    // The init finds its cgroup made, limited and open, and moves itself in before it runs anything of its
+                    // own (LaunchPlan.CgroupTasks); where the cgroup offers no such files (v2), it is added after the launch.
+                    ContainerCgroup.Prepare(cgroup, spec);
+                    foreach (var file in cgroup.SelfJoinFiles() ?? [])
+                    {
+                        try { selfJoin.Add((sys.OpenFile(file, OpenFlags.O_WRONLY), file)); }
+                        catch (SyscallException e) { throw new RuntimeException($"joining cgroup {cgroup.Path}: {e.Message}"); }
+                    }
                 }
                 if (!options.StartAtOnce) fifoFd = sys.OpenFile(store.FifoOf(id), OpenFlags.O_PATH);
                 pid = Launch(spec, bundle, options.NoPivot, childEnd, [parentEnd, .. consoleReceiver >= 0 ? [consoleReceiver] : Array.Empty<int>()],
-                    consoleFd, fifoFd, preserved.Fds, joins, selfJoin, out newUserNs);
+                    consoleFd, fifoFd, preserved.Fds, joins, selfJoin, deferredJoin, out newUserNs);
             }
             finally
             {
@@ -99,11 +105,14 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                 if (fifoFd >= 0) sys.CloseFd(fifoFd);
                 foreach (var (fd, _) in selfJoin) sys.CloseFd(fd);
                 foreach (var join in joins) sys.CloseFd(join.Fd);
+                foreach (var (mount, _, _) in deferredJoin?.Files ?? []) mount.Dispose();
             }
             record.Pid = pid;
             record.PidStartTime = ProcStat.Read(pid)?.StartTime ?? 0;
             record.NewUserNamespace = newUserNs;
-            if (selfJoin.Count == 0)
+            // The init sets up its rootfs meanwhile; it joins the cgroup once the request below says it is ready.
+            if (deferredJoin is not null) ContainerCgroup.Prepare(cgroup, spec);
+            if (selfJoin.Count == 0 && deferredJoin is null)
             {
                 try { cgroup.AddProcess(pid); }
                 catch (Berth.Linux.Cgroups.CgroupException e) { throw new RuntimeException(e.Message, e); }
@@ -121,13 +130,16 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             };
             channel.Send(request);
             if (consoleFd >= 0) sys.CloseFd(consoleFd);
+            // Written while the init finishes its set-up, put in place once it is ready: `state` never shows a container
+            // whose init is still being set up.
+            var pendingState = store.WritePending(record);
             AwaitReady(channel, spec, hookState, pid);
             if (consoleReceiver >= 0)
             {
                 options.ConsoleMaster = sys.ReceiveDescriptor(consoleReceiver, out _);
                 if (options.ConsoleMaster < 0) throw new RuntimeException("the container did not send its terminal");
             }
-            store.Save(record);
+            store.Commit(record, pendingState);
             if (options.PidFile is { } pidFile) WritePidFile(pidFile, pid);
             return record;
         }
@@ -205,7 +217,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
     /// </summary>
     private int Launch(Spec spec, string bundle, bool noPivot, int initFd, IReadOnlyList<int> parentOnlyFds, int consoleFd, int fifoFd,
         IReadOnlyList<int> preserved, IReadOnlyList<(int Fd, int Flag, string Name)> joins, IReadOnlyList<(int Fd, string Path)> cgroupTasks,
-        out bool newUserNs)
+        Init.DeferredCgroupJoin? deferredJoin, out bool newUserNs)
     {
         var newFlags = 0;
         var namespaces = spec.Linux?.Namespaces ?? [];
@@ -214,14 +226,13 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         newUserNs = (newFlags & Namespaces.CloneNewUser) != 0;
         if (ClonesInit(spec))
         {
-            var newCgroupNs = namespaces.Exists(n => n.Type == "cgroup" && string.IsNullOrEmpty(n.Path));
-            var rootfsFirst = !HasHooks(spec.Hooks) && !newCgroupNs;
+            var rootfsFirst = RootfsFirst(spec);
             using var cloned = new LaunchPlan
             {
                 NewNamespaces = newFlags, Joins = joins, CgroupTasks = cgroupTasks,
                 InheritedFds = [initFd, .. fifoFd >= 0 ? [fifoFd] : Array.Empty<int>(), .. consoleFd >= 0 ? [consoleFd] : Array.Empty<int>(), .. preserved],
                 CloseInChild = parentOnlyFds,
-                RunInChild = () => InitProcess.RunCloned(sys, initFd, spec, bundle, noPivot, rootfsFirst),
+                RunInChild = () => InitProcess.RunCloned(sys, initFd, spec, bundle, noPivot, rootfsFirst, deferredJoin),
             };
             try { return sys.Launch(cloned); }
             catch (SyscallException e) { throw new RuntimeException($"starting container init: {e.Message}"); }
@@ -254,6 +265,35 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
     /// them, so those need a second fork and an exec).</summary>
     private static bool ClonesInit(Spec spec)
         => spec.Linux?.Namespaces?.Exists(n => n.Type is "user" or "time" || (n.Type == "pid" && !string.IsNullOrEmpty(n.Path))) != true;
+
+    /// <summary>A cloned init builds its rootfs before it waits for the request when nothing in that step needs the
+    /// runtime: no hooks (createContainer runs there, after prestart/createRuntime), no new cgroup namespace (unshared once
+    /// the init is in its cgroup, and the rootfs's cgroup mount shows it).</summary>
+    private static bool RootfsFirst(Spec spec)
+        => !HasHooks(spec.Hooks) && spec.Linux?.Namespaces?.Exists(n => n.Type == "cgroup" && string.IsNullOrEmpty(n.Path)) != true;
+
+    /// <summary>
+    /// For a cloned init that builds its rootfs first, on a cgroup with `tasks` files (v1): the cgroup is made and
+    /// limited after the clone, while the init mounts, and the init joins it itself when the request comes
+    /// (<see cref="Init.DeferredCgroupJoin"/>), before anything of the container's runs. Null for the other launches,
+    /// which find their cgroup ready.
+    /// </summary>
+    private Init.DeferredCgroupJoin? OpenDeferredJoin(Spec spec, Berth.Linux.Cgroups.ICgroup cgroup)
+    {
+        if (!ClonesInit(spec) || !RootfsFirst(spec) || cgroup.SelfJoinFilesUnderMounts() is not { } files) return null;
+        var opened = new List<(Microsoft.Win32.SafeHandles.SafeFileHandle, string, string)>(files.Count);
+        try
+        {
+            foreach (var (mountPoint, relative) in files)
+                opened.Add((sys.OpenAt(null, mountPoint, OpenFlags.O_PATH | OpenFlags.O_DIRECTORY), relative, mountPoint + "/" + relative));
+        }
+        catch (SyscallException e)
+        {
+            foreach (var (handle, _, _) in opened) handle.Dispose();
+            throw new RuntimeException($"joining cgroup {cgroup.Path}: {e.Message}");
+        }
+        return new Init.DeferredCgroupJoin(opened);
+    }
 
     private static bool HasHooks(Oci.Runtime.Hooks? hooks) => hooks is not null &&
         (hooks.Prestart is { Count: > 0 } || hooks.CreateRuntime is { Count: > 0 } || hooks.CreateContainer is { Count: > 0 } ||

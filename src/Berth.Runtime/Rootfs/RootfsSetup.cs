@@ -8,7 +8,9 @@ namespace Berth.Runtime.Rootfs;
 /// <param name="RunCreateContainerHooks">Runs the createContainer hooks: called after the mounts, before the
 /// root changes.</param>
 /// <param name="Warn">Receives warnings (e.g. an LSM label the kernel cannot apply); stderr when null.</param>
-public sealed record RootfsOptions(bool NoPivot = false, Action? RunCreateContainerHooks = null, Action<string>? Warn = null);
+/// <param name="BeforeCgroupMount">Runs before a `cgroup` mount, which shows the cgroups the init is in: an init that joins
+/// its cgroup only while it sets up the rootfs does so here at the latest.</param>
+public sealed record RootfsOptions(bool NoPivot = false, Action? RunCreateContainerHooks = null, Action<string>? Warn = null, Action? BeforeCgroupMount = null);
 
 /// <summary>
 /// Everything config.md and config-linux.md say about the container's file system, done in the
@@ -130,9 +132,11 @@ public static class RootfsSetup
         private readonly List<Mount> mounts = spec.Mounts ?? [];
         private string? mountInfo;
         private MountFlags? devReadonlyFlags;
+        private Action? beforeCgroupMount;
 
         public void Run(RootfsOptions options)
         {
+            beforeCgroupMount = options.BeforeCgroupMount;
             var propagation = spec.Linux?.RootfsPropagation is { Length: > 0 } p
                 ? MountOptions.ParsePropagation(p)!.Value
                 : MountFlags.Recursive | MountFlags.Private;
@@ -316,6 +320,7 @@ public static class RootfsSetup
 
         private void MountCgroup(MountOptions options, string destination)
         {
+            beforeCgroupMount?.Invoke();
             CreateMountPoint(destination, directory: true);
             var entries = MountInfo.Parse(mountInfo ??= sys.ReadText("/proc/self/mountinfo"));
             var ownCgroups = CgroupMembership.Parse(sys.ReadText("/proc/self/cgroup"));

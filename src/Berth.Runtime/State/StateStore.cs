@@ -41,14 +41,19 @@ public sealed class StateStore(string root)
         catch (JsonException) { return null; }
     }
 
-    public void Save(ContainerRecord record)
+    public void Save(ContainerRecord record) => Commit(record, WritePending(record));
+
+    /// <summary>Writes the record to a temporary file beside state.json; <see cref="Commit"/> puts it in place.</summary>
+    public string WritePending(ContainerRecord record)
     {
-        var dir = DirectoryOf(record.Id);
-        var tmp = Path.Combine(dir, $".{StateFile}.{Environment.ProcessId}");
+        var tmp = Path.Combine(DirectoryOf(record.Id), $".{StateFile}.{Environment.ProcessId}");
         using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 4096))
             record.WriteJson(stream);
-        File.Move(tmp, Path.Combine(dir, StateFile), overwrite: true);
+        return tmp;
     }
+
+    /// <summary>Renames a record written by <see cref="WritePending"/> over state.json.</summary>
+    public void Commit(ContainerRecord record, string pending) => File.Move(pending, Path.Combine(DirectoryOf(record.Id), StateFile), overwrite: true);
 
     public ContainerRecord Load(string id)
     {
