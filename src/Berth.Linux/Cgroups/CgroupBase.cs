@@ -35,13 +35,19 @@ internal abstract class CgroupBase(CgroupLayout layout, CgroupPath path) : ICgro
     /// <summary>One write(2) of the whole value, to a file that must exist (cgroupfs files cannot be created).</summary>
     protected void Write(string dir, string file, string value)
     {
+        using var handle = OpenForWrite(dir, file, value);
+        WriteTo(handle, dir, file, value);
+    }
+
+    /// <summary>Opens a cgroupfs file for <see cref="WriteTo"/>; <paramref name="value"/> only names the write in errors.</summary>
+    protected static Microsoft.Win32.SafeHandles.SafeFileHandle OpenForWrite(string dir, string file, string value)
+    {
         var path = dir + "/" + file;
         try
         {
             // A handle and one pwrite: cgroupfs takes each write whole; a FileStream's extra lock/seek/statfs calls
             // would double the syscalls on the container start path. Truncate keeps tests over plain files exact.
-            using var handle = File.OpenHandle(path, FileMode.Truncate, FileAccess.Write, FileShare.ReadWrite);
-            RandomAccess.Write(handle, Encoding.ASCII.GetBytes(value), 0);
+            return File.OpenHandle(path, FileMode.Truncate, FileAccess.Write, FileShare.ReadWrite);
         }
         catch (FileNotFoundException)
         {
@@ -51,7 +57,18 @@ internal abstract class CgroupBase(CgroupLayout layout, CgroupPath path) : ICgro
         {
             throw new CgroupException($"cannot write \"{value}\" to {path}: {e.Message}", e);
         }
-        Layout.WriteLog?.Invoke(path, value);
+    }
+
+    /// <summary>One write(2) of <paramref name="value"/> to an open cgroupfs file: each write is taken whole, so a file
+    /// that takes one entry per write (devices.allow) takes many through one descriptor.</summary>
+    protected void WriteTo(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string dir, string file, string value)
+    {
+        try { RandomAccess.Write(handle, Encoding.ASCII.GetBytes(value), 0); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CgroupException($"cannot write \"{value}\" to {dir}/{file}: {e.Message}", e);
+        }
+        Layout.WriteLog?.Invoke(dir + "/" + file, value);
     }
 
     protected static string? ReadOrNull(string dir, string file)

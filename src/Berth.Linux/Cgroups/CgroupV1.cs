@@ -215,16 +215,34 @@ internal sealed class CgroupV1 : CgroupBase
     private void SetDevices(List<DeviceCgroup> rules)
     {
         var dir = Dir("devices")!;
-        Write(dir, "devices.deny", "a");
-        foreach (var rule in rules)
+        // The kernel takes one rule per write(2) (devcgroup_update_access parses one): each list gets one descriptor
+        // for all its rules, written in the config's order.
+        Microsoft.Win32.SafeHandles.SafeFileHandle? allow = null, deny = null;
+        try
         {
-            var type = rule.Type ?? "a";
-            var text = type == "a" && rule.Major is null or -1 && rule.Minor is null or -1
-                ? "a"
-                : $"{type} {Number(rule.Major)}:{Number(rule.Minor)} {rule.Access ?? "rwm"}";
-            // "a" alone on the allow list lifts every restriction; on the deny list it is the start state again.
-            Write(dir, rule.Allow ? "devices.allow" : "devices.deny", text);
+            // "a" on the deny list first: a new cgroup starts with its parent's rules. Not twice when the config's first
+            // rule is that same deny-all (runc's and Docker's configs start so).
+            if (!(rules[0] is { Allow: false } first && IsAll(first))) Write(ref deny, "devices.deny", "a");
+            foreach (var rule in rules)
+            {
+                // "a" alone on the allow list lifts every restriction; on the deny list it is the start state again.
+                var text = IsAll(rule) ? "a" : $"{rule.Type ?? "a"} {Number(rule.Major)}:{Number(rule.Minor)} {rule.Access ?? "rwm"}";
+                if (rule.Allow) Write(ref allow, "devices.allow", text);
+                else Write(ref deny, "devices.deny", text);
+            }
         }
+        finally
+        {
+            allow?.Dispose();
+            deny?.Dispose();
+        }
+
+        void Write(ref Microsoft.Win32.SafeHandles.SafeFileHandle? handle, string file, string text)
+        {
+            handle ??= OpenForWrite(dir, file, text);
+            WriteTo(handle, dir, file, text);
+        }
+        static bool IsAll(DeviceCgroup rule) => (rule.Type ?? "a") == "a" && rule.Major is null or -1 && rule.Minor is null or -1;
         static string Number(long? n) => n is null or -1 ? "*" : n.Value.ToString(Inv);
     }
 

@@ -109,7 +109,7 @@ public sealed class CgroupV1WriteTests : IDisposable
     }
 
     [Fact]
-    public void Devices_deny_all_then_apply_each_rule_in_order()
+    public void Devices_apply_each_rule_in_order_after_one_deny_all()
     {
         Open().Apply(new Resources
         {
@@ -124,10 +124,30 @@ public sealed class CgroupV1WriteTests : IDisposable
         Assert.Equal(
         [
             ("devices/berth/c1/devices.deny", "a"),
-            ("devices/berth/c1/devices.deny", "a"),
             ("devices/berth/c1/devices.allow", "c 1:3 rwm"),
             ("devices/berth/c1/devices.allow", "c 136:* rwm"),
             ("devices/berth/c1/devices.deny", "c 5:1 w"),
+        ], fs.Writes);
+    }
+
+    [Fact]
+    public void Devices_start_from_deny_all_when_the_config_does_not()
+    {
+        Open().Apply(new Resources
+        {
+            Devices =
+            [
+                new DeviceCgroup { Allow = true, Type = "c", Major = 1, Minor = 3, Access = "rwm" },
+                new DeviceCgroup { Allow = false, Type = "b", Major = 8, Minor = null, Access = "w" },
+                new DeviceCgroup { Allow = true, Type = "c", Major = 5, Minor = 1, Access = "r" },
+            ],
+        });
+        Assert.Equal(
+        [
+            ("devices/berth/c1/devices.deny", "a"),
+            ("devices/berth/c1/devices.allow", "c 1:3 rwm"),
+            ("devices/berth/c1/devices.deny", "b 8:* w"),
+            ("devices/berth/c1/devices.allow", "c 5:1 r"),
         ], fs.Writes);
     }
 
