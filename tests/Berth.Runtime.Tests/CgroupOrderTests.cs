@@ -125,3 +125,44 @@ public sealed class CgroupOrderTests
         finally { RemoveCgroups(h); }
     }
 }
+
+/// <summary>`delete` removes the cgroup directories `create` recorded with one rmdir each; what is left in them sends it
+/// the long way (kill, then remove).</summary>
+public sealed class CgroupRemovalTests
+{
+    [RootFact]
+    public void DeleteKillsWhatALeftoverProcessKeepsInTheCgroupAndRemovesIt()
+    {
+        // Without a pid namespace, a background child outlives the container's init in its cgroup.
+        using var h = new LifecycleHarness("sh", "-c", "sleep 60 & echo $! > /dev/shm/child; exit 0");
+        var path = "/berth-test-" + h.Id;
+        try
+        {
+            var namespaces = h.Config["linux"]!["namespaces"]!.AsArray();
+            foreach (var ns in namespaces.Where(n => n!["type"]!.GetValue<string>() == "pid").ToList()) namespaces.Remove(ns);
+            h.Config["linux"]!["cgroupsPath"] = path;
+            h.Save();
+            Assert.Equal(0, h.Create().Code);
+            var state = JsonNode.Parse(File.ReadAllText(Path.Combine(h.Root, h.Id, "state.json")))!;
+            var recorded = state["cgroupDirectories"]!.AsArray().Select(d => d!.GetValue<string>()).ToList();
+            Assert.Contains(recorded, d => d.EndsWith("/pids" + path, StringComparison.Ordinal));
+            Assert.Equal(0, h.Verb("start", h.Id).Code);
+            h.WaitForStatus("stopped");
+            var procs = File.ReadAllText($"/sys/fs/cgroup/pids{path}/cgroup.procs").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            var child = Assert.Single(procs);
+            var deleted = h.Verb("delete", h.Id);
+            Assert.True(deleted.Code == 0, deleted.Stderr);
+            Assert.All(recorded, d => Assert.False(Directory.Exists(d), d));
+            var stat = $"/proc/{child}/stat";
+            Assert.False(File.Exists(stat) && !File.ReadAllText(stat).Contains(") Z "), "the leftover process is still alive");
+        }
+        finally
+        {
+            foreach (var dir in Directory.EnumerateDirectories("/sys/fs/cgroup").Select(d => d + path).Where(Directory.Exists))
+            {
+                foreach (var pid in File.ReadAllLines(Path.Combine(dir, "cgroup.procs"))) try { System.Diagnostics.Process.GetProcessById(int.Parse(pid)).Kill(); } catch (Exception) { }
+                try { Directory.Delete(dir); } catch (IOException) { }
+            }
+        }
+    }
+}

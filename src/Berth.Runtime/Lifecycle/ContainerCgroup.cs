@@ -55,6 +55,20 @@ public static class ContainerCgroup
         return all;
     }
 
+    /// <summary>
+    /// The usual end of a container: its cgroup directories (as `create` recorded them) are empty, and one rmdir each
+    /// removes them, without finding the host's hierarchies or listing the cgroup. Stops at the first that is not
+    /// removed (processes left, sub-cgroups, an error) and returns false: the caller then kills what is left and removes
+    /// the rest the long way. A directory that is gone already counts as removed.
+    /// </summary>
+    public static bool TryRemoveEmpty(IReadOnlyList<string>? directories, Berth.Linux.ICgroupCalls sys)
+    {
+        if (directories is null) return false;
+        foreach (var dir in directories)
+            if (sys.RemoveDirectory(dir) is not (0 or Berth.Linux.Errno.ENOENT)) return false;
+        return true;
+    }
+
     /// <summary>The existing cgroup of a container, or null when it has none (already removed).</summary>
     public static ICgroup? Open(string? cgroupsPath, string id)
     {

@@ -110,6 +110,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             record.Pid = pid;
             record.PidStartTime = ProcStat.Read(pid)?.StartTime ?? 0;
             record.NewUserNamespace = newUserNs;
+            record.CgroupDirectories = [.. cgroup.Directories.Values.Distinct()];
             // The init sets up its rootfs meanwhile; it joins the cgroup once the request below says it is ready.
             if (deferredJoin is not null) ContainerCgroup.Prepare(cgroup, spec);
             if (selfJoin.Count == 0 && deferredJoin is null)

@@ -148,6 +148,16 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
     /// <summary>Removes the cgroup, runs poststop hooks (warnings only) and removes the state directory.</summary>
     public void Destroy(ContainerRecord record)
     {
+        if (!ContainerCgroup.TryRemoveEmpty(record.CgroupDirectories, sys)) RemoveCgroup(record);
+        var spec = record.HasPoststop == false ? null : LoadConfig(record);
+        if (spec?.Hooks?.Poststop is { Count: > 0 } hooks)
+            new HookRunner(sys).RunWarning(hooks, "poststop", HookState(record, ContainerStatus.Stopped));
+        store.Remove(record.Id);
+    }
+
+    /// <summary>Kills what is left in the cgroup and removes it, sub-cgroups included.</summary>
+    private static void RemoveCgroup(ContainerRecord record)
+    {
         var cgroup = ContainerCgroup.Open(record.CgroupsPath, record.Id);
         if (cgroup is not null)
         {
@@ -158,10 +168,6 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
             }
             catch (Exception e) { RuntimeLog.Warn($"removing cgroup {cgroup.Path}: {e.Message}"); }
         }
-        var spec = record.HasPoststop == false ? null : LoadConfig(record);
-        if (spec?.Hooks?.Poststop is { Count: > 0 } hooks)
-            new HookRunner(sys).RunWarning(hooks, "poststop", HookState(record, ContainerStatus.Stopped));
-        store.Remove(record.Id);
     }
 
     public void Pause(string id)

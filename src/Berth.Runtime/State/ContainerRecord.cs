@@ -17,6 +17,9 @@ public sealed class ContainerRecord
     [JsonPropertyName("annotations")] public Dictionary<string, string>? Annotations { get; set; }
     /// <summary>The cgroups path given by the config (or the default one), so later verbs find the cgroup.</summary>
     [JsonPropertyName("cgroupsPath")] public string? CgroupsPath { get; set; }
+    /// <summary>The cgroup's directory in each hierarchy as `create` made them, so `delete` removes them without finding the
+    /// host's hierarchies again (reading mountinfo). Null in records written before this field.</summary>
+    [JsonPropertyName("cgroupDirectories")] public List<string>? CgroupDirectories { get; set; }
     /// <summary>True once a createRuntime/poststop consumer must know the container had its own user namespace.</summary>
     [JsonPropertyName("newUserNamespace")] public bool NewUserNamespace { get; set; }
     /// <summary>Whether the config has poststart/poststop hooks, so `start` and `delete` parse config.json only when
@@ -47,6 +50,12 @@ public sealed class ContainerRecord
             w.WriteEndObject();
         }
         if (CgroupsPath is not null) w.WriteString("cgroupsPath", CgroupsPath);
+        if (CgroupDirectories is not null)
+        {
+            w.WriteStartArray("cgroupDirectories");
+            foreach (var dir in CgroupDirectories) w.WriteStringValue(dir);
+            w.WriteEndArray();
+        }
         w.WriteBoolean("newUserNamespace", NewUserNamespace);
         if (HasPoststart is { } start) w.WriteBoolean("hasPoststart", start);
         if (HasPoststop is { } stop) w.WriteBoolean("hasPoststop", stop);
@@ -99,6 +108,12 @@ public sealed class ContainerRecord
                 case "owner": record.Owner = r.GetString() ?? ""; break;
                 case "cgroupsPath": record.CgroupsPath = r.GetString(); break;
                 case "newUserNamespace": record.NewUserNamespace = r.GetBoolean(); break;
+                case "cgroupDirectories":
+                    if (r.TokenType == JsonTokenType.Null) break;
+                    if (r.TokenType != JsonTokenType.StartArray) throw new JsonException("cgroupDirectories is not an array");
+                    record.CgroupDirectories = [];
+                    while (r.Read() && r.TokenType == JsonTokenType.String) record.CgroupDirectories.Add(r.GetString()!);
+                    break;
                 case "hasPoststart": record.HasPoststart = r.TokenType == JsonTokenType.Null ? null : r.GetBoolean(); break;
                 case "hasPoststop": record.HasPoststop = r.TokenType == JsonTokenType.Null ? null : r.GetBoolean(); break;
                 case ConfigProperty: return record; // always last

@@ -109,6 +109,16 @@ public sealed class StateStore(string root)
     public void Remove(string id)
     {
         var dir = DirectoryOf(id);
+        // The usual content by name, then the directory: no listing. Anything else (an aborted create's temp file, an
+        // earlier version's config.json) makes the rmdir fail, and the recursive delete takes it all.
+        try
+        {
+            File.Delete(Path.Combine(dir, StateFile));
+            Directory.Delete(dir);
+            return;
+        }
+        catch (DirectoryNotFoundException) { return; }
+        catch (IOException) { }
         try { Directory.Delete(dir, recursive: true); } catch (DirectoryNotFoundException) { }
     }
 }
