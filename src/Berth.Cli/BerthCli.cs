@@ -339,9 +339,9 @@ public sealed partial class BerthCli(TextWriter stdout, TextWriter stderr, Func<
     /// inspect, version, info: a --format that does not parse ends the command with docker's
     /// cli.StatusError{StatusCode: 64} ("template parsing error: …"), before anything is printed.
     /// </summary>
-    private static GoTemplate ParseStatusTemplate(string format)
+    private static GoTemplate ParseStatusTemplate(string format, string name = "")
     {
-        try { return GoTemplate.Parse(format); }
+        try { return GoTemplate.Parse(format, name); }
         catch (FormatException e) { throw new CliExit(64, e.Message); }
     }
 

@@ -13,7 +13,8 @@ public sealed partial class BerthCli
     private async Task<int> VersionCommand(IReadOnlyList<string> args)
     {
         var flags = Parse("version", args, f => f.String("format", 'f'), maxArgs: 0);
-        var template = flags.Get("format") is { Length: > 0 } format ? ParseStatusTemplate(format == "json" ? "{{json .}}" : format) : null;
+        // docker names the template "version": its errors read "template parsing error: template: version:1: …".
+        var template = flags.Get("format") is { Length: > 0 } format ? ParseStatusTemplate(format == "json" ? "{{json .}}" : format, "version") : null;
         var clientNode = new JsonObject
         {
             ["Platform"] = new JsonObject { ["Name"] = "Berth" },
@@ -31,7 +32,15 @@ public sealed partial class BerthCli
         if (template is not null)
         {
             var node = new JsonObject { ["Client"] = clientNode, ["Server"] = server is null ? null : ToNode(server, Json.SystemVersion) };
-            stdout.WriteLine(template.Execute(node));
+            string text;
+            try { text = template.Execute(node); }
+            catch (FormatException e)
+            {
+                // docker version ends its output with a newline and prints Go's execution error as it is, exit 1.
+                stdout.WriteLine();
+                throw new CliExit(1, WithoutPrefix(e.Message));
+            }
+            stdout.WriteLine(text);
         }
         else
         {

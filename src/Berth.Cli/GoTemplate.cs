@@ -22,29 +22,35 @@ public sealed class GoTemplate
     public const string ErrorPrefix = "template parsing error: ";
 
     private readonly string text;
+    private readonly string name;
     private readonly List<Node> root;
 
-    private GoTemplate(string text, List<Node> root)
+    private GoTemplate(string text, string name, List<Node> root)
     {
         this.text = text;
+        this.name = name;
         this.root = root;
     }
 
+    /// <summary>
+    /// Parses a template; <paramref name="name"/> is Go's template name, which its messages carry ("template: NAME:1: …",
+    /// "executing "NAME" at …"): docker names some ("version"), most are unnamed.
+    /// </summary>
     /// <exception cref="FormatException">The template does not parse; the message is docker's.</exception>
-    public static GoTemplate Parse(string text)
+    public static GoTemplate Parse(string text, string name = "")
     {
-        var parser = new Parser(text);
-        return new GoTemplate(text, parser.ParseTemplate());
+        var parser = new Parser(text, name);
+        return new GoTemplate(text, name, parser.ParseTemplate());
     }
 
     /// <exception cref="FormatException">Executing failed; the message is docker's.</exception>
-    public string Execute(JsonNode? value) => new Executor(text, value, header: false).Run(root);
+    public string Execute(JsonNode? value) => new Executor(text, name, value, header: false).Run(root);
 
     /// <summary>
     /// The header row of a "table" format: the template run on the column titles with docker's header functions,
     /// which give their first argument back (so "{{json .Names}}" heads its column NAMES, not "NAMES" in quotes).
     /// </summary>
-    public string ExecuteHeader(JsonNode? titles) => new Executor(text, titles, header: true).Run(root);
+    public string ExecuteHeader(JsonNode? titles) => new Executor(text, name, titles, header: true).Run(root);
 
     public static string Render(string template, JsonNode? value) => Parse(template).Execute(value);
 
@@ -132,7 +138,7 @@ public sealed class GoTemplate
 
     private static readonly HashSet<string> Keywords = ["if", "else", "end", "range", "with", "break", "continue", "define", "template", "block"];
 
-    private sealed class Lexer(string input)
+    private sealed class Lexer(string input, string name)
     {
         private readonly List<Token> tokens = [];
         private int parenDepth;
@@ -297,20 +303,20 @@ public sealed class GoTemplate
             return i;
         }
 
-        private FormatException Error(int pos, string message) => ParseError(input, pos, message);
+        private FormatException Error(int pos, string message) => ParseError(input, name, pos, message);
     }
 
-    private static FormatException ParseError(string input, int pos, string message)
-        => new($"{ErrorPrefix}template: :{Line(input, pos)}: {message}");
+    private static FormatException ParseError(string input, string name, int pos, string message)
+        => new($"{ErrorPrefix}template: {name}:{Line(input, pos)}: {message}");
 
     private static int Line(string input, int pos) => 1 + input.AsSpan(0, Math.Min(pos, input.Length)).Count('\n');
 
     // ==== parser ===============================================================================
 
     /// <summary>Go's text/template/parse: the same grammar, checks and messages.</summary>
-    private sealed class Parser(string input)
+    private sealed class Parser(string input, string name)
     {
-        private readonly List<Token> tokens = new Lexer(input).Run();
+        private readonly List<Token> tokens = new Lexer(input, name).Run();
         private int position;
         private readonly List<string> variables = ["$"];
         private int rangeDepth;
@@ -331,7 +337,7 @@ public sealed class GoTemplate
             return token;
         }
 
-        private FormatException Error(Token at, string message) => ParseError(input, at.Pos, message);
+        private FormatException Error(Token at, string message) => ParseError(input, name, at.Pos, message);
 
         private FormatException Unexpected(Token token, string context) => Error(token, token.Kind switch
         {
@@ -672,7 +678,7 @@ public sealed class GoTemplate
         public bool IsContinue { get; } = isContinue;
     }
 
-    private sealed class Executor(string text, JsonNode? data, bool header)
+    private sealed class Executor(string text, string name, JsonNode? data, bool header)
     {
         private readonly StringBuilder output = new();
         private readonly List<(string Name, object? Value)> variables = [("$", Values.FromJson(data))];
@@ -688,7 +694,7 @@ public sealed class GoTemplate
             var prefix = text[..Math.Min(at.Pos, text.Length)];
             var lastNewline = prefix.LastIndexOf('\n');
             var column = lastNewline < 0 ? at.Pos : at.Pos - lastNewline - 1;
-            return new FormatException($"{ErrorPrefix}template: :{Line(text, at.Pos)}:{column}: executing \"\" at <{at}>: {message}");
+            return new FormatException($"{ErrorPrefix}template: {name}:{Line(text, at.Pos)}:{column}: executing \"{name}\" at <{at}>: {message}");
         }
 
         private void Walk(object? dot, List<Node> list)

@@ -198,16 +198,25 @@ public sealed partial class BerthCli
         using var response = await Client.SendAsync(HttpMethod.Get, query, AuthorizedBody(RegistryOf(term)));
         var results = JsonSerializer.Deserialize(await response.Content.ReadAsByteArrayAsync(), RegistryJsonContext.Default.ListImageSearchResponseItem) ?? [];
         var noTrunc = flags.GetBool("no-trunc");
-        var rows = new List<string[]> { new[] { "NAME", "DESCRIPTION", "STARS", "OFFICIAL" } };
+        // docker's search formatter: each field a string (StarCount too; official and automated are "[OK]" or empty), the
+        // description on one line and cut to 45 characters unless --no-trunc, then --format or the default table.
+        var rows = new List<System.Text.Json.Nodes.JsonNode>();
         foreach (var r in results)
         {
-            var description = r.Description.ReplaceLineEndings(" ");
+            var description = r.Description.Replace('\n', ' ').Replace('\r', ' ');
             if (!noTrunc && description.Length > 45) description = description[..44] + "…";
-            rows.Add([r.Name, description, r.StarCount.ToString(System.Globalization.CultureInfo.InvariantCulture), r.IsOfficial ? "[OK]" : ""]);
+            // In name order, as docker's {{json .}} of a formatter context (a Go map) writes them.
+            rows.Add(new System.Text.Json.Nodes.JsonObject
+            {
+                ["Description"] = description, ["IsAutomated"] = r.IsAutomated ? "[OK]" : "", ["IsOfficial"] = r.IsOfficial ? "[OK]" : "",
+                ["Name"] = r.Name, ["StarCount"] = r.StarCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            });
         }
-        var widths = Enumerable.Range(0, 4).Select(i => rows.Max(row => row[i].Length)).ToArray();
-        foreach (var row in rows)
-            stdout.WriteLine(string.Join("   ", row.Select((cell, i) => i == row.Length - 1 ? cell : cell.PadRight(widths[i]))).TrimEnd());
+        var header = new System.Text.Json.Nodes.JsonObject
+        {
+            ["Name"] = "NAME", ["Description"] = "DESCRIPTION", ["StarCount"] = "STARS", ["IsOfficial"] = "OFFICIAL", ["IsAutomated"] = "AUTOMATED",
+        };
+        WriteFormatted(flags.Get("format"), "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}", header, rows);
         return 0;
     }
 }

@@ -206,9 +206,19 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Equal("", output);
         Assert.StartsWith("template parsing error: template: :1: ", errors);
         Assert.DoesNotContain("ghost", errors);
+        // docker names version's template: "template: version:1: …".
         (code, _, errors) = await BerthAsync("version", "--format", "{{if}}");
         Assert.Equal(64, code);
-        Assert.StartsWith("template parsing error: template: :1: ", errors);
+        Assert.Equal("template parsing error: template: version:1: missing value for if\n", errors);
+        (code, output, errors) = await BerthAsync("-H", "unix:///nonexistent/berth.sock", "version", "--format", "{{foo}}");
+        Assert.Equal(64, code);
+        Assert.Equal("", output);
+        Assert.Equal("template parsing error: template: version:1: function \"foo\" not defined\n", errors);
+        // An execution error: Go's message as it is (no parsing prefix), after a newline on stdout, exit 1.
+        (code, output, errors) = await BerthAsync("version", "--format", "{{index .Client.Nope 1}}");
+        Assert.Equal(1, code);
+        Assert.Equal("\n", output);
+        Assert.Equal("template: version:1:2: executing \"version\" at <index .Client.Nope 1>: error calling index: index of untyped nil\n", errors);
         (code, _, errors) = await BerthAsync("info", "--format", "{{nofunc .ID}}");
         Assert.Equal(64, code);
         Assert.Equal("template parsing error: template: :1: function \"nofunc\" not defined\n", errors);
