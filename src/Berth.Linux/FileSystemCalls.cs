@@ -48,14 +48,28 @@ public static class DeviceNumbers
 
 public sealed partial class LinuxSyscalls
 {
-    public FileKind GetFileKind(string path, bool followSymlinks = false)
+    /// <summary>One statx(2) for the file type (container set-up asks this for every mount point, device and link):
+    /// what Directory.Exists, File.Exists and FileInfo.LinkTarget told before, in one call instead of up to four. Any
+    /// error (missing, not a directory on the way, no access) is <see cref="FileKind.None"/>, as those said.</summary>
+    public unsafe FileKind GetFileKind(string path, bool followSymlinks = false)
     {
-        if (followSymlinks) return Directory.Exists(path) ? FileKind.Directory : File.Exists(path) ? FileKind.File : FileKind.None;
-        var info = new FileInfo(path);
-        if (info.LinkTarget is not null) return FileKind.Symlink;
-        if (Directory.Exists(path)) return FileKind.Directory;
-        return info.Exists ? FileKind.File : FileKind.None;
+        const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, STATX_TYPE = 1;
+        const ushort S_IFMT = 0xF000, S_IFDIR = 0x4000, S_IFLNK = 0xA000;
+        var buffer = stackalloc byte[StatxSize];
+        if (statx(AT_FDCWD, path, followSymlinks ? 0 : AT_SYMLINK_NOFOLLOW, STATX_TYPE, buffer) != 0) return FileKind.None;
+        return (*(ushort*)(buffer + StatxModeOffset) & S_IFMT) switch
+        {
+            S_IFDIR => FileKind.Directory,
+            S_IFLNK => FileKind.Symlink,
+            _ => FileKind.File,
+        };
     }
+
+    /// <summary>struct statx is the same on every architecture: 256 bytes, stx_mode (u16) at offset 28.</summary>
+    private const int StatxSize = 256, StatxModeOffset = 28;
+
+    [LibraryImport("libc", EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 
     public void CreateDirectory(string path) => Directory.CreateDirectory(path);
 
