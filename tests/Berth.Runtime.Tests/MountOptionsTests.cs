@@ -138,4 +138,29 @@ public class MountOptionsTests
     [Fact]
     public void Unknown_propagation_name_is_null()
         => Assert.Null(MountOptions.ParsePropagation("sideways"));
+
+    [Fact]
+    public void Parse_means_what_the_tables_features_reports_say()
+    {
+        foreach (var (name, (clear, flag)) in MountOptions.Tables.FlagTable)
+        {
+            var parsed = MountOptions.Parse([name]);
+            Assert.Equal(clear ? MountFlags.None : flag, parsed.Flags);
+            Assert.Equal(clear ? flag : MountFlags.None, parsed.ClearedFlags);
+            Assert.Null(parsed.Data);
+        }
+        foreach (var (name, flags) in MountOptions.Tables.PropagationTable)
+            Assert.Equal([flags], MountOptions.Parse([name]).Propagation);
+        foreach (var (name, (clear, attribute)) in MountOptions.Tables.RecursiveTable)
+        {
+            var parsed = MountOptions.Parse([name]);
+            Assert.Equal(clear ? MountAttributes.None : attribute, parsed.RecursiveSet);
+            Assert.Equal(clear ? attribute : MountAttributes.None, parsed.RecursiveClear);
+        }
+        foreach (var (name, atime) in MountOptions.Tables.RecursiveAtimeTable)
+            Assert.Equal((atime, MountAttributes.AtimeMask), (MountOptions.Parse([name]).RecursiveSet, MountOptions.Parse([name]).RecursiveClear));
+        foreach (var name in MountOptions.Tables.KnownExtensions)
+            Assert.Equal([name], MountOptions.Parse([name]).Extensions);
+        Assert.Equal("size=1k", MountOptions.Parse(["size=1k"]).Data);
+    }
 }

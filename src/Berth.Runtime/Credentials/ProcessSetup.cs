@@ -86,16 +86,22 @@ public static class ProcessSetup
     /// <summary>Checks names and values before anything changes, so a bad config fails with nothing half-applied.</summary>
     public static void Validate(Process process)
     {
-        var unknownLimits = (process.Rlimits ?? []).Select(l => l.Type).Where(t => !ResourceLimitNames.TryGetNumber(t, out _)).ToList();
-        if (unknownLimits.Count > 0)
+        // Loops, not LINQ: this runs in the container's init on the way to exec, and the LINQ generic instantiations'
+        // first use showed in its profile.
+        List<string>? unknownLimits = null;
+        foreach (var limit in process.Rlimits ?? [])
+            if (!ResourceLimitNames.TryGetNumber(limit.Type, out _)) (unknownLimits ??= []).Add(limit.Type);
+        if (unknownLimits is not null)
             throw new CredentialsException($"process.rlimits: unknown type {string.Join(", ", unknownLimits.Select(t => $"\"{t}\""))}");
         foreach (var limit in process.Rlimits ?? [])
             if (limit.Soft > limit.Hard)
                 throw new CredentialsException($"process.rlimits: {limit.Type} soft limit {limit.Soft} is above the hard limit {limit.Hard}");
         if (process.Capabilities is { } capabilities)
         {
-            var unknown = AllCapabilityNames(capabilities).Where(n => !CapabilityNames.TryGetNumber(n, out _)).Distinct().ToList();
-            if (unknown.Count > 0)
+            List<string>? unknown = null;
+            foreach (var name in AllCapabilityNames(capabilities))
+                if (!CapabilityNames.TryGetNumber(name, out _) && !(unknown ??= []).Contains(name)) unknown.Add(name);
+            if (unknown is not null)
                 throw new CredentialsException($"process.capabilities: unknown capability {string.Join(", ", unknown.Select(n => $"\"{n}\""))}");
         }
         if (!process.Cwd.StartsWith('/')) throw new CredentialsException($"process.cwd: \"{process.Cwd}\" is not an absolute path");
@@ -121,7 +127,10 @@ public static class ProcessSetup
     }
 
     private static IEnumerable<string> AllCapabilityNames(Capabilities c)
-        => (c.Bounding ?? []).Concat(c.Effective ?? []).Concat(c.Inheritable ?? []).Concat(c.Permitted ?? []).Concat(c.Ambient ?? []);
+    {
+        foreach (var set in (List<string>?[])[c.Bounding, c.Effective, c.Inheritable, c.Permitted, c.Ambient])
+            foreach (var name in set ?? []) yield return name;
+    }
 
     private static int LastCapability(IFileSystemCalls sys)
     {

@@ -21,88 +21,173 @@ public sealed record MountOptions(
     /// <summary>True for "bind" and "rbind" (the type field may also say "bind").</summary>
     public bool IsBind => (Flags & MountFlags.Bind) != 0;
 
-    // name → (clears the flag?, flag); runc's table, so configs mean the same under both runtimes.
-    private static readonly Dictionary<string, (bool Clear, MountFlags Flag)> FlagTable = new()
+    // The lookups Parse uses: switches, so a runtime process (the container's init parses every mount) builds no
+    // dictionaries in a static constructor. The tables below stay the list `features` reports; a test keeps both equal.
+    private static (bool Clear, MountFlags Flag)? FlagOf(string name) => name switch
     {
-        ["acl"] = (false, MountFlags.PosixAcl),
-        ["async"] = (true, MountFlags.Synchronous),
-        ["atime"] = (true, MountFlags.NoAtime),
-        ["bind"] = (false, MountFlags.Bind),
-        ["defaults"] = (false, MountFlags.None),
-        ["dev"] = (true, MountFlags.NoDev),
-        ["diratime"] = (true, MountFlags.NoDirAtime),
-        ["dirsync"] = (false, MountFlags.DirSync),
-        ["exec"] = (true, MountFlags.NoExec),
-        ["iversion"] = (false, MountFlags.IVersion),
-        ["lazytime"] = (false, MountFlags.LazyTime),
-        ["loud"] = (true, MountFlags.Silent),
-        ["mand"] = (false, MountFlags.MandatoryLock),
-        ["noacl"] = (true, MountFlags.PosixAcl),
-        ["noatime"] = (false, MountFlags.NoAtime),
-        ["nodev"] = (false, MountFlags.NoDev),
-        ["nodiratime"] = (false, MountFlags.NoDirAtime),
-        ["noexec"] = (false, MountFlags.NoExec),
-        ["noiversion"] = (true, MountFlags.IVersion),
-        ["nolazytime"] = (true, MountFlags.LazyTime),
-        ["nomand"] = (true, MountFlags.MandatoryLock),
-        ["norelatime"] = (true, MountFlags.RelAtime),
-        ["nostrictatime"] = (true, MountFlags.StrictAtime),
-        ["nosuid"] = (false, MountFlags.NoSuid),
-        ["nosymfollow"] = (false, MountFlags.NoSymFollow),
-        ["rbind"] = (false, MountFlags.Bind | MountFlags.Recursive),
-        ["relatime"] = (false, MountFlags.RelAtime),
-        ["remount"] = (false, MountFlags.Remount),
-        ["ro"] = (false, MountFlags.ReadOnly),
-        ["rw"] = (true, MountFlags.ReadOnly),
-        ["silent"] = (false, MountFlags.Silent),
-        ["strictatime"] = (false, MountFlags.StrictAtime),
-        ["suid"] = (true, MountFlags.NoSuid),
-        ["sync"] = (false, MountFlags.Synchronous),
-        ["symfollow"] = (true, MountFlags.NoSymFollow),
+        "acl" => (false, MountFlags.PosixAcl),
+        "async" => (true, MountFlags.Synchronous),
+        "atime" => (true, MountFlags.NoAtime),
+        "bind" => (false, MountFlags.Bind),
+        "defaults" => (false, MountFlags.None),
+        "dev" => (true, MountFlags.NoDev),
+        "diratime" => (true, MountFlags.NoDirAtime),
+        "dirsync" => (false, MountFlags.DirSync),
+        "exec" => (true, MountFlags.NoExec),
+        "iversion" => (false, MountFlags.IVersion),
+        "lazytime" => (false, MountFlags.LazyTime),
+        "loud" => (true, MountFlags.Silent),
+        "mand" => (false, MountFlags.MandatoryLock),
+        "noacl" => (true, MountFlags.PosixAcl),
+        "noatime" => (false, MountFlags.NoAtime),
+        "nodev" => (false, MountFlags.NoDev),
+        "nodiratime" => (false, MountFlags.NoDirAtime),
+        "noexec" => (false, MountFlags.NoExec),
+        "noiversion" => (true, MountFlags.IVersion),
+        "nolazytime" => (true, MountFlags.LazyTime),
+        "nomand" => (true, MountFlags.MandatoryLock),
+        "norelatime" => (true, MountFlags.RelAtime),
+        "nostrictatime" => (true, MountFlags.StrictAtime),
+        "nosuid" => (false, MountFlags.NoSuid),
+        "nosymfollow" => (false, MountFlags.NoSymFollow),
+        "rbind" => (false, MountFlags.Bind | MountFlags.Recursive),
+        "relatime" => (false, MountFlags.RelAtime),
+        "remount" => (false, MountFlags.Remount),
+        "ro" => (false, MountFlags.ReadOnly),
+        "rw" => (true, MountFlags.ReadOnly),
+        "silent" => (false, MountFlags.Silent),
+        "strictatime" => (false, MountFlags.StrictAtime),
+        "suid" => (true, MountFlags.NoSuid),
+        "sync" => (false, MountFlags.Synchronous),
+        "symfollow" => (true, MountFlags.NoSymFollow),
+        _ => null,
     };
 
-    private static readonly Dictionary<string, MountFlags> PropagationTable = new()
+    private static MountFlags? PropagationOf(string name) => name switch
     {
-        ["private"] = MountFlags.Private,
-        ["rprivate"] = MountFlags.Private | MountFlags.Recursive,
-        ["shared"] = MountFlags.Shared,
-        ["rshared"] = MountFlags.Shared | MountFlags.Recursive,
-        ["slave"] = MountFlags.Slave,
-        ["rslave"] = MountFlags.Slave | MountFlags.Recursive,
-        ["unbindable"] = MountFlags.Unbindable,
-        ["runbindable"] = MountFlags.Unbindable | MountFlags.Recursive,
+        "private" => MountFlags.Private,
+        "rprivate" => MountFlags.Private | MountFlags.Recursive,
+        "shared" => MountFlags.Shared,
+        "rshared" => MountFlags.Shared | MountFlags.Recursive,
+        "slave" => MountFlags.Slave,
+        "rslave" => MountFlags.Slave | MountFlags.Recursive,
+        "unbindable" => MountFlags.Unbindable,
+        "runbindable" => MountFlags.Unbindable | MountFlags.Recursive,
+        _ => null,
     };
 
-    // name → (clears?, attribute); an atime value clears the whole atime field first.
-    private static readonly Dictionary<string, (bool Clear, MountAttributes Attribute)> RecursiveTable = new()
+    private static (bool Clear, MountAttributes Attribute)? RecursiveOf(string name) => name switch
     {
-        ["rro"] = (false, MountAttributes.ReadOnly),
-        ["rrw"] = (true, MountAttributes.ReadOnly),
-        ["rnosuid"] = (false, MountAttributes.NoSuid),
-        ["rsuid"] = (true, MountAttributes.NoSuid),
-        ["rnodev"] = (false, MountAttributes.NoDev),
-        ["rdev"] = (true, MountAttributes.NoDev),
-        ["rnoexec"] = (false, MountAttributes.NoExec),
-        ["rexec"] = (true, MountAttributes.NoExec),
-        ["rnodiratime"] = (false, MountAttributes.NoDirAtime),
-        ["rdiratime"] = (true, MountAttributes.NoDirAtime),
-        ["rnosymfollow"] = (false, MountAttributes.NoSymFollow),
-        ["rsymfollow"] = (true, MountAttributes.NoSymFollow),
+        "rro" => (false, MountAttributes.ReadOnly),
+        "rrw" => (true, MountAttributes.ReadOnly),
+        "rnosuid" => (false, MountAttributes.NoSuid),
+        "rsuid" => (true, MountAttributes.NoSuid),
+        "rnodev" => (false, MountAttributes.NoDev),
+        "rdev" => (true, MountAttributes.NoDev),
+        "rnoexec" => (false, MountAttributes.NoExec),
+        "rexec" => (true, MountAttributes.NoExec),
+        "rnodiratime" => (false, MountAttributes.NoDirAtime),
+        "rdiratime" => (true, MountAttributes.NoDirAtime),
+        "rnosymfollow" => (false, MountAttributes.NoSymFollow),
+        "rsymfollow" => (true, MountAttributes.NoSymFollow),
+        _ => null,
     };
 
-    private static readonly Dictionary<string, MountAttributes> RecursiveAtimeTable = new()
+    private static MountAttributes? RecursiveAtimeOf(string name) => name switch
     {
-        ["rrelatime"] = MountAttributes.None,
-        ["rnoatime"] = MountAttributes.NoAtime,
-        ["rstrictatime"] = MountAttributes.StrictAtime,
+        "rrelatime" => MountAttributes.None,
+        "rnoatime" => MountAttributes.NoAtime,
+        "rstrictatime" => MountAttributes.StrictAtime,
+        _ => null,
     };
+
+    /// <summary>The option names and what they mean (`features`, tests); built only when asked for.</summary>
+    public static class Tables
+    {
+        /// <summary>Options Berth understands that are not kernel options.</summary>
+        public static readonly IReadOnlySet<string> KnownExtensions = new HashSet<string> { "tmpcopyup" };
+
+        // name → (clears the flag?, flag); runc's table, so configs mean the same under both runtimes.
+        public static readonly Dictionary<string, (bool Clear, MountFlags Flag)> FlagTable = new()
+        {
+            ["acl"] = (false, MountFlags.PosixAcl),
+            ["async"] = (true, MountFlags.Synchronous),
+            ["atime"] = (true, MountFlags.NoAtime),
+            ["bind"] = (false, MountFlags.Bind),
+            ["defaults"] = (false, MountFlags.None),
+            ["dev"] = (true, MountFlags.NoDev),
+            ["diratime"] = (true, MountFlags.NoDirAtime),
+            ["dirsync"] = (false, MountFlags.DirSync),
+            ["exec"] = (true, MountFlags.NoExec),
+            ["iversion"] = (false, MountFlags.IVersion),
+            ["lazytime"] = (false, MountFlags.LazyTime),
+            ["loud"] = (true, MountFlags.Silent),
+            ["mand"] = (false, MountFlags.MandatoryLock),
+            ["noacl"] = (true, MountFlags.PosixAcl),
+            ["noatime"] = (false, MountFlags.NoAtime),
+            ["nodev"] = (false, MountFlags.NoDev),
+            ["nodiratime"] = (false, MountFlags.NoDirAtime),
+            ["noexec"] = (false, MountFlags.NoExec),
+            ["noiversion"] = (true, MountFlags.IVersion),
+            ["nolazytime"] = (true, MountFlags.LazyTime),
+            ["nomand"] = (true, MountFlags.MandatoryLock),
+            ["norelatime"] = (true, MountFlags.RelAtime),
+            ["nostrictatime"] = (true, MountFlags.StrictAtime),
+            ["nosuid"] = (false, MountFlags.NoSuid),
+            ["nosymfollow"] = (false, MountFlags.NoSymFollow),
+            ["rbind"] = (false, MountFlags.Bind | MountFlags.Recursive),
+            ["relatime"] = (false, MountFlags.RelAtime),
+            ["remount"] = (false, MountFlags.Remount),
+            ["ro"] = (false, MountFlags.ReadOnly),
+            ["rw"] = (true, MountFlags.ReadOnly),
+            ["silent"] = (false, MountFlags.Silent),
+            ["strictatime"] = (false, MountFlags.StrictAtime),
+            ["suid"] = (true, MountFlags.NoSuid),
+            ["sync"] = (false, MountFlags.Synchronous),
+            ["symfollow"] = (true, MountFlags.NoSymFollow),
+        };
+
+        public static readonly Dictionary<string, MountFlags> PropagationTable = new()
+        {
+            ["private"] = MountFlags.Private,
+            ["rprivate"] = MountFlags.Private | MountFlags.Recursive,
+            ["shared"] = MountFlags.Shared,
+            ["rshared"] = MountFlags.Shared | MountFlags.Recursive,
+            ["slave"] = MountFlags.Slave,
+            ["rslave"] = MountFlags.Slave | MountFlags.Recursive,
+            ["unbindable"] = MountFlags.Unbindable,
+            ["runbindable"] = MountFlags.Unbindable | MountFlags.Recursive,
+        };
+
+        // name → (clears?, attribute); an atime value clears the whole atime field first.
+        public static readonly Dictionary<string, (bool Clear, MountAttributes Attribute)> RecursiveTable = new()
+        {
+            ["rro"] = (false, MountAttributes.ReadOnly),
+            ["rrw"] = (true, MountAttributes.ReadOnly),
+            ["rnosuid"] = (false, MountAttributes.NoSuid),
+            ["rsuid"] = (true, MountAttributes.NoSuid),
+            ["rnodev"] = (false, MountAttributes.NoDev),
+            ["rdev"] = (true, MountAttributes.NoDev),
+            ["rnoexec"] = (false, MountAttributes.NoExec),
+            ["rexec"] = (true, MountAttributes.NoExec),
+            ["rnodiratime"] = (false, MountAttributes.NoDirAtime),
+            ["rdiratime"] = (true, MountAttributes.NoDirAtime),
+            ["rnosymfollow"] = (false, MountAttributes.NoSymFollow),
+            ["rsymfollow"] = (true, MountAttributes.NoSymFollow),
+        };
+
+        public static readonly Dictionary<string, MountAttributes> RecursiveAtimeTable = new()
+        {
+            ["rrelatime"] = MountAttributes.None,
+            ["rnoatime"] = MountAttributes.NoAtime,
+            ["rstrictatime"] = MountAttributes.StrictAtime,
+        };
+    }
 
     /// <summary>Every option name Berth maps to flags, propagation, recursive attributes or an extension (`features`).</summary>
     public static IEnumerable<string> KnownNames =>
-        FlagTable.Keys.Concat(PropagationTable.Keys).Concat(RecursiveTable.Keys).Concat(RecursiveAtimeTable.Keys).Concat(KnownExtensions);
+        Tables.FlagTable.Keys.Concat(Tables.PropagationTable.Keys).Concat(Tables.RecursiveTable.Keys).Concat(Tables.RecursiveAtimeTable.Keys).Concat(Tables.KnownExtensions);
 
-    /// <summary>Options Berth understands that are not kernel options.</summary>
-    public static readonly IReadOnlySet<string> KnownExtensions = new HashSet<string> { "tmpcopyup" };
 
     /// <summary>Sorts <paramref name="options"/> (a config.json mount's options) in order; later options win.</summary>
     public static MountOptions Parse(IEnumerable<string>? options)
@@ -115,24 +200,24 @@ public sealed record MountOptions(
         List<string>? data = null;
         foreach (var option in options)
         {
-            if (FlagTable.TryGetValue(option, out var entry))
+            if (FlagOf(option) is { } entry)
             {
                 if (entry.Clear) { flags &= ~entry.Flag; cleared |= entry.Flag; }
                 else { flags |= entry.Flag; cleared &= ~entry.Flag; }
             }
-            else if (PropagationTable.TryGetValue(option, out var propagationFlag))
+            else if (PropagationOf(option) is { } propagationFlag)
                 (propagation ??= []).Add(propagationFlag);
-            else if (RecursiveTable.TryGetValue(option, out var attribute))
+            else if (RecursiveOf(option) is { } attribute)
             {
                 if (attribute.Clear) { recursiveClear |= attribute.Attribute; recursiveSet &= ~attribute.Attribute; }
                 else { recursiveSet |= attribute.Attribute; recursiveClear &= ~attribute.Attribute; }
             }
-            else if (RecursiveAtimeTable.TryGetValue(option, out var atime))
+            else if (RecursiveAtimeOf(option) is { } atime)
             {
                 recursiveClear |= MountAttributes.AtimeMask;
                 recursiveSet = (recursiveSet & ~MountAttributes.AtimeMask) | atime;
             }
-            else if (KnownExtensions.Contains(option)) (extensions ??= []).Add(option);
+            else if (option == "tmpcopyup") (extensions ??= []).Add(option); // Tables.KnownExtensions
             else if (option.Length > 0) (data ??= []).Add(option);
         }
         return new MountOptions(flags, cleared, propagation ?? [], recursiveSet, recursiveClear, extensions ?? [],
@@ -141,5 +226,5 @@ public sealed record MountOptions(
 
     /// <summary>The value of rootfsPropagation (or a propagation option) as mount flags; null when unknown.</summary>
     public static MountFlags? ParsePropagation(string name)
-        => PropagationTable.TryGetValue(name, out var flags) ? flags : null;
+        => PropagationOf(name);
 }
