@@ -126,10 +126,14 @@ public class SpecReaderTests
         var record = new ContainerRecord
         {
             Id = "c1", Pid = 42, PidStartTime = ulong.MaxValue, Bundle = "/b \"q\"", Rootfs = "/b/rootfs", Created = "2026-01-01T00:00:00Z",
-            Owner = "root", Annotations = new() { ["k"] = "v" }, CgroupsPath = "/berth/c1", NewUserNamespace = true, HasPoststart = false, HasPoststop = true,
+            Owner = "root", Annotations = new() { ["k"] = "v", ["ünï \"c\\de\""] = "tab\there, nl\n, é, 😀, \u0001 <&>" }, CgroupsPath = "/berth/c1",
+            CgroupDirectories = ["/sys/fs/cgroup/cpu/berth/c1", "/sys/fs/cgroup/pids/berth/c1"], NewUserNamespace = true, HasPoststart = false, HasPoststop = true,
         };
         using var buffer = new MemoryStream();
         record.WriteJson(buffer);
+        // The runtime's own escaping: plain ASCII out, whatever the annotations hold.
+        Assert.All(buffer.ToArray(), b => Assert.InRange(b, (byte)0x09, (byte)0x7E));
+        Assert.Contains("\\uD83D\\uDE00", System.Text.Encoding.ASCII.GetString(buffer.ToArray()));
         var back = ContainerRecord.ReadJson(buffer.ToArray());
         Assert.Equal(
             JsonSerializer.Serialize(record, RuntimeStateJsonContext.Default.ContainerRecord),

@@ -34,7 +34,7 @@ public sealed class ContainerRecord
     // setup would be most of a short verb's work. The attributes above keep the names for the `state`-like views.
     public void WriteJson(Stream stream)
     {
-        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = AsciiJsonEncoder.Instance });
         w.WriteStartObject();
         w.WriteString("id", Id);
         w.WriteNumber("pid", Pid);
