@@ -78,9 +78,41 @@ public sealed class ContainerShim
     {
         var sys = LinuxSyscalls.Instance;
         if (args.Length > 0 && args[0] == "exec-wait") return ExecWaiter.Run(sys, args.AsSpan(1));
+        if (args.Length > 0 && args[0] == "--standby") return Standby(sys, linkedDelete);
         ShimOptions options;
         try { options = ShimOptions.Parse(args); }
         catch (ArgumentException e) { Report(sys, "error " + e.Message); return 2; }
+        return new ContainerShim(sys, options, linkedDelete).Run();
+    }
+
+    /// <summary>
+    /// A shim started ahead by berthd (ShimSupervisor's standby): it waits on its stdin, one end of a socket pair, for a
+    /// container's options (NUL-separated) with its listening socket (SCM_RIGHTS), then is that container's shim exactly
+    /// as if started with them: the listener on fd 0, its shim.log on stdout and stderr. The end of the socket without a
+    /// message (berthd stopped, or let its standby go) ends it.
+    /// </summary>
+    private static int Standby(ISyscalls sys, LinkedDelete? linkedDelete)
+    {
+        try { sys.ChangeDirectory("/"); } catch (SyscallException) { } // pins nothing of berthd's while it waits
+        int listener;
+        string text;
+        try { listener = sys.ReceiveDescriptor(0, out text); }
+        catch (SyscallException) { return 0; }
+        if (listener < 0) return 0;
+        ShimOptions options;
+        try { options = ShimOptions.Parse(text.Split('\0', StringSplitOptions.RemoveEmptyEntries)); }
+        catch (ArgumentException e) { Console.Error.WriteLine(e.Message); return 2; }
+        try
+        {
+            Directory.CreateDirectory(options.StateDirectory);
+            var log = sys.OpenFile(Path.Combine(options.StateDirectory, "shim.log"), OpenFlags.O_WRONLY | OpenFlags.O_CREAT | OpenFlags.O_APPEND, 0b110_100_000);
+            sys.DuplicateTo(log, 1);
+            sys.DuplicateTo(log, 2);
+            sys.CloseFd(log);
+        }
+        catch (Exception e) when (e is SyscallException or IOException or UnauthorizedAccessException) { } // the shim runs on; its messages are lost
+        sys.DuplicateTo(listener, 0);
+        sys.CloseFd(listener);
         return new ContainerShim(sys, options, linkedDelete).Run();
     }
 

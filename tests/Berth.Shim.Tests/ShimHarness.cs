@@ -91,6 +91,8 @@ public sealed class ShimHarness : IDisposable
 
     public void Dispose()
     {
+        Supervisor.StopStandby();
+        CreatingSupervisor.StopStandby();
         try { RunRuntime("delete", "--force", Id); } catch (Exception) { }
         if (ShimPid() is { } pid && Alive(pid))
         {

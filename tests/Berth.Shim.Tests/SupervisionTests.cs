@@ -10,6 +10,61 @@ public sealed class SupervisionTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
+    /// <summary>After a start, the supervisor starts the next container's shim ahead; the next container runs under it,
+    /// with its own output, exit and delete, and the standby after it is let go with the supervisor.</summary>
+    [RootFact]
+    public async Task AStandbyShimRunsTheNextContainer()
+    {
+        using var first = new ShimHarness(ShimHarness.BerthRuntime, "echo", "one");
+        using var next = new ShimHarness(ShimHarness.BerthRuntime, "sh", "-c", "echo two; exit 5");
+        var supervisor = first.Supervisor;
+        await using (var c = await supervisor.CreateAsync(first.Request(), CancellationToken.None))
+        {
+            await c.StartAsync(CancellationToken.None);
+            await c.Exited.WaitAsync(Timeout);
+            await c.DeleteAsync(force: true, CancellationToken.None);
+        }
+        await WaitFor(() => supervisor.StandbyPid is not null, "the standby shim");
+        var standby = supervisor.StandbyPid!.Value;
+        await using var second = await supervisor.CreateAsync(next.Request(), CancellationToken.None);
+        Assert.Equal(standby, next.ShimPid());
+        await second.StartAsync(CancellationToken.None);
+        Assert.Equal(5, (await second.Exited.WaitAsync(Timeout)).ExitCode);
+        Assert.Equal("two\n", next.LogText());
+        await second.DeleteAsync(force: true, CancellationToken.None);
+        Assert.NotEqual(0, next.RunRuntime("state", next.Id).Code);
+        await WaitFor(() => !ShimHarness.Alive(standby), "the standby-turned-shim to leave");
+        await WaitFor(() => supervisor.StandbyPid is not null, "the next standby shim");
+        var after = supervisor.StandbyPid!.Value;
+        supervisor.StopStandby();
+        Assert.False(ShimHarness.Alive(after));
+    }
+
+    /// <summary>A standby shim that died (killed by someone) is not used: the start spawns a shim as without one.</summary>
+    [RootFact]
+    public async Task ADeadStandbyShimIsReplacedBySpawningOne()
+    {
+        using var first = new ShimHarness(ShimHarness.BerthRuntime, "true");
+        using var next = new ShimHarness(ShimHarness.BerthRuntime, "echo", "spawned");
+        var supervisor = first.Supervisor;
+        await using (var c = await supervisor.CreateAsync(first.Request(), CancellationToken.None))
+        {
+            await c.StartAsync(CancellationToken.None);
+            await c.Exited.WaitAsync(Timeout);
+            await c.DeleteAsync(force: true, CancellationToken.None);
+        }
+        await WaitFor(() => supervisor.StandbyPid is not null, "the standby shim");
+        var standby = supervisor.StandbyPid!.Value;
+        Process.GetProcessById(standby).Kill();
+        await WaitFor(() => !ShimHarness.Alive(standby), "the standby to die");
+        await using var second = await supervisor.CreateAsync(next.Request(), CancellationToken.None);
+        Assert.NotEqual(standby, next.ShimPid());
+        await second.StartAsync(CancellationToken.None);
+        Assert.Equal(0, (await second.Exited.WaitAsync(Timeout)).ExitCode);
+        Assert.Equal("spawned\n", next.LogText());
+        await second.DeleteAsync(force: true, CancellationToken.None);
+    }
+
     [RootFact]
     public Task ReattachAfterRestart_BerthRuntime() => ReattachAfterRestart(ShimHarness.BerthRuntime);
 

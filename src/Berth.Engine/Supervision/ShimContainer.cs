@@ -43,6 +43,9 @@ internal sealed class ShimContainer : ISupervisedContainer
     /// <summary>The shim creates nothing before StartAsync, which runs the runtime's `run --detach` and learns the pid.</summary>
     public bool RunsOnStart { get; init; }
 
+    /// <summary>Called once the first StartAsync has its answer (the supervisor then starts its next standby shim).</summary>
+    public Action? AfterStart { get; init; }
+
     /// <summary>A run-on-start shim's run failed: the shim left nothing behind and leaves; there is nothing to delete.</summary>
     private bool _runFailed;
     public Task<ProcessExit> Exited => _exited.Task;
@@ -90,6 +93,12 @@ internal sealed class ShimContainer : ISupervisedContainer
     /// <summary>The shim runs the runtime's start (no process of berthd's own); a shim that does not know Start
     /// hangs up, and then berthd runs it.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        try { await StartCoreAsync(cancellationToken).ConfigureAwait(false); }
+        finally { AfterStart?.Invoke(); }
+    }
+
+    private async Task StartCoreAsync(CancellationToken cancellationToken)
     {
         var runs = RunsOnStart && Pid == 0;
         var connection = ShimConnection.TryConnect(_sys, _stateDirectory);

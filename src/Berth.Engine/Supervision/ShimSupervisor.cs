@@ -152,9 +152,13 @@ public sealed class ShimSupervisor : ISupervisor
         int shimPid;
         try
         {
-            var shimLog = _sys.OpenFile(Path.Combine(request.StateDirectory, "shim.log"), OpenFlags.O_WRONLY | OpenFlags.O_CREAT | OpenFlags.O_APPEND, 0b110_100_000);
-            try { shimPid = _sys.SpawnProcess(ShimPath, ["berth-shim", .. options.ToArguments()], ShimEnvironment, listener, shimLog, shimLog); }
-            finally { _sys.CloseFd(shimLog); }
+            if (HandToStandby(options, listener) is { } standbyPid) shimPid = standbyPid;
+            else
+            {
+                var shimLog = _sys.OpenFile(Path.Combine(request.StateDirectory, "shim.log"), OpenFlags.O_WRONLY | OpenFlags.O_CREAT | OpenFlags.O_APPEND, 0b110_100_000);
+                try { shimPid = _sys.SpawnProcess(ShimPath, ["berth-shim", .. options.ToArguments()], ShimEnvironment, listener, shimLog, shimLog); }
+                finally { _sys.CloseFd(shimLog); }
+            }
         }
         catch (SyscallException e)
         {
@@ -166,7 +170,110 @@ public sealed class ShimSupervisor : ISupervisor
         var record = new LaunchRecord(request.ContainerId, request.RuntimePath, request.RuntimeRoot, request.BundleDirectory, request.Tty, shimPid);
         File.WriteAllText(Path.Combine(request.StateDirectory, LaunchFile), JsonSerializer.Serialize(record, SupervisionJsonContext.Default.LaunchRecord));
         var connection = ShimConnection.TryConnect(_sys, request.StateDirectory);
-        return new ShimContainer(_sys, ShimPath, record, request.StateDirectory, 0, connection, ownShimChild: true) { RunsOnStart = true };
+        var stateRoot = Path.GetDirectoryName(request.StateDirectory) ?? "/";
+        return new ShimContainer(_sys, ShimPath, record, request.StateDirectory, 0, connection, ownShimChild: true)
+        {
+            RunsOnStart = true,
+            // The next container's shim starts once this one's start is answered: not beside the runtime's run on a
+            // small machine, but long before a next `run` usually comes.
+            AfterStart = KeepStandby ? () => StartStandby(stateRoot) : null,
+        };
+    }
+
+    // ---------------------------------------------------------------- the standby shim
+
+    /// <summary>
+    /// Keep one run-on-start shim started ahead (`berth-shim --standby`): a container's start then hands it its options
+    /// and listener over a socket pair instead of starting a process, so the shim's start-up (the NativeAOT runtime's
+    /// initialisation, a millisecond or two) is off the start's path. It costs one idle shim per berthd.
+    /// </summary>
+    public bool KeepStandby { get; init; } = true;
+
+    private readonly Lock _standbyGate = new();
+    private (int Pid, int Socket)? _standby;
+
+    /// <summary>The standby shim waiting for a container, if one is.</summary>
+    public int? StandbyPid { get { lock (_standbyGate) return _standby?.Pid; } }
+    private bool _standbyStarting, _standbyStopped;
+
+    /// <summary>Gives the standby shim this container's options and listener; its pid, or null when there is none (or it
+    /// is gone), and then the caller starts a shim itself.</summary>
+    private int? HandToStandby(ShimOptions options, int listener)
+    {
+        (int Pid, int Socket)? standby;
+        lock (_standbyGate) { standby = _standby; _standby = null; }
+        if (standby is not { } s) return null;
+        try
+        {
+            _sys.SendDescriptor(s.Socket, listener, string.Join('\0', options.ToArguments()));
+            return s.Pid;
+        }
+        catch (SyscallException)
+        {
+            // It died (killed by someone): gone for good, reaped here, as it is berthd's child.
+            try { _sys.SendSignal(s.Pid, 9); _sys.WaitForChild(s.Pid, out _); } catch (SyscallException) { }
+            return null;
+        }
+        finally { _sys.CloseFd(s.Socket); }
+    }
+
+    /// <summary>Starts a standby shim when there is none, off the caller's thread. <paramref name="stateRoot"/> is only shown
+    /// in its command line (where berthd's containers' state lives), so that `ps` names whose shim it is.</summary>
+    private void StartStandby(string stateRoot)
+    {
+        lock (_standbyGate)
+        {
+            if (_standby is not null || _standbyStarting || _standbyStopped) return;
+            _standbyStarting = true;
+        }
+        _ = Task.Run(() =>
+        {
+            (int Pid, int Socket)? started = null;
+            try
+            {
+                var (mine, theirs) = _sys.CreateSocketPair();
+                var devNull = -1;
+                try
+                {
+                    devNull = _sys.OpenFile("/dev/null", OpenFlags.O_RDWR);
+                    started = (_sys.SpawnProcess(ShimPath, ["berth-shim", "--standby", "--state-root", stateRoot], ShimEnvironment, theirs, devNull, devNull), mine);
+                }
+                catch (SyscallException) { _sys.CloseFd(mine); }
+                finally
+                {
+                    _sys.CloseFd(theirs);
+                    if (devNull >= 0) _sys.CloseFd(devNull);
+                }
+            }
+            catch (SyscallException) { } // no standby: the next start spawns its shim as without one
+            (int Pid, int Socket)? unwanted = null;
+            lock (_standbyGate)
+            {
+                _standbyStarting = false;
+                if (_standby is not null || _standbyStopped) unwanted = started;
+                else _standby = started;
+            }
+            if (unwanted is { } u) StopStandby(u);
+        });
+    }
+
+    /// <summary>Lets the standby shim go (it reads the end of its socket and exits) and reaps it; none is started after.</summary>
+    public void StopStandby()
+    {
+        (int Pid, int Socket)? standby;
+        lock (_standbyGate)
+        {
+            _standbyStopped = true;
+            standby = _standby;
+            _standby = null;
+        }
+        if (standby is { } s) StopStandby(s);
+    }
+
+    private void StopStandby((int Pid, int Socket) standby)
+    {
+        _sys.CloseFd(standby.Socket);
+        try { _sys.WaitForChild(standby.Pid, out _); } catch (SyscallException) { }
     }
 
     private string ReadReport(int fd)
