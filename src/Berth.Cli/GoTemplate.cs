@@ -162,6 +162,21 @@ public sealed class GoTemplate
 
         private static bool IsSpace(char c) => c is ' ' or '\t' or '\r' or '\n';
 
+        /// <summary>
+        /// Go's atTerminator after a field, variable or identifier: a space, the end, . , | : ( ) or the closing "}}" must
+        /// follow, else "bad character U+007D '}'" (so "{{.ID}" fails as in Go, and "$x+2" or "$x=2" need spaces).
+        /// </summary>
+        private void RequireTerminator(int at)
+        {
+            if (at >= input.Length) return;
+            var c = input[at];
+            if (IsSpace(c) || c is '.' or ',' or '|' or ':' or '(' or ')' || input.AsSpan(at).StartsWith("}}")) return;
+            var rune = char.IsHighSurrogate(c) && at + 1 < input.Length && char.IsLowSurrogate(input[at + 1]) ? new Rune(c, input[at + 1]) : new Rune(char.IsSurrogate(c) ? '\uFFFD' : c);
+            var printable = !Rune.IsControl(rune) && Rune.GetUnicodeCategory(rune) is not (UnicodeCategory.Format or UnicodeCategory.Surrogate or UnicodeCategory.PrivateUse or UnicodeCategory.OtherNotAssigned or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator);
+            var code = rune.Value.ToString("X4", CultureInfo.InvariantCulture);
+            throw Error(at, printable ? $"bad character U+{code} '{rune}'" : $"bad character U+{code}");
+        }
+
         /// <summary>One action from its "{{" to after its "}}" (and the space a trim marker removes).</summary>
         private int LexAction(int open, bool trimBefore)
         {
@@ -230,6 +245,7 @@ public sealed class GoTemplate
                     {
                         var end = i + 1;
                         while (end < input.Length && IsAlphaNumeric(input[end])) end++;
+                        RequireTerminator(end);
                         tokens.Add(new Token(Kind.Variable, input[i..end], i));
                         i = end;
                         continue;
@@ -239,6 +255,7 @@ public sealed class GoTemplate
                         if (i + 1 < input.Length && char.IsAsciiDigit(input[i + 1])) { i = LexNumber(i); continue; }
                         var end = i + 1;
                         while (end < input.Length && IsAlphaNumeric(input[end])) end++;
+                        RequireTerminator(end);
                         tokens.Add(end == i + 1 ? new Token(Kind.Dot, ".", i) : new Token(Kind.Field, input[(i + 1)..end], i));
                         i = end;
                         continue;
@@ -253,6 +270,7 @@ public sealed class GoTemplate
                 {
                     var end = i;
                     while (end < input.Length && IsAlphaNumeric(input[end])) end++;
+                    RequireTerminator(end);
                     var word = input[i..end];
                     var kind = Keywords.Contains(word) ? Kind.Keyword : word is "true" or "false" ? Kind.Bool : word == "nil" ? Kind.Nil : Kind.Identifier;
                     tokens.Add(new Token(kind, word, i));

@@ -45,6 +45,11 @@ public sealed class TemplateTests
     [InlineData("{{nofunc .Id}}", "function \"nofunc\" not defined")]
     [InlineData("{{if .Id}}x", "unexpected EOF")]
     [InlineData("{{.Id", "unclosed action")]
+    // Go's lexer: a field, variable or identifier must end at a space, . , | : ( ) or "}}".
+    [InlineData("{{.Id}", "template: :1: bad character U+007D '}'")]
+    [InlineData("{{.}", "template: :1: bad character U+007D '}'")]
+    [InlineData("{{$x=1}}", "template: :1: bad character U+003D '='")]
+    [InlineData("{{json.Id\"x\"}}", "template: :1: bad character U+0022 '\"'")]
     public void Bad_templates_fail_with_a_clear_message(string template, string message)
         => Assert.Contains(message, Assert.Throws<FormatException>(() => GoTemplate.Render(template, Inspect)).Message);
 }
