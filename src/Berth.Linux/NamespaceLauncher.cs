@@ -153,7 +153,10 @@ public sealed unsafe class LaunchPlan : IDisposable
         Report r;
         Exception? callbackError = null;
         if (!twoStage) callbackError = Notify(execPid);
-        while (true)
+        // A RunInChild clone with nothing to join reports nothing on the pipe (it fails only through its init channel):
+        // do not wait for it to be scheduled and close its copy before going on.
+        var reports = RunInChild is null || joinCount > 0 || cgroupTaskCount > 0;
+        while (reports)
         {
             var n = read(pipe[0], &r, sizeof(Report));
             if (n < 0 && Marshal.GetLastSystemError() == Errno.EINTR) continue;
