@@ -16,6 +16,8 @@ namespace Berth.Engine.Networks;
 public sealed class ContainerNetworkAttacher(NetworkManager manager, string netnsDirectory, ISyscalls? sys = null) : INetworkAttacher, IContainerEndpoints
 {
     private readonly ISyscalls _sys = sys ?? LinuxSyscalls.Instance;
+    private LoopbackNamespaces? _loopbacks;
+    private LoopbackNamespaces Loopbacks => LazyInitializer.EnsureInitialized(ref _loopbacks, () => new LoopbackNamespaces(_sys));
 
     /// <summary>BERTH_NET_TRACE=1: the time of each step of attach and detach on berthd's stderr.</summary>
     private static readonly bool Trace = Environment.GetEnvironmentVariable("BERTH_NET_TRACE") == "1";
@@ -112,7 +114,7 @@ public sealed class ContainerNetworkAttacher(NetworkManager manager, string netn
         {
             // Made on a thread of its own while the start does the rest; the start awaits Ready before the runtime runs.
             var path = NamespacePath(container.ID);
-            var ready = LoopbackNamespace.Create(_sys, path);
+            var ready = Loopbacks.Create(path);
             settings.Networks = new() { ["none"] = new EndpointSettings { NetworkID = manager.Find("none")?.Id ?? "" } };
             settings.SandboxKey = path;
             settings.SandboxID = container.ID;

@@ -130,6 +130,39 @@ public sealed class AttacherTests : IDisposable
         Assert.Equal("", record.NetworkSettings.SandboxKey);
     }
 
+    [RootFact]
+    public async Task Network_none_namespaces_made_ahead_are_each_new_with_loopback_up_and_leave_the_daemon_in_its_own()
+    {
+        static string Identity() => new FileInfo("/proc/thread-self/ns/net").LinkTarget!;
+        var daemonNamespace = Identity();
+        var records = Enumerable.Range(0, 4).Select(i => Record("spare" + i, "none")).ToList();
+        var seen = new HashSet<string>(StringComparer.Ordinal) { daemonNamespace };
+        try
+        {
+            foreach (var record in records)
+            {
+                // The first is made for the start that asks; each later one was made ahead (a spare) and is only pinned.
+                var attachment = await _attacher!.AttachAsync(record, default);
+                await Assert.IsAssignableFrom<Task>(attachment.Ready).WaitAsync(TimeSpan.FromSeconds(10));
+                var (identity, loUp, links) = NetworkNamespace.Run(LinuxSyscalls.Instance, attachment.NamespacePath!, () =>
+                {
+                    using var inside = new RouteNetlink(LinuxSyscalls.Instance);
+                    return (Identity(), inside.GetLink("lo")?.IsUp, inside.ListLinks().Count);
+                });
+                Assert.True(seen.Add(identity), $"namespace {identity} was handed out twice (or is the daemon's)");
+                Assert.True(loUp);
+                Assert.Equal(1, links);
+                await Task.Delay(50); // lets the next spare be made, as between two runs
+            }
+            Assert.Equal(daemonNamespace, Identity());
+        }
+        finally
+        {
+            foreach (var record in records) await _attacher!.DetachAsync(record, default);
+        }
+        Assert.All(records, r => Assert.False(File.Exists(_attacher!.NamespacePath(r.ID))));
+    }
+
     [Fact]
     public void Port_requests_come_from_bindings_and_publish_all()
     {
