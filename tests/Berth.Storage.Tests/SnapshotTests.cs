@@ -186,3 +186,59 @@ public sealed class SnapshotTests
         }
     }
 }
+
+/// <summary>overlay2 makes the storage of the next container snapshot ahead (snapshots/spare-*) and a create takes it.</summary>
+public sealed class SpareStorageTests
+{
+    private static string[] Spares(TestStore store) =>
+        [.. Directory.EnumerateDirectories(Path.Combine(store.Temp.Combine("data"), "overlay2", "snapshots"), "spare-*").Select(Path.GetFileName)!];
+
+    private static string[] WaitForSpare(TestStore store)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Spares(store) is var spares && (spares.Length == 0 || !spares.All(s => Directory.Exists(Path.Combine(store.Temp.Combine("data"), "overlay2", "snapshots", s!, "work")))))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no spare storage was made");
+            Thread.Sleep(10);
+        }
+        return Spares(store);
+    }
+
+    [RootFact]
+    public void A_container_layer_takes_the_spare_storage_and_works_as_one_made_for_it()
+    {
+        using var store = new TestStore("overlay2");
+        var image = store.Register(new LayerTar().File("base", "b").Bytes());
+        var first = store.Layers.CreateContainerLayer("first" + Guid.NewGuid().ToString("N"), image.ChainId, Durability.Volatile);
+        var spare = Assert.Single(WaitForSpare(store));
+
+        var second = store.Layers.CreateContainerLayer("second" + Guid.NewGuid().ToString("N"), image.ChainId, Durability.Volatile);
+        Assert.DoesNotContain(spare, Spares(store)); // taken: renamed to the new snapshot's id
+        var root = second.Mount();
+        try
+        {
+            Assert.Equal("b", File.ReadAllText(Path.Combine(root, "base")));
+            File.WriteAllText(Path.Combine(root, "new"), "n");
+            Assert.Equal(["/new"], second.Changes().Select(c => c.Path));
+        }
+        finally { second.Unmount(); }
+        Assert.Single(WaitForSpare(store)); // the next one is made
+        store.Layers.DeleteContainerLayer(second.Id);
+        store.Layers.DeleteContainerLayer(first.Id);
+    }
+
+    [RootFact]
+    public void The_repair_pass_keeps_the_spare_it_holds_and_quietly_removes_one_left_by_an_earlier_daemon()
+    {
+        using var store = new TestStore("overlay2");
+        var image = store.Register(new LayerTar().File("base", "b").Bytes());
+        store.Layers.CreateContainerLayer("c" + Guid.NewGuid().ToString("N"), image.ChainId);
+        var held = Assert.Single(WaitForSpare(store));
+        var left = Path.Combine(store.Temp.Combine("data"), "overlay2", "snapshots", "spare-0123456789abcdef");
+        Directory.CreateDirectory(Path.Combine(left, "diff"));
+
+        var report = store.Layers.Repair();
+        Assert.Empty(report.Problems);
+        Assert.Equal([held], Spares(store));
+    }
+}

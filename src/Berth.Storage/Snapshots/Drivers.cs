@@ -15,11 +15,16 @@ internal sealed class OverlaySnapshotter : Snapshotter
 {
     private readonly string links;
 
+    private readonly SpareStorage spares;
+
     public OverlaySnapshotter(ISyscalls sys, string home) : base(sys, home)
     {
         links = Path.Combine(home, "l");
         Directory.CreateDirectory(links);
+        spares = new SpareStorage(sys, SnapshotsDirectory);
     }
+
+    protected override bool IsSpare(string directoryName) => spares.Owns(directoryName);
 
     public override string Driver => "overlay2";
     internal override WhiteoutStyle Whiteouts => WhiteoutStyle.Overlay;
@@ -28,8 +33,11 @@ internal sealed class OverlaySnapshotter : Snapshotter
     protected override void CreateStorage(string id, Meta? parent, IMetadataSync? sync)
     {
         var dir = Path.Combine(SnapshotsDirectory, id);
-        Directory.CreateDirectory(Path.Combine(dir, "diff"));
-        Directory.CreateDirectory(Path.Combine(dir, "work"));
+        if (!spares.TakeAs(dir))
+        {
+            Directory.CreateDirectory(Path.Combine(dir, "diff"));
+            Directory.CreateDirectory(Path.Combine(dir, "work"));
+        }
         var link = NewLink();
         File.CreateSymbolicLink(Path.Combine(links, link), $"../snapshots/{id}/diff");
         DurableFile.Write(Path.Combine(dir, "link"), link, sync); // the snapshot's meta record, written after, publishes it

@@ -233,7 +233,13 @@ internal abstract class Snapshotter : ISnapshotter
             foreach (var dir in Directory.EnumerateDirectories(SnapshotsDirectory))
             {
                 var id = Path.GetFileName(dir);
-                if (ids.Contains(id)) continue;
+                if (ids.Contains(id) || IsSpare(id)) continue;
+                if (id.StartsWith(SpareStorage.Prefix, StringComparison.Ordinal))
+                {
+                    // Storage made ahead by an earlier daemon and never taken: nothing lost, nothing to report.
+                    if (!dryRun) DeleteTree(dir);
+                    continue;
+                }
                 problems.Add($"snapshot storage {id} has no record");
                 if (!dryRun) { TryDeleteStorage(id); removed.Add(dir); }
             }
@@ -256,6 +262,9 @@ internal abstract class Snapshotter : ISnapshotter
         }
         return new ConsistencyReport(problems, removed);
     }
+
+    /// <summary>Whether a directory of snapshots/ is storage the driver made ahead and holds for the next snapshot.</summary>
+    protected virtual bool IsSpare(string directoryName) => false;
 
     protected virtual void RepairDriver(bool dryRun, HashSet<string> liveIds, List<string> problems, List<string> removed) { }
 
