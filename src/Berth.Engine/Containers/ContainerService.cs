@@ -113,7 +113,31 @@ public sealed partial class ContainerService : IContainerService, IContainerDire
             throw;
         }
         Publish(store.Get(id), "create");
+        _ = Task.Run(() => PrecreateNetworkFiles(directory));
         return new ContainerCreateResponse { Id = id, Warnings = [.. warnings] };
+    }
+
+    /// <summary>
+    /// Makes the container's hostname, hosts and resolv.conf, empty, after the create is answered: the start writes them,
+    /// and a file that exists is written without allocating an inode on the data root's disk (ext4_new_inode: 0.1-0.3 ms
+    /// each under load, on the start's path). Never truncates (a start that came first keeps what it wrote); a container
+    /// removed meanwhile has no directory, and then nothing is made.
+    /// </summary>
+    private static void PrecreateNetworkFiles(string directory)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        foreach (var name in (ReadOnlySpan<string>)["hostname", "hosts", "resolv.conf"])
+        {
+            try
+            {
+                using var _ = new FileStream(Path.Combine(directory, name), new FileStreamOptions
+                {
+                    Mode = FileMode.OpenOrCreate, Access = FileAccess.Write, BufferSize = 0,
+                    UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+                });
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; }
+        }
     }
 
     // ---- inspect and list ----------------------------------------------------------------------
