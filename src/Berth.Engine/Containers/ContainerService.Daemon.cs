@@ -115,6 +115,11 @@ public sealed partial class ContainerService
             stops.Add(StopForShutdownAsync(c, cancellationToken));
         }
         await Task.WhenAll(stops);
+        if (settings.LiveRestore) return;
+        // The runtimes' deletes (run by the shims) still read bundles and write state on the exec-root mounts.
+        try { await Task.WhenAll(store.All().Select(c => c.RuntimeDeleted)).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken); }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException or EngineException) { }
+        UnmountExecState();
     }
 
     private async Task StopForShutdownAsync(Container c, CancellationToken cancellationToken)

@@ -16,8 +16,8 @@ public sealed partial class ContainerService
     private bool _execStateReady;
 
     /// <summary>
-    /// With <see cref="ContainerEngineSettings.ExecStateOnTmpfs"/>: the state directories, bundles and runtime roots
-    /// (files that live as long as a run and mean nothing after a reboot) go on tmpfs mounts of their own, as dockerd's
+    /// With <see cref="ContainerEngineSettings.ExecStateOnTmpfs"/>: the state directories, bundles, network namespace pins
+    /// and runtime roots (files that live as long as a run and mean nothing after a reboot) go on tmpfs mounts of their own, as dockerd's
     /// /run/docker is: on a disk filesystem their creates, renames and unlinks wait on the journal on every `run --rm`.
     /// A directory that is already a mount (a daemon restarted with live restore) or holds an earlier daemon's state is
     /// left as it is; where mounting is refused, the state stays on disk.
@@ -29,14 +29,43 @@ public sealed partial class ContainerService
         {
             if (_execStateReady) return;
             _execStateReady = true;
-            string[] directories = [Path.Combine(settings.ExecRoot, "containers"), Path.Combine(settings.ExecRoot, "bundles"), .. settings.Runtimes.Keys.Select(RuntimeRoot)];
+            string[] directories = [Path.Combine(settings.ExecRoot, "containers"), Path.Combine(settings.ExecRoot, "bundles"), Path.Combine(settings.ExecRoot, "netns"), .. settings.Runtimes.Keys.Select(RuntimeRoot)];
             foreach (var directory in directories.Select(Path.GetFullPath))
             {
                 Directory.CreateDirectory(directory);
                 if (IsMountPoint(directory) || Directory.EnumerateFileSystemEntries(directory).Any()) continue;
-                try { Linux.LinuxSyscalls.Instance.Mount("tmpfs", directory, "tmpfs", Linux.MountFlags.NoSuid | Linux.MountFlags.NoDev, "mode=0711"); }
+                try
+                {
+                    Linux.LinuxSyscalls.Instance.Mount("tmpfs", directory, "tmpfs", Linux.MountFlags.NoSuid | Linux.MountFlags.NoDev, "mode=0711");
+                    _execStateMounts.Add(directory);
+                }
                 catch (Linux.SyscallException) { } // not allowed here: the state stays on disk
             }
+        }
+    }
+
+    private readonly List<string> _execStateMounts = [];
+
+    /// <summary>
+    /// At a daemon stop without live restore, once every container has stopped: unmounts the exec-root tmpfs mounts this
+    /// daemon made (as dockerd unmounts what it mounted), lazily where something still holds one. With live restore they
+    /// stay: the running containers' shims, bundles and namespace pins live there.
+    /// </summary>
+    private void UnmountExecState()
+    {
+        lock (_execStateGate)
+        {
+            foreach (var directory in Enumerable.Reverse(_execStateMounts))
+            {
+                try { Linux.LinuxSyscalls.Instance.Unmount(directory, Linux.UnmountFlags.None); }
+                catch (Linux.SyscallException e) when (e.ErrorNumber == Linux.Errno.EBUSY)
+                {
+                    try { Linux.LinuxSyscalls.Instance.Unmount(directory, Linux.UnmountFlags.Detach); } catch (Linux.SyscallException) { }
+                }
+                catch (Linux.SyscallException) { } // unmounted by someone else
+            }
+            _execStateMounts.Clear();
+            _execStateReady = false;
         }
     }
 
