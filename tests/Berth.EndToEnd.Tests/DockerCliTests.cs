@@ -361,6 +361,36 @@ public sealed class DockerCliTests(BerthDaemon daemon) : IClassFixture<BerthDaem
         }
         Assert.Fail($"{name} never logged {text}");
     }
+
+    [RootFact]
+    public async Task Inspect_shows_binds_and_volumes_from_create_on_and_never_tmpfs_flags()
+    {
+        await daemon.BusyboxAsync();
+        var name = Name("mounts");
+        var bind = daemon.TempPath(name + "-bind");
+        Directory.CreateDirectory(bind);
+        var volume = Name("vol");
+        try
+        {
+            await daemon.DockerOkAsync("create", "--name", name, "-v", bind + ":/b:ro", "-v", volume + ":/v", "--tmpfs", "/t",
+                "--mount", "type=tmpfs,dst=/m", "busybox", "true");
+            const string format = "{{range .Mounts}}{{.Type}} {{.Destination}} {{.Source}} {{.RW}} {{.Name}};{{end}}";
+            var created = await daemon.DockerOkAsync("inspect", "--format", format, name);
+            Assert.Contains($"bind /b {bind} false ;", created);
+            Assert.Contains($"volume /v {daemon.DataRoot}/volumes/{volume}/_data true {volume};", created);
+            Assert.Contains("tmpfs /m  true ;", created);
+            Assert.DoesNotContain(" /t ", created);
+
+            await daemon.DockerOkAsync("start", "-a", name);
+            var started = await daemon.DockerOkAsync("inspect", "--format", format, name);
+            Assert.Equal(created.Split(';').Order(), started.Split(';').Order()); // the same list once it has run
+        }
+        finally
+        {
+            await daemon.DockerAsync("rm", "-f", name);
+            await daemon.DockerAsync("volume", "rm", volume);
+        }
+    }
 }
 
 

@@ -103,6 +103,7 @@ public sealed partial class ContainerService : IContainerService, IContainerDire
                 Platform = string.IsNullOrEmpty(image.Config.Os) ? "linux" : image.Config.Os,
                 NetworkSettings = new NetworkSettings { Networks = networks ?? [], Ports = [], SandboxKey = "", Bridge = "" },
             };
+            if (specs.MountPointsAtCreate(record) is { } mounts) record.Mounts = mounts;
             store.Add(new Container(record, directory));
         }
         catch

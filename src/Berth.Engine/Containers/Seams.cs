@@ -46,6 +46,10 @@ public interface IContainerSpecFactory
 
     /// <summary>A container's resources as OCI resources (for `docker update` on a running container).</summary>
     Oci.Runtime.Resources Resources(Models.Resources resources);
+
+    /// <summary>The Mounts inspect shows from create on (Docker registers the mount points at create); null: none until
+    /// the first start.</summary>
+    List<MountPoint>? MountPointsAtCreate(ContainerRecord record) => null;
 }
 
 /// <summary>What the network room gives a container at start: a namespace to join, its addresses, its nameservers.</summary>

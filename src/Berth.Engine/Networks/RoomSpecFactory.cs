@@ -71,15 +71,33 @@ public sealed class RoomSpecFactory(ContainerSpecFactory inner, VolumeResolver v
         }
     }
 
-    /// <summary>Docker's MountPoint list: binds, volumes (with their names) and tmpfs mounts, image VOLUMEs included.</summary>
+    /// <summary>
+    /// At create, as Docker registers them: binds, named volumes (where the local driver keeps them) and --mount tmpfs
+    /// mounts. Anonymous volumes get their names at the first start here, and VolumesFrom is resolved then.
+    /// </summary>
+    public List<MountPoint>? MountPointsAtCreate(ContainerRecord record)
+    {
+        List<UserMount> mounts;
+        try { mounts = UserMounts.Parse(record.HostConfig, record.Config.Volumes); }
+        catch (InvalidParameterException) { return null; }
+        var named = new Dictionary<string, (string Name, string Path)>(StringComparer.Ordinal);
+        foreach (var m in mounts)
+            if (m is { Type: "volume", VolumeName: { Length: > 0 } name }) named[m.Destination] = (name, volumes.Store.DataPath(name));
+        return MountPoints(record, named);
+    }
+
+    /// <summary>Docker's MountPoint list: binds, volumes (with their names) and --mount tmpfs mounts, image VOLUMEs included;
+    /// never HostConfig.Tmpfs (--tmpfs), which Docker's inspect shows only there.</summary>
     private static List<MountPoint> MountPoints(ContainerRecord record, IReadOnlyDictionary<string, (string Name, string Path)> resolved)
     {
         List<UserMount> mounts;
         try { mounts = UserMounts.Parse(record.HostConfig, record.Config.Volumes); }
         catch (InvalidParameterException) { return record.Mounts; }
+        var tmpfs = new HashSet<string>((record.HostConfig.Tmpfs?.Keys ?? Enumerable.Empty<string>()).Select(Berth.Oci.SlashPath.Clean), StringComparer.Ordinal);
         var list = new List<MountPoint>();
         foreach (var m in mounts)
         {
+            if (m.Type == "tmpfs" && tmpfs.Contains(m.Destination)) continue;
             var point = new MountPoint { Type = m.Type, Destination = m.Destination, RW = m.Writable, Mode = "", Propagation = m.Type == "bind" ? m.Propagation : "" };
             switch (m.Type)
             {
