@@ -407,8 +407,13 @@ public sealed partial class ContainerService : IContainerService, IContainerDire
         var c = store.Get(idOrName);
         var layer = layers.GetContainerLayer(c.Record.LayerId) ?? throw new EngineFailureException($"the filesystem of container {c.Id} is missing");
         lock (c.Gate)
+        {
+            // The mounts recorded at create name no anonymous volume yet (they get their names at the first start): until
+            // then cp finds the volumes from the HostConfig, making them as the start would.
+            var started = c.State.StartedAt != DockerTime.Zero;
             return new ContainerFilesystem(c.Id, c.Name, layer, c.State.Running ? c.RootfsPath : null, c.State.Running, c.State.Paused,
-                c.Record.Image, c.Record.Config, c.Record.HostConfig, [.. c.Record.Mounts]);
+                c.Record.Image, c.Record.Config, c.Record.HostConfig, started ? [.. c.Record.Mounts] : null);
+        }
     }
 
     public IReadOnlyList<Images.ImageUse> ImageUses()
