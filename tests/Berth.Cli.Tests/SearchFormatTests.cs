@@ -1,7 +1,3 @@
-using System.Net.Sockets;
-using System.Text;
-using Berth.Testing;
-
 namespace Berth.Cli.Tests;
 
 /// <summary>
@@ -11,70 +7,20 @@ namespace Berth.Cli.Tests;
 /// </summary>
 public sealed class SearchFormatTests : IDisposable
 {
-    private readonly TempDir dir = new();
-    private readonly CancellationTokenSource stop = new();
-    private readonly Socket listener;
-
-    private string SocketPath => dir.Combine("d.sock");
+    private readonly ScriptedDaemon daemon = new();
 
     private const string Results = """
         [{"name":"busybox","description":"Busybox base image.\nSmall.","star_count":3000,"is_official":true,"is_automated":false},
          {"name":"me/tool","description":"A tool whose description goes on for longer than forty-five characters","star_count":1,"is_official":false,"is_automated":true}]
         """;
 
-    public SearchFormatTests()
-    {
-        listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
-        listener.Listen(16);
-        _ = Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                Socket connection;
-                try { connection = await listener.AcceptAsync(stop.Token); }
-                catch (Exception) { return; }
-                _ = Task.Run(async () =>
-                {
-                    using var c = connection;
-                    var head = new StringBuilder();
-                    var buffer = new byte[4096];
-                    while (!head.ToString().Contains("\r\n\r\n"))
-                    {
-                        var n = await c.ReceiveAsync(buffer);
-                        if (n == 0) return;
-                        head.Append(Encoding.ASCII.GetString(buffer, 0, n));
-                    }
-                    var found = head.ToString().Contains(" /v1.47/images/search?term=", StringComparison.Ordinal);
-                    var body = Encoding.UTF8.GetBytes(found ? Results : """{"message":"page not found"}""");
-                    var reply = $"HTTP/1.1 {(found ? 200 : 404)} X\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n";
-                    await c.SendAsync(Encoding.ASCII.GetBytes(reply).Concat(body).ToArray());
-                });
-            }
-        });
-    }
+    public SearchFormatTests() => daemon.Serve(line => line.Contains(" /v1.47/images/search?term=", StringComparison.Ordinal)
+        ? (200, "", Results)
+        : (404, "", """{"message":"page not found"}"""));
 
-    public void Dispose()
-    {
-        stop.Cancel();
-        listener.Dispose();
-        dir.Dispose();
-    }
+    public void Dispose() => daemon.Dispose();
 
-    private async Task<(int Code, string Out, string Err)> BerthAsync(params string[] args)
-    {
-        var output = new StringWriter();
-        var errors = new StringWriter();
-        var environment = (string name) => name switch
-        {
-            "BERTH_HOST" => "unix://" + SocketPath,
-            "BERTH_CONFIG" => dir.Combine("config"),
-            _ => null,
-        };
-        var cli = new BerthCli(output, errors, environment) { RawStdout = new MemoryStream(), RawStderr = new MemoryStream() };
-        var code = await cli.RunAsync(args);
-        return (code, output.ToString(), errors.ToString());
-    }
+    private Task<(int Code, string Out, string Err)> BerthAsync(params string[] args) => daemon.BerthAsync(args);
 
     [Fact]
     public async Task Default_table_has_dockers_columns_one_line_descriptions_cut_at_45()

@@ -1,7 +1,3 @@
-using System.Net.Sockets;
-using System.Text;
-using Berth.Testing;
-
 namespace Berth.Cli.Tests;
 
 /// <summary>
@@ -10,61 +6,11 @@ namespace Berth.Cli.Tests;
 /// </summary>
 public sealed class VersionNegotiationTests : IDisposable
 {
-    private readonly TempDir dir = new();
-    private readonly List<string> requests = [];
-    private readonly CancellationTokenSource stop = new();
-    private Socket? listener;
+    private readonly ScriptedDaemon daemon = new();
 
-    private string SocketPath => dir.Combine("d.sock");
-
-    /// <summary>Serves each request with <paramref name="answer"/> (request line → status, extra headers, body).</summary>
-    private void Serve(Func<string, (int Status, string Headers, string Body)> answer)
-    {
-        listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(SocketPath));
-        listener.Listen(16);
-        _ = Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                Socket connection;
-                try { connection = await listener.AcceptAsync(stop.Token); }
-                catch (Exception) { return; }
-                _ = Task.Run(async () =>
-                {
-                    using var c = connection;
-                    var head = new StringBuilder();
-                    var buffer = new byte[4096];
-                    while (!head.ToString().Contains("\r\n\r\n"))
-                    {
-                        var n = await c.ReceiveAsync(buffer);
-                        if (n == 0) return;
-                        head.Append(Encoding.ASCII.GetString(buffer, 0, n));
-                    }
-                    var line = head.ToString()[..head.ToString().IndexOf("\r\n", StringComparison.Ordinal)];
-                    lock (requests) requests.Add(line);
-                    var (status, headers, body) = answer(line);
-                    var bytes = Encoding.UTF8.GetBytes(body);
-                    var reply = $"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{headers}Content-Length: {bytes.Length}\r\nConnection: close\r\n\r\n";
-                    await c.SendAsync(Encoding.ASCII.GetBytes(reply).Concat(bytes).ToArray());
-                });
-            }
-        });
-    }
-
-    private async Task<(int Code, string Out, string Err)> BerthAsync(params string[] args)
-    {
-        var output = new StringWriter();
-        var errors = new StringWriter();
-        var cli = new BerthCli(output, errors, name => name == "BERTH_HOST" ? "unix://" + SocketPath : null) { RawStdout = new MemoryStream(), RawStderr = new MemoryStream() };
-        var code = await cli.RunAsync(args);
-        return (code, output.ToString(), errors.ToString());
-    }
-
-    private List<string> Requests()
-    {
-        lock (requests) return [.. requests];
-    }
+    private void Serve(Func<string, (int Status, string Headers, string Body)> answer) => daemon.Serve(answer);
+    private Task<(int Code, string Out, string Err)> BerthAsync(params string[] args) => daemon.BerthAsync(args);
+    private List<string> Requests() => daemon.Requests();
 
     private const string OneContainer = """[{"Id":"4f1c3b2a9d8e7f6a","Names":["/web"],"Image":"busybox","Command":"true","Created":0,"State":"running","Status":"Up"}]""";
 
@@ -125,10 +71,5 @@ public sealed class VersionNegotiationTests : IDisposable
         Assert.Equal(maximum, named);
     }
 
-    public void Dispose()
-    {
-        stop.Cancel();
-        listener?.Dispose();
-        dir.Dispose();
-    }
+    public void Dispose() => daemon.Dispose();
 }

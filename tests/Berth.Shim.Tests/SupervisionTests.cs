@@ -10,13 +10,9 @@ public sealed class SupervisionTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    /// <summary>After a start, the supervisor starts the next container's shim ahead; the next container runs under it,
-    /// with its own output, exit and delete, and the standby after it is let go with the supervisor.</summary>
-    [RootFact]
-    public async Task AStandbyShimRunsTheNextContainer()
+    /// <summary>Runs <paramref name="first"/>'s container to its end; the standby shim started once its start was answered.</summary>
+    private static async Task<int> RunOneAndWaitForTheStandby(ShimHarness first)
     {
-        using var first = new ShimHarness(ShimHarness.BerthRuntime, "echo", "one");
-        using var next = new ShimHarness(ShimHarness.BerthRuntime, "sh", "-c", "echo two; exit 5");
         var supervisor = first.Supervisor;
         await using (var c = await supervisor.CreateAsync(first.Request(), CancellationToken.None))
         {
@@ -25,7 +21,18 @@ public sealed class SupervisionTests
             await c.DeleteAsync(force: true, CancellationToken.None);
         }
         await WaitFor(() => supervisor.StandbyPid is not null, "the standby shim");
-        var standby = supervisor.StandbyPid!.Value;
+        return supervisor.StandbyPid!.Value;
+    }
+
+    /// <summary>After a start, the supervisor starts the next container's shim ahead; the next container runs under it,
+    /// with its own output, exit and delete, and the standby after it is let go with the supervisor.</summary>
+    [RootFact]
+    public async Task AStandbyShimRunsTheNextContainer()
+    {
+        using var first = new ShimHarness(ShimHarness.BerthRuntime, "echo", "one");
+        using var next = new ShimHarness(ShimHarness.BerthRuntime, "sh", "-c", "echo two; exit 5");
+        var supervisor = first.Supervisor;
+        var standby = await RunOneAndWaitForTheStandby(first);
         await using var second = await supervisor.CreateAsync(next.Request(), CancellationToken.None);
         Assert.Equal(standby, next.ShimPid());
         await second.StartAsync(CancellationToken.None);
@@ -47,14 +54,7 @@ public sealed class SupervisionTests
         using var first = new ShimHarness(ShimHarness.BerthRuntime, "true");
         using var next = new ShimHarness(ShimHarness.BerthRuntime, "echo", "spawned");
         var supervisor = first.Supervisor;
-        await using (var c = await supervisor.CreateAsync(first.Request(), CancellationToken.None))
-        {
-            await c.StartAsync(CancellationToken.None);
-            await c.Exited.WaitAsync(Timeout);
-            await c.DeleteAsync(force: true, CancellationToken.None);
-        }
-        await WaitFor(() => supervisor.StandbyPid is not null, "the standby shim");
-        var standby = supervisor.StandbyPid!.Value;
+        var standby = await RunOneAndWaitForTheStandby(first);
         Process.GetProcessById(standby).Kill();
         await WaitFor(() => !ShimHarness.Alive(standby), "the standby to die");
         await using var second = await supervisor.CreateAsync(next.Request(), CancellationToken.None);
