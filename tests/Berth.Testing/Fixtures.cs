@@ -21,7 +21,21 @@ public sealed class TempDir : IDisposable
     public void Dispose()
     {
         UnmountBelow(Path);
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        // The daemon's background work (a snapshot's storage made ahead, a container's files made after its create is
+        // answered) may add a file while the tree is being deleted, and the delete then fails on a directory no longer
+        // empty: try again for a moment; that work never makes a directory whose parent is gone.
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                Directory.Delete(Path, recursive: true);
+                return;
+            }
+            catch (DirectoryNotFoundException) { return; }
+            catch (IOException) when (attempt < 20) { Thread.Sleep(10); }
+            catch (IOException) { return; }
+            catch (UnauthorizedAccessException) { return; }
+        }
     }
 
     /// <summary>
