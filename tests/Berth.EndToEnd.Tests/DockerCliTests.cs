@@ -413,6 +413,25 @@ public sealed class TlsDaemon : BerthDaemon
     public string[] ClientFlags => ["-H", TcpHost, "--tlsverify", "--tlscacert", Path.Combine(Certificates, "ca.pem"),
         "--tlscert", Path.Combine(Certificates, "client-cert.pem"), "--tlskey", Path.Combine(Certificates, "client-key.pem")];
 
+    /// <summary>
+    /// Waits until the TCP endpoint accepts connections: the fixture's start waits on the unix socket, which berthd may
+    /// bind a moment before this one.
+    /// </summary>
+    public async Task TcpListeningAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                using var probe = new System.Net.Sockets.TcpClient();
+                await probe.ConnectAsync(System.Net.IPAddress.Loopback, Port);
+                return;
+            }
+            catch (System.Net.Sockets.SocketException) when (DateTime.UtcNow < deadline) { await Task.Delay(20); }
+        }
+    }
+
     private static int FreePort()
     {
         using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
@@ -459,6 +478,7 @@ public sealed class DockerCliTlsTests(TlsDaemon daemon) : IClassFixture<TlsDaemo
     public async Task Run_attached_and_exec_through_mutual_TLS()
     {
         await daemon.BusyboxAsync();
+        await daemon.TcpListeningAsync();
         Assert.Equal("1.47\n", await DockerTlsOkAsync("version", "--format", "{{.Server.APIVersion}}"));
         // run without -d attaches before it starts: the hijack whose 101 berthd writes on the TLS transport itself.
         Assert.Equal("hi\n", await DockerTlsOkAsync("run", "--rm", "busybox", "echo", "hi"));
