@@ -31,8 +31,8 @@ public sealed class TempDir : IDisposable
                 Directory.Delete(Path, recursive: true);
                 return;
             }
-            catch (DirectoryNotFoundException) { return; }
-            catch (IOException) when (attempt < 20) { Thread.Sleep(10); }
+            catch (DirectoryNotFoundException) when (!Directory.Exists(Path)) { return; }
+            catch (IOException) when (attempt < 20) { Thread.Sleep(10); } // a child that went meanwhile is not-found too
             catch (IOException) { return; }
             catch (UnauthorizedAccessException) { return; }
         }
