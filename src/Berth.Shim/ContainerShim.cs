@@ -611,6 +611,10 @@ public sealed class ContainerShim
         {
             var fd = _sys.Accept(_listener);
             if (fd < 0) return;
+            // An earlier connection may have been accepted before its request arrived (berthd writes an Attach, then connects
+            // for the Start): what it has sent since comes before anything of this one's.
+            foreach (var earlier in _clients.ToArray())
+                if (!earlier.Closed) ReadClient(earlier);
             var client = new Client(fd);
             _clients.Add(client);
             ReadClient(client);
