@@ -77,3 +77,74 @@ public static class NetworkNamespace
         return result;
     }
 }
+
+/// <summary>
+/// A new network namespace made on a thread of its own while the caller goes on. Making one is the dearest part of
+/// cloning a container's init (about 0.5 ms of kernel work, most of the clone); made here, the init joins it like a
+/// namespace given by path. <see cref="Take"/> hands over its descriptor once that thread has exited, not merely
+/// finished its work: the caller clones itself next, and a raw clone keeps only the calling thread, so no other thread
+/// may be caught holding a lock of the runtime or of libc.
+/// </summary>
+public sealed class NetworkNamespaceAhead : IDisposable
+{
+    private readonly ISyscalls _sys;
+    private readonly Thread _thread;
+    private int _fd = -1, _tid;
+    private bool _taken;
+
+    private NetworkNamespaceAhead(ISyscalls sys)
+    {
+        _sys = sys;
+        _thread = new Thread(() =>
+        {
+            _tid = sys.CurrentThreadId();
+            try
+            {
+                sys.UnshareNamespaces(Namespaces.CloneNewNet);
+                _fd = sys.OpenFile("/proc/thread-self/ns/net", OpenFlags.O_RDONLY);
+            }
+            catch (SyscallException) { } // Take answers -1: the caller makes the namespace as before, and reports its error
+        }, 256 * 1024) { IsBackground = true, Name = "berth-netns" };
+    }
+
+    public static NetworkNamespaceAhead Begin(ISyscalls sys)
+    {
+        var ahead = new NetworkNamespaceAhead(sys);
+        ahead._thread.Start();
+        return ahead;
+    }
+
+    /// <summary>A descriptor of the new namespace, which the caller then owns; -1 when it could not be made.</summary>
+    public int Take()
+    {
+        if (_taken) throw new InvalidOperationException("the namespace was taken already");
+        _taken = true;
+        _thread.Join();
+        AwaitThreadExit();
+        return _fd;
+    }
+
+    private void AwaitThreadExit()
+    {
+        int handle;
+        try { handle = _sys.OpenThreadHandle(_tid); }
+        catch (SyscallException e) when (e.ErrorNumber == Errno.ESRCH) { return; } // gone already
+        catch (SyscallException)
+        {
+            // No PIDFD_THREAD before Linux 6.9: the thread's directory goes when it has exited.
+            var task = $"/proc/self/task/{_tid}";
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (Directory.Exists(task) && clock.ElapsedMilliseconds < 1000) Thread.Yield();
+            return;
+        }
+        try { _sys.WaitReadable([handle], -1); }
+        finally { _sys.CloseFd(handle); }
+    }
+
+    public void Dispose()
+    {
+        if (_taken) return;
+        var fd = Take();
+        if (fd >= 0) _sys.CloseFd(fd);
+    }
+}

@@ -16,6 +16,13 @@ public interface IProcessCalls
     /// <summary>pidfd_open: a descriptor that polls readable when the process exits (even when not our child).</summary>
     int OpenProcessHandle(int pid);
 
+    /// <summary>pidfd_open with PIDFD_THREAD (Linux 6.9): a descriptor that polls readable when the thread
+    /// <paramref name="tid"/> of this process has exited.</summary>
+    int OpenThreadHandle(int tid);
+
+    /// <summary>gettid(2).</summary>
+    int CurrentThreadId();
+
     /// <summary>posix_spawn of <paramref name="path"/> with argv/envp as given; the three fds become 0, 1, 2.</summary>
     int SpawnProcess(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, int stdinFd, int stdoutFd, int stderrFd);
 
@@ -65,6 +72,12 @@ public sealed unsafe partial class LinuxSyscalls
     }
 
     public int OpenProcessHandle(int pid) => (int)Errno.Check(syscall_pidfd_open(SysPidfdOpen, pid, 0), "pidfd_open", pid.ToString());
+
+    private const uint PidfdThread = 0x80; // O_EXCL
+
+    public int OpenThreadHandle(int tid) => (int)Errno.Check(syscall_pidfd_open(SysPidfdOpen, tid, PidfdThread), "pidfd_open", tid.ToString());
+
+    public int CurrentThreadId() => gettid();
 
     private static long SysPidfdOpen => 434; // same number on x86_64 and aarch64
 
@@ -140,6 +153,7 @@ public sealed unsafe partial class LinuxSyscalls
     [LibraryImport("libc", SetLastError = true)] private static partial int kill(int pid, int sig);
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)] private static partial long syscall_pidfd_open(long number, int pid, uint flags);
     [LibraryImport("libc", SetLastError = true)] private static partial int setsid();
+    [LibraryImport("libc")] private static partial int gettid();
     [LibraryImport("libc", SetLastError = true)] private static partial int prctl(int option, ulong a2, ulong a3, ulong a4, ulong a5);
     [LibraryImport("libc", SetLastError = true)] private static partial int execve(byte* path, byte** argv, byte** envp);
     [LibraryImport("libc")] private static partial nint signal(int sig, nint handler);

@@ -42,6 +42,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         ContainerId.Validate(id);
         var bundle = Path.GetFullPath(options.Bundle);
         var (spec, raw) = SpecLoader.Load(bundle);
+        using var networkAhead = BeginNetworkNamespace(spec);
         if (store.Exists(id)) throw new RuntimeException($"container with id exists: {id}");
         store.Claim(id, sys);
         var pid = 0;
@@ -96,6 +97,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                     }
                 }
                 if (!options.StartAtOnce) fifoFd = sys.OpenFile(store.FifoOf(id), OpenFlags.O_PATH);
+                if (networkAhead?.Take() is >= 0 and var network) joins.Add((network, Namespaces.CloneNewNet, "network namespace"));
                 pid = Launch(spec, bundle, options.NoPivot, childEnd, [parentEnd, .. consoleReceiver >= 0 ? [consoleReceiver] : Array.Empty<int>()],
                     consoleFd, fifoFd, preserved.Fds, joins, selfJoin, deferredJoin, out newUserNs);
             }
@@ -224,6 +226,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         var namespaces = spec.Linux?.Namespaces ?? [];
         foreach (var ns in namespaces)
             if (string.IsNullOrEmpty(ns.Path)) newFlags |= Namespaces.FlagOf(ns.Type);
+        foreach (var join in joins) newFlags &= ~join.Flag; // a new namespace made ahead (BeginNetworkNamespace) is joined
         newUserNs = (newFlags & Namespaces.CloneNewUser) != 0;
         if (ClonesInit(spec))
         {
@@ -259,6 +262,15 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             if (gateRead >= 0) { sys.CloseFd(gateRead); sys.CloseFd(gateWrite); }
         }
     }
+
+    /// <summary>
+    /// A cloned init's new network namespace, begun now on a thread of its own (<see cref="NetworkNamespaceAhead"/>),
+    /// while this thread claims the ID and opens the cgroup; the init joins it. Null when the init is not a clone (a user
+    /// namespace must own the network namespace it makes) or makes no network namespace.
+    /// </summary>
+    private NetworkNamespaceAhead? BeginNetworkNamespace(Spec spec)
+        => ClonesInit(spec) && spec.Linux?.Namespaces?.Exists(n => n.Type == "network" && string.IsNullOrEmpty(n.Path)) == true
+            ? NetworkNamespaceAhead.Begin(sys) : null;
 
     /// <summary>The init is a clone that runs on without exec (see Launch) unless it needs a user namespace (its id maps
     /// must be written before the init runs; a joined one would change the credentials it runs with), a time namespace,
