@@ -25,34 +25,25 @@ public sealed class OciRuntime
     /// <summary>
     /// create → start → wait → delete, timed as one. The container's stdout and stderr are pipes to us:
     /// `create` hands them to the container (runc's pass-through mode) and closes its own copies, so end of
-    /// file on them is the event that the container has exited — no polling of `state`.
+    /// file on them is the event that the container has exited — no polling of `state`. Each command is started
+    /// with posix_spawn and waited for on this thread (<see cref="SpawnedProcess"/>), the same for every runtime.
     /// </summary>
     public double CreateStartWaitDelete(string bundle, string id)
     {
+        var limit = TimeSpan.FromSeconds(30);
         var clock = Stopwatch.StartNew();
-        var create = new ProcessStartInfo(Binary)
+        using var create = SpawnedProcess.Start([Binary, "--root", _root, "create", "--bundle", bundle, id]);
+        var code = create.WaitForExit(limit, $"{Name} create");
+        if (code != 0)
         {
-            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
-        };
-        foreach (var a in new[] { "--root", _root, "create", "--bundle", bundle, id }) create.ArgumentList.Add(a);
-        Process process;
-        try { process = Process.Start(create)!; }
-        catch (System.ComponentModel.Win32Exception e) { throw new BenchException($"{Binary}: {e.Message}"); }
-        using var _ = process;
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(30000)) { process.Kill(); throw new BenchException($"{Name} create: timed out"); }
-        if (process.ExitCode != 0)
-        {
-            Task.WaitAll([stdout, stderr], TimeSpan.FromSeconds(5));
+            create.ReadToEnd(TimeSpan.FromSeconds(5));
             Delete(id, force: true);
-            throw Shell.Failure([Binary, "create"], new CommandResult(process.ExitCode, stdout.IsCompleted ? stdout.Result : "", stderr.IsCompleted ? stderr.Result : "", 0));
+            throw Shell.Failure([Binary, "create"], new CommandResult(code, "", create.Output, 0));
         }
         try
         {
-            Shell.Run([Binary, "--root", _root, "start", id], timeout: TimeSpan.FromSeconds(30));
-            if (!Task.WaitAll([stdout, stderr], TimeSpan.FromSeconds(30))) throw new BenchException($"{Name}: container {id} did not exit within 30 s");
+            Run(["start", id], limit, check: true);
+            if (!create.ReadToEnd(limit)) throw new BenchException($"{Name}: container {id} did not exit within 30 s");
             Delete(id, force: false);
         }
         catch
@@ -63,16 +54,27 @@ public sealed class OciRuntime
         return clock.Elapsed.TotalMilliseconds;
     }
 
+    private CommandResult Run(string[] verb, TimeSpan limit, bool check)
+    {
+        using var process = SpawnedProcess.Start([Binary, "--root", _root, .. verb]);
+        var code = process.WaitForExit(limit, $"{Name} {verb[0]}");
+        process.ReadToEnd(TimeSpan.FromSeconds(5));
+        var result = new CommandResult(code, "", process.Output, 0);
+        if (check && code != 0) throw Shell.Failure([Binary, .. verb], result);
+        return result;
+    }
+
     private void Delete(string id, bool force)
     {
-        if (force) { Shell.Run([Binary, "--root", _root, "delete", "--force", id], check: false, timeout: TimeSpan.FromSeconds(30)); return; }
+        var limit = TimeSpan.FromSeconds(30);
+        if (force) { Run(["delete", "--force", id], limit, check: false); return; }
         // End of file on the pipes comes as the process closes its files, a moment before it is a zombie
         // that the runtime sees as stopped: within that moment `delete` says "running", so try again.
         for (var attempt = 0; ; attempt++)
         {
-            var result = Shell.Run([Binary, "--root", _root, "delete", id], check: false, timeout: TimeSpan.FromSeconds(30));
+            var result = Run(["delete", id], limit, check: false);
             if (result.ExitCode == 0) return;
-            if (attempt >= 200 || !(result.Stderr + result.Stdout).Contains("running", StringComparison.OrdinalIgnoreCase))
+            if (attempt >= 200 || !result.Stderr.Contains("running", StringComparison.OrdinalIgnoreCase))
                 throw Shell.Failure([Binary, "delete", id], result);
             Thread.Sleep(1);
         }
