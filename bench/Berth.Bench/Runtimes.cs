@@ -30,10 +30,9 @@ public sealed class OciRuntime
     /// </summary>
     public double CreateStartWaitDelete(string bundle, string id)
     {
-        var limit = TimeSpan.FromSeconds(30);
         var clock = Stopwatch.StartNew();
         using var create = SpawnedProcess.Start([Binary, "--root", _root, "create", "--bundle", bundle, id]);
-        var code = create.WaitForExit(limit, $"{Name} create");
+        var code = create.WaitForExit(CommandLimit, $"{Name} create");
         if (code != 0)
         {
             create.ReadToEnd(TimeSpan.FromSeconds(5));
@@ -42,8 +41,8 @@ public sealed class OciRuntime
         }
         try
         {
-            Run(["start", id], limit, check: true);
-            if (!create.ReadToEnd(limit)) throw new BenchException($"{Name}: container {id} did not exit within 30 s");
+            Run(["start", id], check: true);
+            if (!create.ReadToEnd(CommandLimit)) throw new BenchException($"{Name}: container {id} did not exit within 30 s");
             Delete(id, force: false);
         }
         catch
@@ -54,10 +53,13 @@ public sealed class OciRuntime
         return clock.Elapsed.TotalMilliseconds;
     }
 
-    private CommandResult Run(string[] verb, TimeSpan limit, bool check)
+    /// <summary>How long any one command, or the container, may take before the cycle fails.</summary>
+    private static readonly TimeSpan CommandLimit = TimeSpan.FromSeconds(30);
+
+    private CommandResult Run(string[] verb, bool check)
     {
         using var process = SpawnedProcess.Start([Binary, "--root", _root, .. verb]);
-        var code = process.WaitForExit(limit, $"{Name} {verb[0]}");
+        var code = process.WaitForExit(CommandLimit, $"{Name} {verb[0]}");
         process.ReadToEnd(TimeSpan.FromSeconds(5));
         var result = new CommandResult(code, "", process.Output, 0);
         if (check && code != 0) throw Shell.Failure([Binary, .. verb], result);
@@ -66,13 +68,12 @@ public sealed class OciRuntime
 
     private void Delete(string id, bool force)
     {
-        var limit = TimeSpan.FromSeconds(30);
-        if (force) { Run(["delete", "--force", id], limit, check: false); return; }
+        if (force) { Run(["delete", "--force", id], check: false); return; }
         // End of file on the pipes comes as the process closes its files, a moment before it is a zombie
         // that the runtime sees as stopped: within that moment `delete` says "running", so try again.
         for (var attempt = 0; ; attempt++)
         {
-            var result = Run(["delete", id], limit, check: false);
+            var result = Run(["delete", id], check: false);
             if (result.ExitCode == 0) return;
             if (attempt >= 200 || !result.Stderr.Contains("running", StringComparison.OrdinalIgnoreCase))
                 throw Shell.Failure([Binary, "delete", id], result);

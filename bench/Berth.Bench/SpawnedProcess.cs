@@ -50,7 +50,15 @@ internal sealed unsafe partial class SpawnedProcess : IDisposable
                     throw new BenchException($"{argv[0]}: {Marshal.GetPInvokeErrorMessage(error)}");
                 }
                 var pidfd = (int)syscall(434 /* pidfd_open */, pid, 0);
-                if (pidfd < 0) throw Failure("pidfd_open");
+                if (pidfd < 0)
+                {
+                    var failure = Failure("pidfd_open");
+                    kill(pid, 9);
+                    waitpid(pid, null, 0);
+                    close(stdout[0]);
+                    close(stderr[0]);
+                    throw failure;
+                }
                 return new SpawnedProcess(pid, pidfd, stdout[0], stderr[0]);
             }
         }

@@ -226,7 +226,7 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         var namespaces = spec.Linux?.Namespaces ?? [];
         foreach (var ns in namespaces)
             if (string.IsNullOrEmpty(ns.Path)) newFlags |= Namespaces.FlagOf(ns.Type);
-        foreach (var join in joins) newFlags &= ~join.Flag; // a new namespace made ahead (BeginNetworkNamespace) is joined
+        foreach (var join in joins) newFlags &= ~join.Flag; // joined, not made: the network namespace made ahead (BeginNetworkNamespace)
         newUserNs = (newFlags & Namespaces.CloneNewUser) != 0;
         if (ClonesInit(spec))
         {
