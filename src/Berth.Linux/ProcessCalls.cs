@@ -132,17 +132,44 @@ public sealed unsafe partial class LinuxSyscalls
     }
 
     /// <summary>Ignored signals stay ignored across execve and blocked ones stay blocked; the .NET runtime ignores
-    /// SIGPIPE, so put every disposition back to default and unblock everything right before exec.</summary>
+    /// SIGPIPE, so put those dispositions back to default and unblock everything right before exec. Handled signals
+    /// need nothing: exec itself resets them to default.</summary>
     private static void ResetSignalsForExec()
     {
+        var ignored = IgnoredSignals() ?? ulong.MaxValue;
         for (var sig = 1; sig < 65; sig++)
         {
             if (sig is 9 or 19) continue; // SIGKILL, SIGSTOP cannot be changed
-            signal(sig, 0);
+            if ((ignored & (1UL << (sig - 1))) != 0) signal(sig, 0);
         }
         var set = stackalloc ulong[16];
         sigemptyset(set);
         sigprocmask(2 /* SIG_SETMASK */, set, null);
+    }
+
+    /// <summary>The signals this process ignores (SigIgn of /proc/self/status: bit n-1 for signal n), or null
+    /// without a readable /proc. One read instead of a sigaction call for each of the 64 signals.</summary>
+    private static ulong? IgnoredSignals()
+    {
+        var fd = open("/proc/self/status", 0x80000 /* O_RDONLY|O_CLOEXEC */, 0);
+        if (fd < 0) return null;
+        var buffer = stackalloc byte[4096];
+        nint length;
+        try { length = read(fd, buffer, 4096); }
+        finally { close(fd); }
+        return length > 0 ? ParseSigIgn(new ReadOnlySpan<byte>(buffer, (int)length)) : null;
+    }
+
+    /// <summary>The SigIgn mask of a /proc/PID/status text, or null when it has none.</summary>
+    public static ulong? ParseSigIgn(ReadOnlySpan<byte> status)
+    {
+        var at = status.IndexOf("\nSigIgn:"u8);
+        if (at < 0) return null;
+        var rest = status[(at + 8)..].TrimStart("\t "u8);
+        var end = rest.IndexOf((byte)'\n');
+        if (end >= 0) rest = rest[..end];
+        return ulong.TryParse(rest, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var mask)
+            ? mask : null;
     }
 
     public void StartSession() => Errno.Check(setsid(), "setsid");

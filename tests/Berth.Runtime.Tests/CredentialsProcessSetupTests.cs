@@ -67,6 +67,21 @@ public class CredentialsProcessSetupTests : IDisposable
     }
 
     [Fact]
+    public void A_bounding_set_dropped_ahead_is_not_dropped_again()
+    {
+        var spec = NewSpec(p => p.Capabilities = new Capabilities
+        {
+            Bounding = [.. CapabilityNames.All.Where(n => n is not ("CAP_SYS_ADMIN" or "CAP_NET_RAW"))], Permitted = ["CAP_KILL"], Effective = ["CAP_KILL"],
+        });
+        ProcessSetup.DropBoundingSet(spec, sys);
+        Assert.Equal([$"prctl {PrctlOptions.CapBsetDrop} 13 0", $"prctl {PrctlOptions.CapBsetDrop} 21 0"], sys.Calls);
+        sys.Calls.Clear();
+        ProcessSetup.Finalize(spec, sys, null, warnings.Add, boundingSetDropped: true);
+        Assert.DoesNotContain(sys.Calls, c => c.StartsWith($"prctl {PrctlOptions.CapBsetDrop} ", StringComparison.Ordinal));
+        Assert.Contains("capset eff=0x20 prm=0x20 inh=0x0", sys.Calls);
+    }
+
+    [Fact]
     public void Ambient_capabilities_not_permitted_and_inheritable_are_skipped_as_runc_does()
     {
         Finalize(NewSpec(p => p.Capabilities = new Capabilities

@@ -65,7 +65,7 @@ public class RootfsEndToEndTests
     public void Capabilities_user_groups_umask_and_rlimits_are_as_configured()
     {
         using var h = new LifecycleHarness("sh", "-c", string.Join('\n',
-            "grep -E '^Cap(Eff|Prm|Bnd)' /proc/self/status",
+            "grep -E '^(Cap(Eff|Prm|Bnd)|Sig(Ign|Blk))' /proc/self/status",
             "echo ids=$(id -u):$(id -g):$(id -G)",
             "echo nofile=$(ulimit -n):$(ulimit -Hn)",
             "echo umask=$(umask)"));
@@ -85,6 +85,9 @@ public class RootfsEndToEndTests
         Assert.Equal("CapEff:\t0000000000000420", Line(r.Stdout, "CapEff:"));
         Assert.Equal("CapPrm:\t0000000000000420", Line(r.Stdout, "CapPrm:"));
         Assert.Equal("CapBnd:\t0000000000000421", Line(r.Stdout, "CapBnd:"));
+        // The runtime's own dispositions (the .NET runtime ignores SIGPIPE) do not reach the process.
+        Assert.Equal("SigIgn:\t0000000000000000", Line(r.Stdout, "SigIgn:"));
+        Assert.Equal("SigBlk:\t0000000000000000", Line(r.Stdout, "SigBlk:"));
         Assert.Contains("ids=1000:1001:1001 10 20\n", r.Stdout);
         Assert.Contains("nofile=321:654\n", r.Stdout);
         Assert.Contains("umask=0077\n", r.Stdout);

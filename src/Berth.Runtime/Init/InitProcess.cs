@@ -125,6 +125,7 @@ public static class InitProcess
             if (process.Terminal) ConsoleSetup.Attach(sys, request.ConsoleSocket, process.ConsoleSize);
             else if (request.ConsoleSocket >= 0) sys.CloseFd(request.ConsoleSocket);
             executable = ExecutableLookup.Find(process);
+            Credentials.ProcessSetup.Validate(process); // a bad name or limit fails `create`, before anything is applied
             channel.Send(new InitReport { Type = "ready" });
             channel.Dispose(); // the user process must not inherit it
         }
@@ -137,6 +138,10 @@ public static class InitProcess
 
         try
         {
+            // While `start` is still on its way, narrow the bounding set: one less step between `start` and the
+            // program. Not when startContainer hooks will run in between: they would inherit it.
+            var boundingSetDropped = request.Kind == "create" && fifoFd >= 0 && spec.Hooks?.StartContainer is not { Count: > 0 };
+            if (boundingSetDropped) Credentials.ProcessSetup.DropBoundingSet(spec, sys);
             if (request.Kind == "create" && fifoFd >= 0)
             {
                 // Block until `start` opens the fifo for reading. The startContainer hooks run before the byte is
@@ -148,7 +153,7 @@ public static class InitProcess
                 sys.CloseFd(fifoFd);
             }
             sys.CloseOnExecFrom(3 + request.PreservedFds); // before seccomp, which may not allow close_range
-            ProcessStep.Finalize(spec, sys, seccomp);
+            ProcessStep.Finalize(spec, sys, seccomp, boundingSetDropped);
             sys.ReplaceProcess(executable, spec.Process!.Args!, spec.Process.Env ?? []);
             return 127;
         }

@@ -21,9 +21,9 @@ internal static class ProcessStep
     public static SockFilter[]? CompileSeccomp(Spec spec)
         => spec.Linux?.Seccomp is { } profile ? SeccompFilter.Compile(profile) : null;
 
-    public static void Finalize(Spec spec, ISyscalls sys, SockFilter[]? seccomp)
+    public static void Finalize(Spec spec, ISyscalls sys, SockFilter[]? seccomp, bool boundingSetDropped = false)
     {
         Action? load = seccomp is null ? null : () => SeccompFilter.Load(sys, seccomp, spec.Linux!.Seccomp!.Flags);
-        ProcessSetup.Finalize(spec, sys, load);
+        ProcessSetup.Finalize(spec, sys, load, boundingSetDropped);
     }
 }
