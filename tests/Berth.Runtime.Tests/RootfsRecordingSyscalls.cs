@@ -105,7 +105,17 @@ public sealed class RootfsRecordingSyscalls(string sandbox)
     {
         Calls.Add($"symlink {target} {linkPath}");
         var mapped = Map(linkPath);
-        if (InSandbox(mapped)) File.CreateSymbolicLink(mapped, target);
+        if (!InSandbox(mapped)) return;
+        FailIfExists("symlink", mapped);
+        File.CreateSymbolicLink(mapped, target);
+    }
+
+    /// <summary>EEXIST, as the kernel answers mknod and symlink on a name that is taken.</summary>
+    private void FailIfExists(string call, string mapped)
+    {
+        if (!Path.Exists(mapped) && new FileInfo(mapped).LinkTarget is null) return;
+        Calls[^1] += " => errno 17";
+        throw new SyscallException(call, Errno.EEXIST, mapped);
     }
 
     public void MakeDirectory(string path, uint mode)
@@ -124,7 +134,9 @@ public sealed class RootfsRecordingSyscalls(string sandbox)
             throw new SyscallException("mknod", Errno.EPERM, path);
         }
         var mapped = Map(path);
-        if (InSandbox(mapped)) File.WriteAllText(mapped, ""); // stands in for the node
+        if (!InSandbox(mapped)) return;
+        FailIfExists("mknod", mapped);
+        File.WriteAllText(mapped, ""); // stands in for the node
     }
 
     public void ChangeOwner(string path, uint uid, uint gid) => Calls.Add($"lchown {path} {uid} {gid}");

@@ -246,6 +246,35 @@ public class RootfsSetupTests : IDisposable
     }
 
     [Fact]
+    public void In_a_dev_it_mounted_afresh_each_node_and_link_is_one_call_and_a_taken_name_is_replaced()
+    {
+        var spec = NewSpec(new Mount { Destination = "/dev", Type = "tmpfs", Source = "tmpfs" });
+        spec.Linux!.Devices = [new Device { Type = "c", Path = "/dev/fuse", Major = 10, Minor = 229, Uid = 0, Gid = 7 }];
+        File.WriteAllText(Rootfs + "/dev/ptmx", ""); // a taken name: this double's mounts do not hide the image's /dev
+        Prepare(spec);
+        Assert.Equal([$"mknod {Rootfs}/dev/null 0x21b6 {DeviceNumbers.Make(1, 3)}"], sys.Calls.Where(c => c.Contains("/dev/null")));
+        Assert.Equal([$"symlink /proc/self/fd {Rootfs}/dev/fd"], sys.Calls.Where(c => c.EndsWith("/dev/fd", StringComparison.Ordinal)));
+        Assert.Equal([$"mknod {Rootfs}/dev/fuse 0x21b6 {DeviceNumbers.Make(10, 229)}", $"lchown {Rootfs}/dev/fuse 0 7"],
+            sys.Calls.Where(c => c.Contains("/dev/fuse")));
+        Assert.Equal(
+            [$"symlink pts/ptmx {Rootfs}/dev/ptmx => errno 17", $"remove {Rootfs}/dev/ptmx", $"symlink pts/ptmx {Rootfs}/dev/ptmx"],
+            sys.Calls.Where(c => c.Contains("/dev/ptmx")));
+        Assert.Equal("pts/ptmx", new FileInfo(Rootfs + "/dev/ptmx").LinkTarget);
+    }
+
+    [Fact]
+    public void A_dev_covered_by_a_later_mount_takes_the_general_way()
+    {
+        File.WriteAllText(Rootfs + "/dev/zero", "");
+        Prepare(NewSpec(
+            new Mount { Destination = "/dev", Type = "tmpfs", Source = "tmpfs" },
+            new Mount { Destination = "/dev/", Type = "tmpfs", Source = "tmpfs", Options = ["tmpcopyup"] }));
+        // No mknod tried and refused first: the taken name is found and removed, then the node made.
+        Assert.Equal([$"remove {Rootfs}/dev/zero", $"mknod {Rootfs}/dev/zero 0x21b6 {DeviceNumbers.Make(1, 5)}"],
+            sys.Calls.Where(c => c.Contains("/dev/zero")));
+    }
+
+    [Fact]
     public void No_devices_when_dev_is_a_bind_mount()
     {
         sys.Directories.Add("/dev");

@@ -163,3 +163,48 @@ public class SpecReaderTests
         Assert.Equal(("error", "boom"), (report.Type, report.Message));
     }
 }
+
+/// <summary>The scan that lets `create` begin a network namespace before the config is parsed.</summary>
+public class NetworkNamespaceScanTests
+{
+    private static bool Scan(string json) => SpecLoader.WantsNetworkNamespaceInClone(Encoding.UTF8.GetBytes(json));
+
+    [Fact]
+    public void The_default_spec_and_a_runc_like_config_want_one()
+    {
+        Assert.True(SpecLoader.WantsNetworkNamespaceInClone(JsonSerializer.SerializeToUtf8Bytes(SpecVerb.Default(), RuntimeJsonContext.Default.Spec)));
+        Assert.True(Scan("""
+            { "ociVersion": "1.0.2", "process": { "args": ["sh"], "env": [], "cwd": "/" }, "mounts": [ { "destination": "/proc" } ],
+              // comments and trailing commas, as the parser accepts them
+              "linux": { "resources": { "devices": [ { "allow": false } ] },
+                         "namespaces": [ { "type": "pid" }, { "path": "", "type": "network" }, { "type": "mount" }, ] } }
+            """));
+    }
+
+    [Fact]
+    public void A_joined_or_absent_network_namespace_wants_none()
+    {
+        Assert.False(Scan("""{ "linux": { "namespaces": [ { "type": "network", "path": "/proc/1/ns/net" }, { "type": "mount" } ] } }"""));
+        Assert.False(Scan("""{ "linux": { "namespaces": [ { "type": "mount" } ] } }"""));
+        Assert.False(Scan("""{ "linux": { "cgroupsPath": "/x" } }"""));
+        Assert.False(Scan("""{ "ociVersion": "1.0.2" }"""));
+    }
+
+    [Theory]
+    [InlineData("""{ "type": "user" }""")]
+    [InlineData("""{ "type": "time" }""")]
+    [InlineData("""{ "type": "pid", "path": "/proc/1/ns/pid" }""")]
+    public void An_init_that_is_exec_d_wants_none(string other)
+    {
+        Assert.False(Scan($$"""{ "linux": { "namespaces": [ { "type": "network" }, {{other}} ] } }"""));
+        Assert.False(Scan($$"""{ "linux": { "namespaces": [ {{other}}, { "type": "network" } ] } }"""));
+    }
+
+    [Theory]
+    [InlineData("""{ "linux": { "namespaces": [ { "type": "network" } """)]
+    [InlineData("""{ "linux": [ { "namespaces": [ { "type": "network" } ] } ] }""")]
+    [InlineData("""{ "linux": { "namespaces": { "type": "network" } } }""")]
+    [InlineData("""not json""")]
+    [InlineData("")]
+    public void Text_that_is_not_such_a_config_wants_none(string text) => Assert.False(Scan(text));
+}

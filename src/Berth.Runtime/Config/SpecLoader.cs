@@ -10,15 +10,77 @@ public static class SpecLoader
 {
     public static (Spec Spec, byte[] Raw) Load(string bundle)
     {
-        var path = Path.Combine(bundle, "config.json");
-        byte[] raw;
-        try { raw = File.ReadAllBytes(path); }
+        var raw = Read(bundle);
+        return (Load(bundle, raw), raw);
+    }
+
+    /// <summary>The bundle's config.json as it is on disk, unparsed.</summary>
+    public static byte[] Read(string bundle)
+    {
+        try { return File.ReadAllBytes(Path.Combine(bundle, "config.json")); }
         catch (FileNotFoundException) { throw new RuntimeException($"bundle {bundle}: config.json not found"); }
         catch (DirectoryNotFoundException) { throw new RuntimeException($"bundle {bundle}: no such directory"); }
         catch (UnauthorizedAccessException) { throw new RuntimeException($"bundle {bundle}: config.json: permission denied"); }
+    }
+
+    /// <summary>Parses and validates a config.json read by <see cref="Read"/>.</summary>
+    public static Spec Load(string bundle, byte[] raw)
+    {
         var spec = Parse(raw);
         Validate(spec, bundle);
-        return (spec, raw);
+        return spec;
+    }
+
+    /// <summary>
+    /// A guess, made from the raw text before it is parsed, at whether `create` will clone an init that makes a new
+    /// network namespace: linux.namespaces has a "network" entry without a path, and none of the namespaces that make
+    /// the init an exec'd one (user, time, a joined pid namespace). It lets that namespace be begun on another thread
+    /// while the config is parsed; the caller corrects a wrong guess once it has the spec. Unreadable JSON is "no".
+    /// </summary>
+    public static bool WantsNetworkNamespaceInClone(ReadOnlySpan<byte> raw)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(raw, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            if (!SeekProperty(ref reader, "linux"u8) || reader.TokenType != JsonTokenType.StartObject) return false;
+            if (!SeekProperty(ref reader, "namespaces"u8) || reader.TokenType != JsonTokenType.StartArray) return false;
+            var network = false;
+            while (reader.Read() && reader.TokenType == JsonTokenType.StartObject)
+            {
+                string? type = null, path = null;
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    var isType = reader.ValueTextEquals("type"u8);
+                    var isPath = reader.ValueTextEquals("path"u8);
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.String && (isType || isPath))
+                    {
+                        if (isType) type = reader.GetString(); else path = reader.GetString();
+                    }
+                    else reader.Skip();
+                }
+                var joined = !string.IsNullOrEmpty(path);
+                if (type is "user" or "time" || (type == "pid" && joined)) return false;
+                if (type == "network" && !joined) network = true;
+            }
+            return network && reader.TokenType == JsonTokenType.EndArray;
+        }
+        catch (JsonException) { return false; }
+    }
+
+    /// <summary>Moves the reader, which is at the start of an object or just before it, onto the value of the object's
+    /// property <paramref name="name"/>, skipping the others; false when there is no such property.</summary>
+    private static bool SeekProperty(ref Utf8JsonReader reader, ReadOnlySpan<byte> name)
+    {
+        if (reader.TokenType == JsonTokenType.None && (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)) return false;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var found = reader.ValueTextEquals(name);
+            if (!reader.Read()) return false;
+            if (found) return true;
+            reader.Skip();
+        }
+        return false;
     }
 
     public static Spec Parse(ReadOnlySpan<byte> raw)

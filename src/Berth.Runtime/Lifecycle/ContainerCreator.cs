@@ -41,8 +41,8 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
     {
         ContainerId.Validate(id);
         var bundle = Path.GetFullPath(options.Bundle);
-        var (spec, raw) = SpecLoader.Load(bundle);
-        using var networkAhead = BeginNetworkNamespace(spec);
+        var raw = SpecLoader.Read(bundle);
+        using var networkAhead = BeginNetworkNamespace(bundle, raw, out var spec);
         if (store.Exists(id)) throw new RuntimeException($"container with id exists: {id}");
         store.Claim(id, sys);
         var pid = 0;
@@ -264,13 +264,27 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
     }
 
     /// <summary>
-    /// A cloned init's new network namespace, begun now on a thread of its own (<see cref="NetworkNamespaceAhead"/>),
-    /// while this thread claims the ID and opens the cgroup; the init joins it. Null when the init is not a clone (a user
-    /// namespace must own the network namespace it makes) or makes no network namespace.
+    /// Parses and validates the config into <paramref name="spec"/> and, when the init will be a clone that makes a new
+    /// network namespace, begins that namespace on a thread of its own (<see cref="NetworkNamespaceAhead"/>) while this
+    /// thread goes on; the init joins it. The namespace is begun before the parse when a scan of the raw text says it will
+    /// be needed, and the guess is corrected once the spec is known. Null when the init is not a clone (a user namespace
+    /// must own the network namespace it makes) or makes no network namespace.
     /// </summary>
-    private NetworkNamespaceAhead? BeginNetworkNamespace(Spec spec)
-        => ClonesInit(spec) && spec.Linux?.Namespaces?.Exists(n => n.Type == "network" && string.IsNullOrEmpty(n.Path)) == true
-            ? NetworkNamespaceAhead.Begin(sys) : null;
+    private NetworkNamespaceAhead? BeginNetworkNamespace(string bundle, byte[] raw, out Spec spec)
+    {
+        var ahead = SpecLoader.WantsNetworkNamespaceInClone(raw) ? NetworkNamespaceAhead.Begin(sys) : null;
+        try { spec = SpecLoader.Load(bundle, raw); }
+        catch
+        {
+            ahead?.Dispose();
+            throw;
+        }
+        var wanted = ClonesInit(spec) && spec.Linux?.Namespaces?.Exists(n => n.Type == "network" && string.IsNullOrEmpty(n.Path)) == true;
+        if (wanted == ahead is not null) return ahead;
+        if (ahead is null) return NetworkNamespaceAhead.Begin(sys);
+        ahead.Dispose();
+        return null;
+    }
 
     /// <summary>The init is a clone that runs on without exec (see Launch) unless it needs a user namespace (its id maps
     /// must be written before the init runs; a joined one would change the credentials it runs with), a time namespace,

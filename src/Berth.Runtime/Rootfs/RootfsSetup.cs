@@ -133,6 +133,9 @@ public static class RootfsSetup
         private string? mountInfo;
         private MountFlags? devReadonlyFlags;
         private Action? beforeCgroupMount;
+        /// <summary>The rootfs's /dev while it is a new, empty file system that this setup mounted there (a tmpfs, as in
+        /// every runtime's default config) and no later mount has covered it; see <see cref="TryInFreshDev"/>.</summary>
+        private string? freshDev;
 
         public void Run(RootfsOptions options)
         {
@@ -204,6 +207,7 @@ public static class RootfsSetup
             var field = $"mounts[{index}]";
             var options = MountOptions.Parse(m.Options);
             var destination = Resolve(field + ".destination", m.Destination);
+            if (destination == freshDev) freshDev = null;
             try
             {
                 if (m.Type == "bind" || options.IsBind) MountBind(field, m, options, destination);
@@ -300,6 +304,7 @@ public static class RootfsSetup
             });
             if (boundHostInstance)
                 AtPinned(destination, target => Remount(target, (options.Flags & ~MountFlags.Remount) | MountFlags.Bind, options.ClearedFlags));
+            else if (covered is null && Path.TrimEndingDirectorySeparator(m.Destination) == "/dev") freshDev = destination;
             if (covered is not null)
             {
                 var from = covered.IsInvalid ? destination : "/proc/self/fd/" + covered.DangerousGetHandle();
@@ -404,6 +409,12 @@ public static class RootfsSetup
                 var bindInstead = false;
                 foreach (var device in devices)
                 {
+                    if (!bindInstead && TryInFreshDev(device.Path, node => sys.MakeNode(node, device.Mode, DeviceNumbers.Make((ulong)device.Major, (ulong)device.Minor))))
+                    {
+                        if (device.Uid is not null || device.Gid is not null)
+                            Call($"linux.devices ({device.Path})", () => sys.ChangeOwner(freshDev + device.Path[4..], device.Uid ?? 0, device.Gid ?? 0));
+                        continue;
+                    }
                     var field = $"linux.devices ({device.Path})";
                     var destination = Resolve(field, device.Path);
                     sys.CreateDirectory(Path.GetDirectoryName(destination)!);
@@ -438,17 +449,34 @@ public static class RootfsSetup
             if (sys.GetFileKind("/proc/kcore") != FileKind.None) links.Add(("/proc/kcore", "/dev/core"));
             foreach (var (target, link) in links)
             {
+                if (TryInFreshDev(link, path => sys.CreateSymlink(target, path))) continue;
                 var path = Resolve("/dev", link);
                 if (sys.GetFileKind(path) != FileKind.None) continue;
                 Call(link, () => sys.CreateSymlink(target, path));
             }
             // /dev/ptmx must be the one of the container's devpts instance.
+            if (TryInFreshDev("/dev/ptmx", path => sys.CreateSymlink("pts/ptmx", path))) return;
             var ptmx = Resolve("/dev", "/dev/ptmx");
             Call("/dev/ptmx", () =>
             {
                 if (sys.GetFileKind(ptmx) != FileKind.None) sys.Remove(ptmx);
                 sys.CreateSymlink("pts/ptmx", ptmx);
             });
+        }
+
+        /// <summary>
+        /// Makes a node or link named directly under /dev (<paramref name="path"/> is "/dev/NAME") in one call when /dev is
+        /// still the empty file system this setup mounted: there is no symlink to resolve in it and nothing to replace,
+        /// only the mount points of later mounts. False, with nothing made, when that does not hold or the call fails (the
+        /// name exists, say): the caller then takes the general way, which resolves the path and replaces what is there.
+        /// </summary>
+        private bool TryInFreshDev(string path, Action<string> make)
+        {
+            if (freshDev is null || !path.StartsWith("/dev/", StringComparison.Ordinal)) return false;
+            var name = path.AsSpan(5);
+            if (name.IsEmpty || name.Contains('/') || name is "." or "..") return false;
+            try { make(freshDev + path[4..]); return true; }
+            catch (SyscallException) { return false; }
         }
 
         private void PivotRoot()
