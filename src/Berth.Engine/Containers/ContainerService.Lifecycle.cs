@@ -569,13 +569,15 @@ public sealed partial class ContainerService
         return true;
     }
 
-    /// <summary>Sends a signal and publishes Docker's kill event; a paused container is thawed so it can act on it.</summary>
+    /// <summary>Publishes Docker's kill event and sends the signal; a paused container is thawed so it can act on it.
+    /// The event goes first, as dockerd's (which holds the container's lock until it is logged): a container that dies of
+    /// the signal at once must not show its die event before the kill.</summary>
     private async Task SignalQuietlyAsync(Container c, ISupervisedContainer supervised, int signal, bool all, bool paused)
     {
         try
         {
-            await supervised.SignalAsync(signal, all, CancellationToken.None);
             Publish(c, "kill", new() { ["signal"] = signal.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+            await supervised.SignalAsync(signal, all, CancellationToken.None);
             if (paused)
             {
                 await supervised.ResumeAsync(CancellationToken.None);
@@ -604,9 +606,9 @@ public sealed partial class ContainerService
             if (number == Signals.StopSignal(null, c.Record.Config.StopSignal)) c.Restart.Cancel();
         }
         TryQuietly(() => store.Save(c));
+        Publish(c, "kill", new() { ["signal"] = number.ToString(System.Globalization.CultureInfo.InvariantCulture) }); // before its die (SignalQuietlyAsync)
         try { await supervised.SignalAsync(number, all: false, cancellationToken); }
         catch (EngineException) when (exitHandled.Task.IsCompleted) { throw new ConflictException($"Container {c.Id} is not running"); }
-        Publish(c, "kill", new() { ["signal"] = number.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         if (paused && number == Signals.SIGKILL)
         {
             try { await supervised.ResumeAsync(cancellationToken); } catch (EngineException) { }
@@ -721,9 +723,9 @@ public sealed partial class ContainerService
             }
             if (supervised is not null)
             {
+                Publish(c, "kill", new() { ["signal"] = "9" }); // before its die (SignalQuietlyAsync)
                 try { await supervised.SignalAsync(Signals.SIGKILL, all: true, CancellationToken.None); }
                 catch (EngineException) { } // exited meanwhile
-                Publish(c, "kill", new() { ["signal"] = "9" });
                 try { await supervised.ResumeAsync(CancellationToken.None); } catch (EngineException) { }
                 await exitHandled.Task;
             }

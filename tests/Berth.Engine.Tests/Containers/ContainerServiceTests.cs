@@ -133,12 +133,26 @@ public sealed class ContainerServiceTests : IDisposable
         var fake = h.Supervisor.Last(a.Id);
         Assert.Equal(["signal 15", "signal 9"], fake.Calls.Where(c => c.StartsWith("signal", StringComparison.Ordinal)));
         Assert.Equal(137, (await h.Service.InspectAsync(a.Id, false, None)).State.ExitCode);
-        // The SIGKILL's "kill" and the exit's "die" are told by two threads (the exit is handled as soon as it comes).
-        var actions = h.Actions(a.Id);
-        Assert.Equal(["create", "start", "kill"], actions[..3]);
-        Assert.Equal(["die", "kill"], actions[3..5].Order());
-        Assert.Equal("stop", actions[5]);
+        Assert.Equal(["create", "start", "kill", "kill", "die", "stop"], h.Actions(a.Id));
         await Assert.ThrowsAsync<NotModifiedException>(() => h.Service.StopAsync(a.Id, 1, null, None));
+    }
+
+    [Fact]
+    public async Task A_kill_event_comes_before_the_die_it_causes()
+    {
+        h.Supervisor.SignalReturnsLate = true; // each death is handled before the signal call returns
+        var killed = await h.CreateAsync("killed");
+        await h.Service.StartAsync(killed.Id, None);
+        await h.Service.KillAsync(killed.Id, null, None);
+        var stopped = await h.CreateAsync("stopped");
+        await h.Service.StartAsync(stopped.Id, None);
+        await h.Service.StopAsync(stopped.Id, 10, null, None);
+        var removed = await h.CreateAsync("removed");
+        await h.Service.StartAsync(removed.Id, None);
+        await h.Service.RemoveAsync(removed.Id, force: true, removeVolumes: false, removeLink: false, None);
+        Assert.Equal(["create", "start", "kill", "die"], h.Actions(killed.Id));
+        Assert.Equal(["create", "start", "kill", "die", "stop"], h.Actions(stopped.Id));
+        Assert.Equal(["create", "start", "kill", "die", "destroy"], h.Actions(removed.Id));
     }
 
     [Fact]

@@ -21,6 +21,9 @@ internal sealed class FakeSupervisor : ISupervisor
     public string? FailCreate { get; set; }
     /// <summary>Whether a container dies on SIGTERM (else only SIGKILL ends it).</summary>
     public bool DieOnTerm { get; set; } = true;
+    /// <summary>Whether a signal call returns only a while after the death it causes has been handled, as a runtime's
+    /// `kill` may return after its container is gone.</summary>
+    public bool SignalReturnsLate { get; set; }
     /// <summary>As ShimSupervisor.RunOnStart: the runtime first runs at the start.</summary>
     public bool RuntimeRunsAtStart { get; set; }
 
@@ -67,12 +70,12 @@ internal sealed class FakeContainer(FakeSupervisor owner, LaunchRequest request,
 
     public void Exit(int code, bool oom = false) { Output.Writer.TryComplete(); exit.TrySetResult(new ProcessExit(code, DateTimeOffset.UtcNow, oom)); }
 
-    public Task SignalAsync(int signal, bool all, CancellationToken cancellationToken)
+    public async Task SignalAsync(int signal, bool all, CancellationToken cancellationToken)
     {
         Log($"signal {signal}");
         if (exit.Task.IsCompleted) throw new ConflictException("not running");
         if (signal == 9 || (signal == 15 && owner.DieOnTerm)) Exit(128 + signal);
-        return Task.CompletedTask;
+        if (owner.SignalReturnsLate) await Task.Delay(100, CancellationToken.None);
     }
 
     public Task PauseAsync(CancellationToken cancellationToken) { Log("pause"); return Task.CompletedTask; }
