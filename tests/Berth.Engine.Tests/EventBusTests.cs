@@ -49,14 +49,15 @@ public sealed class EventBusTests
     public async Task Live_events_arrive_and_until_ends_the_stream()
     {
         var bus = new EventBus();
-        var until = DateTimeOffset.UtcNow.AddMilliseconds(300);
+        var until = DateTimeOffset.UtcNow.AddSeconds(2); // room for a loaded machine to start the reader first
         var received = new List<string>();
         var reading = Task.Run(async () =>
         {
             await foreach (var e in bus.SubscribeAsync(new EventsOptions(null, until, F(("type", "container"))), CancellationToken.None))
                 received.Add(e.Action);
         });
-        while (bus.Listeners == 0) await Task.Delay(5);
+        while (bus.Listeners == 0 && !reading.IsCompleted) await Task.Delay(5);
+        Assert.False(reading.IsCompleted, "the subscription ended before it was seen");
         bus.Publish("container", "start", "x");
         bus.Publish("network", "create", "n");
         await reading.WaitAsync(TimeSpan.FromSeconds(5));
