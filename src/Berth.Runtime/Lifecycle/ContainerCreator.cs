@@ -56,13 +56,6 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                 sys.CreateFifo(store.FifoOf(id), 0b110_010_010); // 0622: the container's user may not be root
                 if (OperatingSystem.IsLinux()) File.SetUnixFileMode(store.FifoOf(id), (UnixFileMode)0b110_010_010); // past the umask
             }
-            var record = new ContainerRecord
-            {
-                Id = id, Bundle = bundle, Rootfs = SpecLoader.RootfsOf(spec, bundle), Annotations = spec.Annotations,
-                Created = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture),
-                Owner = Host.IsRoot ? "root" : Environment.UserName, CgroupsPath = spec.Linux?.CgroupsPath,
-                HasPoststart = spec.Hooks?.Poststart is { Count: > 0 }, HasPoststop = spec.Hooks?.Poststop is { Count: > 0 }, Config = raw,
-            };
             var consoleFd = -1;
             if (spec.Process!.Terminal && options.ConsoleSocket is null && !options.ForegroundTerminal)
                 throw new RuntimeException("cannot allocate tty if berth-runtime will detach without setting console socket (process.terminal is set: give --console-socket)");
@@ -109,7 +102,15 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
                 foreach (var join in joins) sys.CloseFd(join.Fd);
                 foreach (var (mount, _, _) in deferredJoin?.Files ?? []) mount.Dispose();
             }
-            record.Pid = pid;
+            // Made once the init runs: the clone needs none of it, and formatting the time costs first-use set-up here.
+            var record = new ContainerRecord
+            {
+                Id = id, Bundle = bundle, Rootfs = SpecLoader.RootfsOf(spec, bundle), Annotations = spec.Annotations,
+                Created = DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture),
+                Owner = Host.IsRoot ? "root" : Environment.UserName, CgroupsPath = spec.Linux?.CgroupsPath,
+                HasPoststart = spec.Hooks?.Poststart is { Count: > 0 }, HasPoststop = spec.Hooks?.Poststop is { Count: > 0 }, Config = raw,
+                Pid = pid,
+            };
             record.PidStartTime = ProcStat.Read(pid)?.StartTime ?? 0;
             record.NewUserNamespace = newUserNs;
             record.CgroupDirectories = [.. cgroup.Directories.Values.Distinct()];
