@@ -723,10 +723,7 @@ public sealed partial class ContainerService
             }
             if (supervised is not null)
             {
-                Publish(c, "kill", new() { ["signal"] = "9" }); // before its die (SignalQuietlyAsync)
-                try { await supervised.SignalAsync(Signals.SIGKILL, all: true, CancellationToken.None); }
-                catch (EngineException) { } // exited meanwhile
-                try { await supervised.ResumeAsync(CancellationToken.None); } catch (EngineException) { }
+                await SignalQuietlyAsync(c, supervised, Signals.SIGKILL, all: true, paused: true); // thawed, whatever its state says
                 await exitHandled.Task;
             }
             await DestroyAsync(c);
