@@ -100,6 +100,23 @@ public class LifecycleIntegrationTests
     }
 
     [RootFact]
+    public void TheRuntimesGcReservesOneGibibyteNotAMultipleOfTheMachinesMemory()
+    {
+        // A created container's init is a clone of `berth-runtime create`: its address space is the runtime's. The GC
+        // region range (System.GC.RegionRange in berth-runtime.csproj) bounds the largest reservation; by default the
+        // GC reserves twice the machine's memory, and every verb pays for building and tearing that down.
+        using var h = new LifecycleHarness("sleep", "30");
+        var created = h.Create();
+        Assert.True(created.Code == 0, created.Stderr);
+        var largest = File.ReadAllLines($"/proc/{h.Pid()}/maps")
+            .Select(line => line.Split(' ')[0].Split('-'))
+            .Max(range => Convert.ToInt64(range[1], 16) - Convert.ToInt64(range[0], 16));
+        Assert.True(largest <= (1L << 30) + 4096 * 16, $"the runtime's largest mapping is {largest >> 20} MiB");
+        Assert.True(largest >= 1L << 29, $"the runtime's largest mapping is {largest >> 20} MiB: is the GC's region range still reserved in one piece?");
+        Assert.Equal(0, h.Verb("delete", "--force", h.Id).Code);
+    }
+
+    [RootFact]
     public void DeleteOfACreatedContainerKillsItsInit()
     {
         using var h = new LifecycleHarness("sleep", "30");
