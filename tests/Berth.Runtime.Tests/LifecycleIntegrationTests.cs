@@ -100,6 +100,32 @@ public class LifecycleIntegrationTests
     }
 
     [RootFact]
+    public void ACreatedInitReadsTheExecFifoAndOutlivesAWriterThatLeavesWithoutStartingIt()
+    {
+        using var h = new LifecycleHarness("sh", "-c", "echo started > /tmp/marker; sleep 30");
+        h.Config["root"]!["readonly"] = false;
+        h.Save();
+        Assert.Equal(0, h.Create().Code);
+        var fifo = Path.Combine(h.Root, h.Id, "exec.fifo");
+        if (OperatingSystem.IsLinux()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead, File.GetUnixFileMode(fifo));
+        // `start` opens the write end without waiting, which works only while the init holds the read end: it has, since
+        // before `create` returned. A writer that leaves without the byte releases nothing, and the init waits on.
+        var sys = Berth.Linux.LinuxSyscalls.Instance;
+        sys.CloseFd(sys.OpenFile(fifo, Berth.Linux.OpenFlags.O_WRONLY | Berth.Linux.OpenFlags.O_NONBLOCK));
+        Thread.Sleep(100);
+        Assert.Equal("created", h.Status());
+        var marker = Path.Combine(h.Bundle, "rootfs", "tmp", "marker");
+        Assert.False(File.Exists(marker));
+
+        var start = h.Verb("start", h.Id);
+        Assert.True(start.Code == 0, start.Stderr);
+        Assert.False(File.Exists(fifo));
+        for (var waited = 0; waited < 5000 && !File.Exists(marker); waited += 10) Thread.Sleep(10);
+        Assert.Equal("started\n", File.ReadAllText(marker));
+        Assert.Equal("running", h.Status());
+    }
+
+    [RootFact]
     public void TheRuntimesGcReservesOneGibibyteNotAMultipleOfTheMachinesMemory()
     {
         // A created container's init is a clone of `berth-runtime create`: its address space is the runtime's. The GC

@@ -3,6 +3,7 @@ using Berth.Linux;
 using Berth.Oci.Runtime;
 using Berth.Runtime.Config;
 using Berth.Runtime.Hooks;
+using Berth.Runtime.Lifecycle;
 using Berth.Runtime.Terminal;
 
 namespace Berth.Runtime.Init;
@@ -89,7 +90,7 @@ public static class InitProcess
         string executable;
         Spec spec;
         SockFilter[]? seccomp;
-        var fifoFd = -1;
+        int fifoFd = -1, fifoReader = -1;
         try
         {
             if (request.NewCgroupNamespace) sys.UnshareNamespaces(Namespaces.CloneNewCgroup);
@@ -126,6 +127,9 @@ public static class InitProcess
             else if (request.ConsoleSocket >= 0) sys.CloseFd(request.ConsoleSocket);
             executable = ExecutableLookup.Find(process);
             Credentials.ProcessSetup.Validate(process); // a bad name or limit fails `create`, before anything is applied
+            // The read end of the exec fifo, open before "ready" so that `start`, which opens the write end and
+            // fails when nobody reads, always finds it (see ExecFifo).
+            if (request.Kind == "create" && fifoFd >= 0) fifoReader = ExecFifo.OpenReader(sys, fifoFd);
             channel.Send(new InitReport { Type = "ready" });
             channel.Dispose(); // the user process must not inherit it
         }
@@ -142,14 +146,13 @@ public static class InitProcess
             // program. Not when startContainer hooks will run in between: they would inherit it.
             var boundingSetDropped = request.Kind == "create" && fifoFd >= 0 && spec.Hooks?.StartContainer is not { Count: > 0 };
             if (boundingSetDropped) Credentials.ProcessSetup.DropBoundingSet(spec, sys);
-            if (request.Kind == "create" && fifoFd >= 0)
+            if (fifoReader >= 0)
             {
-                // Block until `start` opens the fifo for reading. The startContainer hooks run before the byte is
-                // written, so `start` (which waits for the byte) runs poststart hooks only after them, as the spec orders.
-                var writer = sys.OpenFile($"/proc/self/fd/{fifoFd}", OpenFlags.O_WRONLY);
+                fifoReader = ExecFifo.AwaitStart(sys, fifoReader, fifoFd);
+                // The read end stays open through the startContainer hooks: a `start` that has poststart hooks to run
+                // waits for it to close, so they run after these, as the spec orders.
                 new HookRunner(sys).Run(spec.Hooks?.StartContainer, "startContainer", request.HookState ?? "{}");
-                sys.WriteAll(writer, "0"u8);
-                sys.CloseFd(writer);
+                sys.CloseFd(fifoReader);
                 sys.CloseFd(fifoFd);
             }
             sys.CloseOnExecFrom(3 + request.PreservedFds); // before seccomp, which may not allow close_range

@@ -53,8 +53,8 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
             if (options.StartAtOnce && HasHooks(spec.Hooks)) options.StartAtOnce = false;
             if (!options.StartAtOnce)
             {
-                sys.CreateFifo(store.FifoOf(id), 0b110_010_010); // 0622: the container's user may not be root
-                if (OperatingSystem.IsLinux()) File.SetUnixFileMode(store.FifoOf(id), (UnixFileMode)0b110_010_010); // past the umask
+                sys.CreateFifo(store.FifoOf(id), ExecFifo.Mode);
+                if (OperatingSystem.IsLinux()) File.SetUnixFileMode(store.FifoOf(id), (UnixFileMode)ExecFifo.Mode); // past the umask
             }
             var consoleFd = -1;
             if (spec.Process!.Terminal && options.ConsoleSocket is null && !options.ForegroundTerminal)

@@ -20,57 +20,12 @@ public sealed class ContainerOperations(ISyscalls sys, StateStore store)
             case ContainerStatus.Running: throw new RuntimeException("cannot start an already running container");
             case var s: throw new RuntimeException($"cannot start a container in the {s} state");
         }
-        ReleaseFromFifo(record);
+        // Poststart hooks run after the init's startContainer hooks: wait for those when there are any to run.
+        ExecFifo.Release(sys, store, record, awaitStartHooks: record.HasPoststart != false);
         if (record.HasPoststart == false) return;
         var spec = LoadConfig(record);
         if (spec?.Hooks?.Poststart is { Count: > 0 } hooks)
             new HookRunner(sys).RunWarning(hooks, "poststart", HookState(record, ContainerStatus.Running));
-    }
-
-    /// <summary>Opens the exec fifo for reading (which lets the waiting init open it for writing) and reads its byte;
-    /// waits on a pidfd at the same time, so an init that died makes `start` fail instead of hang.</summary>
-    private void ReleaseFromFifo(ContainerRecord record)
-    {
-        var fifoPath = store.FifoOf(record.Id);
-        int fifo;
-        try { fifo = sys.OpenFile(fifoPath, OpenFlags.O_RDONLY | OpenFlags.O_NONBLOCK); }
-        catch (SyscallException) { throw new RuntimeException("cannot start an already running container"); }
-        var pidfd = -1;
-        try
-        {
-            // Opening the fifo already released the init: a short-lived process may have run, exited and been reaped
-            // (by a subreaper such as conmon) before this line, so a failed pidfd_open is no error by itself: its
-            // byte is then in the fifo. Without a pidfd, watch the fifo alone and check liveness between short waits.
-            try { pidfd = sys.OpenProcessHandle(record.Pid); }
-            catch (SyscallException) { }
-            Span<byte> one = stackalloc byte[1];
-            while (true)
-            {
-                var ready = pidfd >= 0 ? sys.WaitReadable([fifo, pidfd], -1) : sys.WaitReadable([fifo], 50);
-                if (ready < 0)
-                {
-                    if (store.IsAlive(record)) continue;
-                    ready = 1; // the init exited
-                }
-                if (ready == 0)
-                {
-                    int n;
-                    try { n = sys.ReadSome(fifo, one); }
-                    catch (SyscallException e) when (e.ErrorNumber == Errno.EAGAIN) { continue; }
-                    if (n == 1) break;
-                    throw new RuntimeException("container init exited before it was started");
-                }
-                // The init exited; maybe after writing its byte.
-                try { if (sys.ReadSome(fifo, one) == 1) break; } catch (SyscallException) { }
-                throw new RuntimeException("container init exited before it was started");
-            }
-        }
-        finally
-        {
-            sys.CloseFd(fifo);
-            if (pidfd >= 0) sys.CloseFd(pidfd);
-        }
-        try { File.Delete(fifoPath); } catch (IOException) { }
     }
 
     public void Kill(string id, int signal, bool all)
