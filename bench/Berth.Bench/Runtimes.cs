@@ -11,7 +11,7 @@ public sealed class OciRuntime
     public string? Unavailable { get; }
     /// <summary>Berth's runtime is not published to artifacts/bin yet.</summary>
     public bool NotBuilt => IsBerth && !File.Exists(Binary);
-    private readonly string _root;
+    private readonly string _root, _scratch;
 
     public OciRuntime(string name, string binary, bool isBerth, Workspace workspace, string? unavailable = null)
     {
@@ -19,6 +19,7 @@ public sealed class OciRuntime
         Binary = binary;
         IsBerth = isBerth;
         _root = workspace.Dir("runtime-state", name);
+        _scratch = workspace.Dir("runtime-rss", name);
         Unavailable = unavailable ?? (File.Exists(binary) ? null : isBerth ? null : $"not installed ({binary} missing)");
     }
 
@@ -28,11 +29,40 @@ public sealed class OciRuntime
     /// file on them is the event that the container has exited — no polling of `state`. Each command is started
     /// with posix_spawn and waited for on this thread (<see cref="SpawnedProcess"/>), the same for every runtime.
     /// </summary>
-    public double CreateStartWaitDelete(string bundle, string id)
+    public double CreateStartWaitDelete(string bundle, string id) => Cycle(bundle, id, rss: null);
+
+    /// <summary>
+    /// The largest peak resident set, in MB, of the runtime's own processes (create, start, delete; not the container's)
+    /// in one untimed cycle. Each command runs under GNU time (`-f %M`): its ru_maxrss is right only for a process whose
+    /// parent is small, since a posix_spawn child shares the spawner's memory until it execs and the kernel carries that
+    /// memory's peak over the exec (from the bench itself, 40-odd MB for every runtime alike).
+    /// </summary>
+    public double PeakRssMegabytes(string bundle, string id)
+    {
+        if (!File.Exists("/usr/bin/time")) return double.NaN;
+        var rss = new PeakRss(Path.Combine(_scratch, "maxrss"));
+        Cycle(bundle, id, rss);
+        return rss.Kilobytes / 1024.0;
+    }
+
+    private sealed class PeakRss(string file)
+    {
+        public long Kilobytes { get; private set; }
+        public string[] Prefix => ["/usr/bin/time", "-o", file, "-f", "%M"];
+
+        public void Record()
+        {
+            if (File.Exists(file) && long.TryParse(File.ReadAllText(file).Trim().Split('\n')[^1], out var kb)) Kilobytes = Math.Max(Kilobytes, kb);
+            File.Delete(file);
+        }
+    }
+
+    private double Cycle(string bundle, string id, PeakRss? rss)
     {
         var clock = Stopwatch.StartNew();
-        using var create = SpawnedProcess.Start([Binary, "--root", _root, "create", "--bundle", bundle, id]);
+        using var create = SpawnedProcess.Start([.. rss?.Prefix ?? [], Binary, "--root", _root, "create", "--bundle", bundle, id]);
         var code = create.WaitForExit(CommandLimit, $"{Name} create");
+        rss?.Record();
         if (code != 0)
         {
             create.ReadToEnd(TimeSpan.FromSeconds(5));
@@ -41,9 +71,9 @@ public sealed class OciRuntime
         }
         try
         {
-            Run(["start", id], check: true);
+            Run(["start", id], check: true, rss);
             if (!create.ReadToEnd(CommandLimit)) throw new BenchException($"{Name}: container {id} did not exit within 30 s");
-            Delete(id, force: false);
+            Delete(id, force: false, rss);
         }
         catch
         {
@@ -56,24 +86,25 @@ public sealed class OciRuntime
     /// <summary>How long any one command, or the container, may take before the cycle fails.</summary>
     private static readonly TimeSpan CommandLimit = TimeSpan.FromSeconds(30);
 
-    private CommandResult Run(string[] verb, bool check)
+    private CommandResult Run(string[] verb, bool check, PeakRss? rss = null)
     {
-        using var process = SpawnedProcess.Start([Binary, "--root", _root, .. verb]);
+        using var process = SpawnedProcess.Start([.. rss?.Prefix ?? [], Binary, "--root", _root, .. verb]);
         var code = process.WaitForExit(CommandLimit, $"{Name} {verb[0]}");
+        rss?.Record();
         process.ReadToEnd(TimeSpan.FromSeconds(5));
         var result = new CommandResult(code, "", process.Output, 0);
         if (check && code != 0) throw Shell.Failure([Binary, .. verb], result);
         return result;
     }
 
-    private void Delete(string id, bool force)
+    private void Delete(string id, bool force, PeakRss? rss = null)
     {
         if (force) { Run(["delete", "--force", id], check: false); return; }
         // End of file on the pipes comes as the process closes its files, a moment before it is a zombie
         // that the runtime sees as stopped: within that moment `delete` says "running", so try again.
         for (var attempt = 0; ; attempt++)
         {
-            var result = Run(["delete", id], check: false);
+            var result = Run(["delete", id], check: false, rss);
             if (result.ExitCode == 0) return;
             if (attempt >= 200 || !result.Stderr.Contains("running", StringComparison.OrdinalIgnoreCase))
                 throw Shell.Failure([Binary, "delete", id], result);

@@ -21,7 +21,8 @@ public sealed class RuntimeScenario : Scenario
 {
     public override string Key => "runtime";
     public override IReadOnlyList<MetricSpec> Metrics { get; } =
-        [new("runtime", "runtime create→start→wait→delete", "ms", Goal: Goal.FractionOf("runc", 3))];
+        [new("runtime", "runtime create→start→wait→delete", "ms", Goal: Goal.FractionOf("runc", 3)),
+         new("runtime-rss", "runtime peak RSS (largest of create, start, delete)", "MB")];
     protected override (int Quick, int Full) Samples => (30, 150);
 
     public override IEnumerable<Contender> Contenders(BenchContext context)
@@ -37,7 +38,10 @@ public sealed class RuntimeScenario : Scenario
                 System = runtime.Name,
                 IsBerth = runtime.IsBerth,
                 Setup = () => bundle = Bundle.Create(context.Workspace.Dir("bundles", runtime.Name), context.BusyboxRootfs, $"/{context.Workspace.Tag}/{runtime.Name}"),
-                Measure = i => [runtime.CreateStartWaitDelete(bundle!, context.Id(runtime.Name, i))],
+                // The peak RSS comes from a second, untimed cycle (GNU time, which it needs, adds a fork to each command),
+                // after every tenth: each cycle leaves the kernel a network namespace to tear down in the background.
+                Measure = i => [runtime.CreateStartWaitDelete(bundle!, context.Id(runtime.Name, i)),
+                                i % 10 == 0 ? runtime.PeakRssMegabytes(bundle!, context.Id(runtime.Name, i) + "-rss") : double.NaN],
             };
         }
     }

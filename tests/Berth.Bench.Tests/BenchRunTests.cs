@@ -14,9 +14,16 @@ public class BenchRunTests
         Assert.Contains("--check runs no peers", stdout);
         var report = Berth.Bench.BenchReport.FromJson(File.ReadAllText(output.Combine("latest.json")));
         Assert.Equal("check", report.Mode);
-        var berth = Assert.Single(report.Metrics).Cells.Single(c => c.IsBerth);
+        Assert.Equal(["runtime", "runtime-rss"], report.Metrics.Select(m => m.Key));
+        var berth = report.Metrics[0].Cells.Single(c => c.IsBerth);
         Assert.True(berth.State is Berth.Bench.CellState.Measured or Berth.Bench.CellState.NotBuilt, $"{berth.State}: {berth.Reason}");
-        if (berth.State == Berth.Bench.CellState.Measured) Assert.Single(berth.Samples);
+        if (berth.State == Berth.Bench.CellState.Measured)
+        {
+            Assert.Single(berth.Samples);
+            // The peak resident set of the runtime's own processes: a few MB (its data and heap), never zero.
+            var rss = Assert.Single(report.Metrics[1].Cells.Single(c => c.IsBerth).Samples);
+            Assert.InRange(rss, 1, 64);
+        }
         Assert.True(File.Exists(output.Combine("latest.svg")));
     }
 }
