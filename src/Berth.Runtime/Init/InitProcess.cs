@@ -129,7 +129,7 @@ public static class InitProcess
             Credentials.ProcessSetup.Validate(process); // a bad name or limit fails `create`, before anything is applied
             // The read end of the exec fifo, open before "ready" so that `start`, which opens the write end and
             // fails when nobody reads, always finds it (see ExecFifo).
-            if (request.Kind == "create" && fifoFd >= 0) fifoReader = ExecFifo.OpenReader(sys, fifoFd);
+            if (fifoFd >= 0) fifoReader = ExecFifo.OpenReader(sys, fifoFd); // set for `create` only
             channel.Send(new InitReport { Type = "ready" });
             channel.Dispose(); // the user process must not inherit it
         }
