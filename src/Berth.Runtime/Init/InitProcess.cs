@@ -142,10 +142,20 @@ public static class InitProcess
 
         try
         {
-            // While `start` is still on its way, narrow the bounding set: one less step between `start` and the
-            // program. Not when startContainer hooks will run in between: they would inherit it.
-            var boundingSetDropped = request.Kind == "create" && fifoFd >= 0 && spec.Hooks?.StartContainer is not { Count: > 0 };
-            if (boundingSetDropped) Credentials.ProcessSetup.DropBoundingSet(spec, sys);
+            // While `start` is still on its way (the runtime that created us exits, and `start` is a new process), the
+            // process is set up as far as it can be, so that `start` is followed by little more than the exec. runc does
+            // the same (its init drops to the process's credentials before it waits on the fifo). Not when
+            // startContainer hooks run in between: they run with the runtime's credentials and bounding set. Nor when
+            // a seccomp filter must be loaded while still privileged (no noNewPrivileges): it would then filter the
+            // wait on the fifo; that filter is loaded in the usual order, after the wait.
+            var setUpEarly = request.Kind == "create" && fifoFd >= 0 && spec.Hooks?.StartContainer is not { Count: > 0 };
+            var finalizeEarly = setUpEarly && (seccomp is null || spec.Process!.NoNewPrivileges);
+            if (finalizeEarly)
+            {
+                sys.CloseOnExecFrom(3 + request.PreservedFds);
+                ProcessStep.Finalize(spec, sys, seccomp: null);
+            }
+            else if (setUpEarly) Credentials.ProcessSetup.DropBoundingSet(spec, sys);
             if (fifoReader >= 0)
             {
                 fifoReader = ExecFifo.AwaitStart(sys, fifoReader, fifoFd);
@@ -155,8 +165,12 @@ public static class InitProcess
                 sys.CloseFd(fifoReader);
                 sys.CloseFd(fifoFd);
             }
-            sys.CloseOnExecFrom(3 + request.PreservedFds); // before seccomp, which may not allow close_range
-            ProcessStep.Finalize(spec, sys, seccomp, boundingSetDropped);
+            if (finalizeEarly) ProcessStep.LoadSeccomp(spec, sys, seccomp);
+            else
+            {
+                sys.CloseOnExecFrom(3 + request.PreservedFds); // before seccomp, which may not allow close_range
+                ProcessStep.Finalize(spec, sys, seccomp, boundingSetDropped: setUpEarly);
+            }
             sys.ReplaceProcess(executable, spec.Process!.Args!, spec.Process.Env ?? []);
             return 127;
         }

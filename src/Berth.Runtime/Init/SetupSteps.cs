@@ -23,7 +23,14 @@ internal static class ProcessStep
 
     public static void Finalize(Spec spec, ISyscalls sys, SockFilter[]? seccomp, bool boundingSetDropped = false)
     {
-        Action? load = seccomp is null ? null : () => SeccompFilter.Load(sys, seccomp, spec.Linux!.Seccomp!.Flags);
+        Action? load = seccomp is null ? null : () => LoadSeccomp(spec, sys, seccomp);
         ProcessSetup.Finalize(spec, sys, load, boundingSetDropped);
+    }
+
+    /// <summary>Loads the compiled filter, if any, on its own: after a <see cref="Finalize"/> without one, for a process
+    /// with noNewPrivileges (which needs no privilege for it).</summary>
+    public static void LoadSeccomp(Spec spec, ISyscalls sys, SockFilter[]? seccomp)
+    {
+        if (seccomp is not null) SeccompFilter.Load(sys, seccomp, spec.Linux!.Seccomp!.Flags);
     }
 }
