@@ -7,11 +7,12 @@ using Berth.Runtime.Seccomp;
 namespace Berth.Runtime.Init;
 
 /// <summary>The rootfs step of init: rt-rootfs's RootfsSetup, with createContainer hooks (and the runtime's
-/// prestart/createRuntime round trip) run after the mounts, before the root changes.</summary>
+/// prestart/createRuntime round trip) run after the mounts, before the root changes. The config was validated by `create`.</summary>
 internal static class RootfsStep
 {
     public static void Prepare(Spec spec, string bundle, bool noPivot, ISyscalls sys, Action beforePivot, Action? beforeCgroupMount = null)
-        => RootfsSetup.Prepare(spec, bundle, sys, new RootfsOptions(noPivot, beforePivot, message => Console.Error.WriteLine($"berth-runtime: warning: {message}"), beforeCgroupMount));
+        => RootfsSetup.Prepare(spec, bundle, sys, new RootfsOptions(noPivot, beforePivot, message => Console.Error.WriteLine($"berth-runtime: warning: {message}"), beforeCgroupMount,
+            Validated: true)); // by ContainerCreator
 }
 
 /// <summary>The last step before exec: credentials, capabilities and the seccomp filter (compiled beforehand, so a bad

@@ -10,7 +10,10 @@ namespace Berth.Runtime.Rootfs;
 /// <param name="Warn">Receives warnings (e.g. an LSM label the kernel cannot apply); stderr when null.</param>
 /// <param name="BeforeCgroupMount">Runs before a `cgroup` mount, which shows the cgroups the init is in: an init that joins
 /// its cgroup only while it sets up the rootfs does so here at the latest.</param>
-public sealed record RootfsOptions(bool NoPivot = false, Action? RunCreateContainerHooks = null, Action<string>? Warn = null, Action? BeforeCgroupMount = null);
+/// <param name="Validated">The config passed <see cref="RootfsSetup.Validate"/> already (in `create`, before anything was made):
+/// the container's init does not check it again, which would be the first run of that code and its data in the init.</param>
+public sealed record RootfsOptions(bool NoPivot = false, Action? RunCreateContainerHooks = null, Action<string>? Warn = null, Action? BeforeCgroupMount = null,
+    bool Validated = false);
 
 /// <summary>
 /// Everything config.md and config-linux.md say about the container's file system, done in the
@@ -51,7 +54,7 @@ public static class RootfsSetup
     public static void Prepare<TSys>(Spec spec, string bundleDir, TSys sys, RootfsOptions options)
         where TSys : IMountCalls, IFileSystemCalls, IUtsCalls
     {
-        Validate(spec, bundleDir);
+        if (!options.Validated) Validate(spec, bundleDir);
         var rootfs = RootfsPath(spec, bundleDir);
         if (sys.GetFileKind(rootfs, followSymlinks: true) != FileKind.Directory)
             throw new RootfsException($"root.path: {rootfs} is not a directory");
