@@ -146,6 +146,10 @@ public static class SpecLoader
         if (spec.Linux?.CgroupsPath is { } cg && ClimbsOut(cg))
             throw new RuntimeException($"config.json: linux.cgroupsPath: \"{cg}\" climbs out of the cgroup hierarchy");
         ValidateHooks(spec.Hooks);
+        // The rootfs checks that need no kernel, here rather than in the init (which skips them, RootfsOptions.Validated):
+        // a bad mount fails before anything is made, and the init's path to its first mount is shorter.
+        try { Rootfs.RootfsSetup.Validate(spec, bundle); }
+        catch (Rootfs.RootfsException e) { throw new RuntimeException($"config.json: {e.Message}"); }
     }
 
     public static void ValidateProcess(Process process, string field)

@@ -12,7 +12,7 @@ internal static class RootfsStep
 {
     public static void Prepare(Spec spec, string bundle, bool noPivot, ISyscalls sys, Action beforePivot, Action? beforeCgroupMount = null)
         => RootfsSetup.Prepare(spec, bundle, sys, new RootfsOptions(noPivot, beforePivot, message => Console.Error.WriteLine($"berth-runtime: warning: {message}"), beforeCgroupMount,
-            Validated: true)); // by ContainerCreator
+            Validated: true)); // by SpecLoader.Validate, in `create`
 }
 
 /// <summary>The last step before exec: credentials, capabilities and the seccomp filter (compiled beforehand, so a bad

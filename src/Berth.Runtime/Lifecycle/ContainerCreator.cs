@@ -43,10 +43,6 @@ public sealed class ContainerCreator(ISyscalls sys, StateStore store)
         var bundle = Path.GetFullPath(options.Bundle);
         var raw = SpecLoader.Read(bundle);
         using var networkAhead = BeginNetworkNamespace(bundle, raw, out var spec);
-        // The rootfs checks that need no kernel, here rather than in the init (which skips them): a bad mount fails
-        // before anything is made, and the init's path to its first mount is shorter.
-        try { Rootfs.RootfsSetup.Validate(spec, bundle); }
-        catch (Rootfs.RootfsException e) { throw new RuntimeException($"config.json: {e.Message}"); }
         if (store.Exists(id)) throw new RuntimeException($"container with id exists: {id}");
         store.Claim(id, sys);
         var pid = 0;
