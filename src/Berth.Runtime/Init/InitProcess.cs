@@ -148,13 +148,14 @@ public static class InitProcess
             // startContainer hooks run in between: they run with the runtime's credentials and bounding set. Nor when
             // a seccomp filter must be loaded while still privileged (no noNewPrivileges): it would then filter the
             // wait on the fifo; that filter is loaded in the usual order, after the wait.
+            void SetUpProcess(SockFilter[]? filter, bool boundingSetDropped)
+            {
+                sys.CloseOnExecFrom(3 + request.PreservedFds); // before seccomp, which may not allow close_range
+                ProcessStep.Finalize(spec, sys, filter, boundingSetDropped);
+            }
             var setUpEarly = request.Kind == "create" && fifoFd >= 0 && spec.Hooks?.StartContainer is not { Count: > 0 };
             var finalizeEarly = setUpEarly && (seccomp is null || spec.Process!.NoNewPrivileges);
-            if (finalizeEarly)
-            {
-                sys.CloseOnExecFrom(3 + request.PreservedFds);
-                ProcessStep.Finalize(spec, sys, seccomp: null);
-            }
+            if (finalizeEarly) SetUpProcess(filter: null, boundingSetDropped: false);
             else if (setUpEarly) Credentials.ProcessSetup.DropBoundingSet(spec, sys);
             if (fifoReader >= 0)
             {
@@ -166,11 +167,7 @@ public static class InitProcess
                 sys.CloseFd(fifoFd);
             }
             if (finalizeEarly) ProcessStep.LoadSeccomp(spec, sys, seccomp);
-            else
-            {
-                sys.CloseOnExecFrom(3 + request.PreservedFds); // before seccomp, which may not allow close_range
-                ProcessStep.Finalize(spec, sys, seccomp, boundingSetDropped: setUpEarly);
-            }
+            else SetUpProcess(seccomp, boundingSetDropped: setUpEarly);
             sys.ReplaceProcess(executable, spec.Process!.Args!, spec.Process.Env ?? []);
             return 127;
         }
